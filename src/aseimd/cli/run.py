@@ -1,0 +1,5 @@
+"""CLI commands: run (thin layer; logic lives in the library)."""
+
+import click
+
+COMMANDS: list[click.Command] = []
