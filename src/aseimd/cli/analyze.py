@@ -1,5 +1,21 @@
-"""CLI commands: analyze (thin layer; logic lives in the library)."""
+"""``aseimd analyze``: diffusion, transference, coordination, profile.
+
+The group lives here; the subcommands are defined in ``analyze_transport.py``
+(diffusion, transference, profile) and ``analyze_structure.py`` (coordination).
+"""
 
 import click
 
-COMMANDS: list[click.Command] = []
+from aseimd.cli import analyze_structure, analyze_transport
+
+
+@click.group()
+def analyze() -> None:
+    """Transport and structure analysis of any trajectory mdtraj can read."""
+
+
+for _module in (analyze_transport, analyze_structure):
+    for _command in _module.COMMANDS:
+        analyze.add_command(_command)
+
+COMMANDS: list[click.Command] = [analyze]
