@@ -122,3 +122,33 @@ def staged_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def format_csv(headers: list[str], columns: list) -> str:
+    """CSV text from equal-length columns; headers carry their units, e.g. ``"Time (ps)"``."""
+    import numpy as np
+
+    cols = [np.asarray(c) for c in columns]
+    if len(cols) != len(headers):
+        raise ValueError(f"{len(headers)} headers for {len(cols)} columns")
+    n = {len(c) for c in cols}
+    if len(n) > 1:
+        raise ValueError(f"columns of different lengths: {sorted(n)}")
+    lines = [",".join(f'"{h}"' if "," in h else h for h in headers)]
+    for row in zip(*cols, strict=True):
+        lines.append(",".join(_csv_cell(v) for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def _csv_cell(value: Any) -> str:
+    import numpy as np
+
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+def atomic_write_csv(path: str | os.PathLike, headers: list[str], columns: list, force: bool = True) -> Path:
+    """Write columns as CSV to ``path`` atomically (refusing to overwrite unless ``force``)."""
+    check_new_output(path, force=force)
+    return atomic_write_text(path, format_csv(headers, columns))
