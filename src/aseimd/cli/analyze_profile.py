@@ -1,0 +1,5 @@
+"""CLI: aseimd analyze profile. Thin layer over aseimd.analysis."""
+
+import click
+
+COMMANDS: list[click.Command] = []
