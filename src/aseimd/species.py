@@ -46,6 +46,14 @@ class Species:
         Citation of the density.
     description : str
         Human-readable name.
+    aliases : tuple of str
+        Other names accepted by :func:`get_species`.
+    ionic_atoms : tuple of str
+        For residues that are not ions as a whole (``kind`` polymer or solvent) but
+        carry a charged group, e.g. the sulfonate of a Li-Nafion repeat unit: the
+        atom names of that group.  Their charges are scaled with the ion charge
+        scale (see :func:`aseimd.forcefield.charges.atom_charge_scales`).  Residues
+        of kind ``cation``/``anion`` are scaled as a whole and leave this empty.
     """
 
     name: str
@@ -60,12 +68,15 @@ class Species:
     density_source: str = ""
     description: str = ""
     aliases: tuple[str, ...] = field(default=())
+    ionic_atoms: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"species {self.name}: kind {self.kind!r} not in {KINDS}")
         if len(self.residue) > 3:
             raise ValueError(f"species {self.name}: residue {self.residue!r} longer than 3 characters")
+        if self.ionic_atoms and self.kind in ("cation", "anion"):
+            raise ValueError(f"species {self.name}: ionic_atoms is for partly charged residues, not {self.kind}s")
 
     @property
     def molar_mass_g_per_mol(self) -> float:
@@ -82,31 +93,32 @@ def _molar_mass(smiles: str) -> float:
 
 
 _XU2004 = "K. Xu, Chem. Rev. 104, 4303 (2004), Table 2"
+_CLP = "J. N. Canongia Lopes, A. A. H. Padua, J. Phys. Chem. B 108, 16893 (2004) (CL&P)"
+_OPLS_PC = "OPLS-AA (Jorgensen et al., JACS 118, 11225 (1996)), PC types opls_771-779"
+_OPLS_GROUP = _OPLS_PC + " + aseimd group charges"
 
 _SPECIES: tuple[Species, ...] = (
     Species("Li", "LI", "cation", +1, "[Li+]", "ions.xml",
             "J. Aqvist, J. Phys. Chem. 94, 8021 (1990)", description="lithium ion",
             aliases=("Li+",)),
     Species("PF6", "PF6", "anion", -1, "F[P-](F)(F)(F)(F)F", "ions.xml",
-            "J. N. Canongia Lopes, A. A. H. Padua, J. Phys. Chem. B 108, 16893 (2004) (CL&P)",
-            description="hexafluorophosphate", aliases=("PF6-",)),
+            _CLP, description="hexafluorophosphate", aliases=("PF6-",)),
     Species("TFSI", "TFS", "anion", -1, "FC(F)(F)S(=O)(=O)[N-]S(=O)(=O)C(F)(F)F", "ions.xml",
-            "J. N. Canongia Lopes, A. A. H. Padua, J. Phys. Chem. B 108, 16893 (2004) (CL&P)",
-            description="bis(trifluoromethanesulfonyl)imide", aliases=("TFSI-", "NTf2")),
+            _CLP, description="bis(trifluoromethanesulfonyl)imide", aliases=("TFSI-", "NTf2")),
     Species("FSI", "FSI", "anion", -1, "FS(=O)(=O)[N-]S(=O)(=O)F", "ions.xml",
-            "K. Shimizu et al., J. Mol. Struct. THEOCHEM 946, 70 (2010) (CL&P FSI)",
+            "K. Shimizu et al., J. Phys. Chem. B 114, 3592 (2010) (CL&P FSI)",
             description="bis(fluorosulfonyl)imide", aliases=("FSI-",)),
-    Species("EC", "EC", "solvent", 0, "O=C1OCCO1", "carbonates.xml", "OPLS-AA",
+    Species("EC", "EC", "solvent", 0, "O=C1OCCO1", "carbonates.xml", _OPLS_GROUP,
             1.321, 313.15, _XU2004, "ethylene carbonate"),
-    Species("PC", "PC", "solvent", 0, "CC1COC(=O)O1", "carbonates.xml", "OPLS-AA",
+    Species("PC", "PC", "solvent", 0, "CC1COC(=O)O1", "carbonates.xml", _OPLS_PC,
             1.200, 298.15, _XU2004, "propylene carbonate"),
-    Species("DMC", "DMC", "solvent", 0, "COC(=O)OC", "carbonates.xml", "OPLS-AA",
+    Species("DMC", "DMC", "solvent", 0, "COC(=O)OC", "carbonates.xml", _OPLS_GROUP,
             1.063, 298.15, _XU2004, "dimethyl carbonate"),
-    Species("EMC", "EMC", "solvent", 0, "CCOC(=O)OC", "carbonates.xml", "OPLS-AA",
+    Species("EMC", "EMC", "solvent", 0, "CCOC(=O)OC", "carbonates.xml", _OPLS_GROUP,
             1.006, 298.15, _XU2004, "ethyl methyl carbonate"),
-    Species("DEC", "DEC", "solvent", 0, "CCOC(=O)OCC", "carbonates.xml", "OPLS-AA",
+    Species("DEC", "DEC", "solvent", 0, "CCOC(=O)OCC", "carbonates.xml", _OPLS_GROUP,
             0.969, 298.15, _XU2004, "diethyl carbonate"),
-    Species("FEC", "FEC", "solvent", 0, "O=C1OCC(F)O1", "carbonates.xml", "OPLS-AA",
+    Species("FEC", "FEC", "solvent", 0, "O=C1OCC(F)O1", "carbonates.xml", _OPLS_GROUP,
             1.454, 298.15, "supplier data sheet (Sigma-Aldrich 757349) -- verify",
             "fluoroethylene carbonate"),
 )
@@ -138,6 +150,14 @@ def get_species(name: str) -> Species:
             return sp
     allowed = ", ".join(sp.name for sp in _SPECIES)
     raise BuildError(f"unknown species {name!r}; allowed: {allowed}")
+
+
+def species_for_residue(residue: str) -> Species | None:
+    """Return the species whose PDB residue name is ``residue`` (exact match), or None."""
+    for sp in _SPECIES:
+        if sp.residue == residue:
+            return sp
+    return None
 
 
 def get_salt(name: str) -> tuple[Species, Species]:

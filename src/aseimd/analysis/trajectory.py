@@ -103,6 +103,8 @@ class Trajectory:
                 f"{str(self.top_path)!r} ({self.topology.n_atoms} atoms): {_first_line(exc)}"
             ) from None
         self._has_box = first.unitcell_vectors is not None
+        self.first_box_nm = None if first.unitcell_vectors is None else np.asarray(first.unitcell_vectors[0], float)
+        """Box vectors (rows, nm) of the first stored frame, shape=(3, 3), or None."""
         n_stored = _count_frames(self.traj_path, self.topology)
         stop = n_stored if stop is None else min(stop, n_stored)
         if start >= stop:
@@ -112,10 +114,34 @@ class Trajectory:
         self.start, self.stop, self.stride = start, stop, stride
         self.n_frames = len(range(start, stop, stride))
         self.chunk_frames = chunk_frames
-        stored_dt_ps, self.dt_source = (
-            (float(dt_ps), "--dt-ps") if dt_ps is not None else _resolve_dt_ps(self.traj_path, first)
-        )
-        self.dt_ps = stored_dt_ps * stride
+        self._first = first
+        self._given_dt_ps = dt_ps
+        self._dt: tuple[float, str] | None = None
+
+    def _resolved_dt(self) -> tuple[float, str]:
+        # resolved lazily: analyses that need no time axis (g(r), profiles) work without one
+        if self._dt is None:
+            if self._given_dt_ps is not None:
+                self._dt = (float(self._given_dt_ps), "--dt-ps")
+            else:
+                self._dt = _resolve_dt_ps(self.traj_path, self._first)
+        return self._dt
+
+    @property
+    def dt_ps(self) -> float:
+        """Time between selected frames in ps (stored spacing x stride).
+
+        Raises
+        ------
+        AnalysisError
+            If the file carries no time step and none was given.
+        """
+        return self._resolved_dt()[0] * self.stride
+
+    @property
+    def dt_source(self) -> str:
+        """Where :attr:`dt_ps` came from (``--dt-ps``, a run.json path, ``DCD header``, ...)."""
+        return self._resolved_dt()[1]
 
     @property
     def has_box(self) -> bool:

@@ -1,0 +1,11 @@
+"""The build layer: molecules, electrolyte boxes (and later polymer layers and interface cells).
+
+Modules, one concept each (imported on use; this package imports nothing heavy):
+
+``recipe``       electrolyte recipes as people write them -> :class:`~aseimd.build.recipe.Recipe`
+``composition``  recipe -> integer counts, solution-volume estimate, achieved concentrations
+``packing``      Packmol wrapper (periodic, seeded, with a timeout)
+``electrolyte``  :func:`~aseimd.build.electrolyte.build_electrolyte` -> :class:`~aseimd.build.cell.Cell`
+``cell``         :class:`~aseimd.build.cell.Cell` and the system directory (system.pdb/.xml, build.json)
+``molecule``     single-molecule geometries and topologies
+"""

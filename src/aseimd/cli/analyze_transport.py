@@ -1,5 +1,200 @@
-"""CLI: aseimd analyze subcommands (analyze_transport). Thin layer over aseimd.analysis."""
+"""CLI: aseimd analyze diffusion | transference. Thin layer over aseimd.analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
-COMMANDS: list[click.Command] = []
+from aseimd.cli._common import parse_labelled, trajectory_options
+from aseimd.errors import SpecError
+
+
+def _outputs(json_path: str, curve: str, force: bool) -> tuple[Path, Path, Path]:
+    """OUT.json, OUT_<curve>.csv, OUT_<curve>.png; all checked before anything is written."""
+    from aseimd.fileio import check_new_output
+
+    out = Path(json_path)
+    csv = out.with_name(f"{out.stem}_{curve}.csv")
+    png = out.with_name(f"{out.stem}_{curve}.png")
+    for path in (out, csv, png):
+        check_new_output(path, force=force)
+    return out, csv, png
+
+
+def _open(top, traj, dt_ps, start, stop, stride):
+    from aseimd.analysis.trajectory import Trajectory
+
+    return Trajectory(top, traj, dt_ps=dt_ps, start=start, stop=stop, stride=stride)
+
+
+def _meta(traj) -> dict:
+    from aseimd import __version__
+
+    return {
+        "top": str(traj.top_path), "traj": str(traj.traj_path),
+        "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
+        "dt_ps": traj.dt_ps, "dt_source": traj.dt_source, "aseimd_version": __version__,
+    }
+
+
+def _layer_edges(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise SpecError(f"--layer-edges-nm {text!r} is not a list of numbers (e.g. '0,1.5,3,4.5')") from None
+
+
+def _single(values: tuple[str, ...], option: str) -> tuple[str, str]:
+    parsed = parse_labelled(values, option)
+    return next(iter(parsed.items()))
+
+
+_window_option = click.option(
+    "--fit-window-ps", type=(float, float), default=None, metavar="A B",
+    help="Fit window in ps (default: automatic, where the log-log MSD slope is ~1).")
+_blocks_option = click.option(
+    "--blocks", "n_blocks", type=click.IntRange(min=2), default=5, show_default=True,
+    help="Independent time blocks for the standard errors (fit window <= half a block).")
+_tolerance_option = click.option(
+    "--slope-tolerance", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+    help="Diffusive means |log-log slope - 1| below this.")
+_dims_option = click.option(
+    "--dims", type=click.Choice(["xyz", "xy", "xz", "yz", "x", "y", "z"]), default="xyz", show_default=True,
+    help="Directions of the MSD (D = slope / 2d).")
+_output_options = [
+    click.option("--json", "json_path", required=True, type=click.Path(dir_okay=False),
+                 help="Output JSON; the CSV and PNG are written beside it."),
+    click.option("--force", is_flag=True, help="Replace existing outputs."),
+]
+
+
+def _with(options):
+    def deco(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return deco
+
+
+@click.command("diffusion")
+@trajectory_options
+@click.option("--group", "groups", multiple=True, required=True, metavar="LABEL=SEL",
+              help="Labelled mdtraj selection, repeatable (e.g. --group Li='resname LI').")
+@click.option("--com", is_flag=True, help="Use residue centres of mass (of the selected atoms) as particles.")
+@_dims_option
+@click.option("--drift", default="system", show_default=True, metavar="system|none|group:LABEL|SELECTION",
+              help="Centre-of-mass drift to remove: the whole system, none, a group, or a selection (frozen slab).")
+@_window_option
+@click.option("--z-layers", type=int, default=None, help="Also lateral D in N equal z layers across the box.")
+@click.option("--layer-edges-nm", default=None, metavar="'E0,E1,...'",
+              help="Also lateral D in layers between these z values (nm).")
+@click.option("--viscosity-mPa-s", "viscosity_mPa_s", type=float, default=None,
+              help="Shear viscosity for the Yeh-Hummer correction (cubic boxes; needs --temperature-K).")
+@click.option("--temperature-K", "temperature_K", type=float, default=None, help="Temperature for Yeh-Hummer.")
+@_blocks_option
+@_tolerance_option
+@_with(_output_options)
+def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, fit_window_ps, z_layers,
+              layer_edges_nm, viscosity_mPa_s, temperature_K, n_blocks, slope_tolerance, json_path, force):
+    """Self-diffusion coefficients (FFT MSD, automatic fit window, block standard errors).
+
+    Writes OUT.json (per label D_m2_per_s, D_stderr_m2_per_s, fit_window_ps,
+    diffusive, slope, ...), OUT_msd.csv and OUT_msd.png.
+    """
+    from aseimd.analysis.diffusion import analyze_diffusion
+    from aseimd.fileio import atomic_write_csv, atomic_write_json
+    from aseimd.report.figures import save_figure
+    from aseimd.report.transport_plots import msd_figure
+
+    selections = parse_labelled(groups, "--group")
+    out, csv, png = _outputs(json_path, "msd", force)
+    t = _open(top, traj, dt_ps, start, stop, stride)
+    report = analyze_diffusion(
+        t, selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+        tolerance=slope_tolerance, z_layers=z_layers, layer_edges_nm=_layer_edges(layer_edges_nm),
+        viscosity_mPa_s=viscosity_mPa_s, temperature_K=temperature_K,
+    )
+    first = next(iter(report.results.values()))
+    headers, columns = ["Time (ps)"], [first.lag_ps]
+    for label, res in report.results.items():
+        headers.append(f"{label} MSD (nm^2)")
+        columns.append(res.msd_nm2)
+        for layer in report.layers.get(label, []):
+            headers.append(f"{layer.result.label} MSD (nm^2)")
+            columns.append(layer.result.msd_nm2[: first.msd_nm2.size])
+    data = {"meta": _meta(t)} | report.to_json()
+    save_figure(msd_figure(report.results, report.layers), png, force=force)
+    atomic_write_csv(csv, headers, columns, force=force)
+    atomic_write_json(out, data, force=force)
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    for label, res in report.results.items():
+        click.echo(f"{label}: D = {res.D_m2_per_s:.4g} ± {res.D_stderr_m2_per_s:.2g} m^2/s "
+                   f"(window {res.window.ps(res.dt_ps)[0]:g}-{res.window.ps(res.dt_ps)[1]:g} ps, "
+                   f"slope {res.slope:.2f}, diffusive: {str(res.diffusive).lower()})")
+    click.echo(f"Wrote {out}, {csv.name}, {png.name}")
+
+
+@click.command("transference")
+@trajectory_options
+@click.option("--cation", "cation", multiple=True, required=True, metavar="LABEL=SEL",
+              help="Cations (each selected residue's selected atoms form one ion).")
+@click.option("--anion", "anion", multiple=True, required=True, metavar="LABEL=SEL",
+              help="Anions; may be groups of a polymer residue (e.g. sulfonates of Li-Nafion).")
+@click.option("--temperature-K", "temperature_K", type=float, required=True, help="Temperature in K.")
+@click.option("--cation-charge", type=float, default=None,
+              help="Cation charge in e (default: formal charge from the species table).")
+@click.option("--anion-charge", type=float, default=None,
+              help="Anion charge in e (default: formal charge from the species table).")
+@_dims_option
+@_window_option
+@_blocks_option
+@_tolerance_option
+@_with(_output_options)
+def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperature_K, cation_charge,
+                 anion_charge, dims, fit_window_ps, n_blocks, slope_tolerance, json_path, force):
+    """Onsager coefficients, transference numbers and conductivity (NE and Einstein-Helfand).
+
+    Writes OUT.json (t_plus_onsager, t_plus_ne, sigma_ne_S_per_m, sigma_eh_S_per_m,
+    L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png.
+    """
+    import numpy as np
+
+    from aseimd.analysis.transference import analyze_transference
+    from aseimd.fileio import atomic_write_csv, atomic_write_json
+    from aseimd.report.figures import save_figure
+    from aseimd.report.transport_plots import onsager_figure
+
+    if len(cation) > 1 or len(anion) > 1:
+        raise SpecError("give exactly one --cation LABEL=SEL and one --anion LABEL=SEL")
+    cat, an = _single(cation, "--cation"), _single(anion, "--anion")
+    out, csv, png = _outputs(json_path, "msd", force)
+    t = _open(top, traj, dt_ps, start, stop, stride)
+    report = analyze_transference(
+        t, cat, an, temperature_K=temperature_K, cation_charge=cation_charge, anion_charge=anion_charge,
+        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=slope_tolerance,
+    )
+    res = report.result
+    c = res.curves_nm2
+    headers = ["Time (ps)", f"{cat[0]} self MSD (nm^2)", f"{an[0]} self MSD (nm^2)",
+               f"{cat[0]}-{cat[0]} collective MSD (nm^2)", f"{an[0]}-{an[0]} collective MSD (nm^2)",
+               f"{cat[0]}-{an[0]} collective MSD (nm^2)", "charge MSD (e^2 nm^2)"]
+    columns = [res.dt_ps * np.arange(c["pp"].size), c["self_plus"], c["self_minus"], c["pp"], c["mm"], c["pm"], c["eh"]]
+    data = {"meta": _meta(t)} | report.to_json()
+    save_figure(onsager_figure(res, (cat[0], an[0])), png, force=force)
+    atomic_write_csv(csv, headers, columns, force=force)
+    atomic_write_json(out, data, force=force)
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    v, s = res.values, res.stderr
+    click.echo(f"t+ (Onsager) = {v['t_plus_onsager']:.3f} ± {s['t_plus_onsager']:.3f}; "
+               f"t+ (NE) = {v['t_plus_ne']:.3f} ± {s['t_plus_ne']:.3f}")
+    click.echo(f"sigma_EH = {v['sigma_eh']:.4g} ± {s['sigma_eh']:.2g} S/m; "
+               f"sigma_NE = {v['sigma_ne']:.4g} ± {s['sigma_ne']:.2g} S/m")
+    click.echo(f"Wrote {out}, {csv.name}, {png.name}")
+
+
+COMMANDS: list[click.Command] = [diffusion, transference]

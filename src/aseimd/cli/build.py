@@ -1,5 +1,69 @@
-"""CLI commands: build (thin layer; logic lives in the library)."""
+"""CLI commands: ``aseimd build <what>`` (thin layer; logic lives in :mod:`aseimd.build`).
+
+Each builder is one subcommand of the ``build`` group; a new builder (``polymer``,
+``interface``) is a function decorated with ``@build.command(...)`` here, or a
+command defined elsewhere and attached with ``build.add_command(...)``.
+"""
+
+from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+#: Solvent molecules used when neither --n-solvent nor --box-edge-nm is given.
+DEFAULT_N_SOLVENT = 500
+
+
+@click.group("build")
+def build() -> None:
+    """Build a system directory (system.pdb, system.xml, build.json)."""
+
+
+@build.command("electrolyte")
+@click.argument("recipe")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="System directory to create.")
+@click.option("--n-solvent", type=int, default=None,
+              help=f"Number of solvent molecules (default {DEFAULT_N_SOLVENT} if --box-edge-nm is not given).")
+@click.option("--box-edge-nm", type=float, default=None,
+              help="Edge of the cube the solution fills at its estimated density, in nm.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the packing.")
+@click.option("--charge-scale", type=float, default=0.8, show_default=True, help="Ion charge scale.")
+@click.option("--cutoff-nm", type=float, default=1.0, show_default=True, help="Non-bonded cutoff, nm.")
+@click.option("--packmol-timeout-s", type=float, default=300.0, show_default=True,
+              help="Give up packing after this many seconds.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+def electrolyte(recipe: str, out_dir: str, n_solvent: int | None, box_edge_nm: float | None, seed: int,
+                charge_scale: float, cutoff_nm: float, packmol_timeout_s: float, force: bool) -> None:
+    """Build a liquid electrolyte box from a RECIPE such as "1.0 M LiPF6 in EC:DMC 1:1 v/v".
+
+    \b
+    Also: "1.2 m LiTFSI in PC", "1 M LiPF6 in EC:EMC 3:7 w/w",
+          "0.8 M LiPF6 + 0.2 M LiFSI in EC:DMC 1:1 mol/mol",
+          "1 M LiPF6 in EC:DEC 1:1 v/v + 5 wt% FEC".
+    """
+    from aseimd.build.cell import write_system_dir
+    from aseimd.build.electrolyte import build_electrolyte
+    from aseimd.fileio import check_new_output
+
+    check_new_output(out_dir, force=force)
+    if n_solvent is None and box_edge_nm is None:
+        n_solvent = DEFAULT_N_SOLVENT
+    cell = build_electrolyte(recipe, n_solvent=n_solvent, box_edge_nm=box_edge_nm, seed=seed,
+                             packmol_timeout_s=packmol_timeout_s)
+    write_system_dir(cell, out_dir, charge_scale=charge_scale, force=force, cutoff_nm=cutoff_nm)
+    p = cell.provenance
+    click.echo(f"Built {p['recipe']['canonical']} -> {out_dir}")
+    click.echo("  molecules: " + ", ".join(f"{name} {n}" for name, n in p["counts"].items())
+               + f" ({cell.n_atoms} atoms)")
+    for s in p["salts"]:
+        click.echo(f"  {s['salt']}: {s['requested']:g} {s['unit']} requested, "
+                   f"{s['achieved']:.3f} {s['unit']} achieved ({s['ion_pairs']} ion pairs)")
+    for a in p["additives"]:
+        click.echo(f"  {a['species']}: {a['requested']:g} {a['unit']} requested, {a['achieved']:.2f} achieved")
+    edge = cell.box_nm[0]
+    click.echo(f"  box: {edge:.3f} nm cube, packed at {100 * p['packing']['density_fraction']:.0f} % of the "
+               f"estimated density {p['estimated_density_g_per_cm3']:.3f} g/cm3 "
+               f"(expect ~{p['estimated_box_edge_nm']:.2f} nm after NPT)")
+
+
+COMMANDS: list[click.Command] = [build]

@@ -1,5 +1,36 @@
 """CLI commands: species (thin layer; logic lives in the library)."""
 
+from __future__ import annotations
+
 import click
 
+from aseimd.species import SALTS, all_species
+
 COMMANDS: list[click.Command] = []
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    out = [line.format(*header), line.format(*("-" * w for w in widths))]
+    out += [line.format(*r) for r in rows]
+    return "\n".join(s.rstrip() for s in out)
+
+
+@click.command("species")
+def species_command() -> None:
+    """List every species (ions, solvents, later polymers) and the salts.
+
+    Columns: name used in recipes, PDB residue name, kind, formal charge (e;
+    ions are simulated with charge_scale x this), force-field file under
+    forcefields/, parameter source.
+    """
+    rows = [[sp.name, sp.residue, sp.kind, f"{sp.formal_charge:+d}", sp.forcefield_file, sp.source]
+            for sp in all_species()]
+    click.echo(_table(rows, ["name", "residue", "kind", "charge", "file", "source"]))
+    click.echo("")
+    salts = [[salt, cat, an] for salt, (cat, an) in SALTS.items()]
+    click.echo(_table(salts, ["salt", "cation", "anion"]))
+
+
+COMMANDS.append(species_command)

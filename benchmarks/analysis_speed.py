@@ -1,0 +1,534 @@
+"""Analysis speed: aseimd against MDAnalysis EinsteinMSD (FFT) and solvation_analysis, on one trajectory.
+
+What it does
+------------
+1. Builds ONE synthetic, unwrapped trajectory (PDB + DCD) in ``--workdir`` (or a
+   temporary directory): Li+ (residue LI, 1 atom), PF6- (residue PF6, 7 atoms)
+   and EC (residue EC, 10 atoms) in a cubic box. Every Li+ carries four EC
+   whose carbonyl oxygen (O1) sits 0.21 nm away in tetrahedral directions
+   (with a small per-frame jitter); the complex random-walks as one body.
+   PF6- and the remaining ("free") EC random-walk independently. All molecules
+   are rigid (no rotation), so a Li-O1 coordination number of a bit more than 4
+   is expected at a 0.30 nm cut-off, and the MSD is linear in time.
+2. Reads the DCD once (so every reader below finds it in the page cache).
+3. Runs each analysis in its own child process (``python analysis_speed.py
+   --child TASK``), one after the other, and records from the child:
+   wall time and CPU time (user + system, ``getrusage``) from opening the files
+   to having the numbers (Python imports excluded; every task is single-threaded,
+   so on an idle machine CPU time ~ wall time, and on a shared machine CPU time
+   is the fairer clock) and the peak resident memory of the child process
+   (``VmHWM`` from /proc/self/status: the high-water mark of the child's own
+   address space; ``getrusage`` ru_maxrss is not used because Linux carries the
+   forked parent's peak over an ``exec``) together with its resident memory
+   after the imports, so the increase due to the analysis is visible.
+
+   a. MSD of the ions (all Li atoms and the P atom of every PF6: 2 n_Li atoms)
+      with aseimd against ``MDAnalysis.analysis.msd.EinsteinMSD(fft=True)``
+      on the same atoms; both MSD curves must agree.
+   b. Li-O1 coordination number at the same cut-off with aseimd against
+      ``solvation_analysis.Solute`` (radii given, RDF skipped so it does only the
+      coordination pass); the CNs must agree on the same frames.
+      solvation_analysis keeps every pair of every frame in a pandas table, so
+      on the full trajectory it is run on the first ``--sa-frames`` frames only
+      and rates are compared per frame; the output says so.
+
+Run
+---
+    python benchmarks/analysis_speed.py --quick          # seconds: smoke run
+    python benchmarks/analysis_speed.py                  # full: >= 1000 ions, 10^4 frames
+    python benchmarks/analysis_speed.py --workdir /tmp/bench --keep --json results.json
+
+Needs MDAnalysis, tidynamics (EinsteinMSD's FFT) and solvation_analysis (the
+``test`` extra). Exit status 0 when every comparison agrees, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+# residue templates, nm, in a local frame; EC's carbonyl O1 at the origin, C=O along +x
+_EC_TEMPLATE = {
+    "O1": (0.0, 0.0, 0.0), "C1": (0.121, 0.0, 0.0), "O2": (0.195, 0.109, 0.0), "O3": (0.195, -0.109, 0.0),
+    "C2": (0.335, 0.077, 0.0), "C3": (0.335, -0.077, 0.0), "H1": (0.37, 0.12, 0.09), "H2": (0.37, 0.12, -0.09),
+    "H3": (0.37, -0.12, 0.09), "H4": (0.37, -0.12, -0.09),
+}
+_PF6_TEMPLATE = {"P": (0, 0, 0), "F1": (0.16, 0, 0), "F2": (-0.16, 0, 0), "F3": (0, 0.16, 0),
+                 "F4": (0, -0.16, 0), "F5": (0, 0, 0.16), "F6": (0, 0, -0.16)}
+_TETRAHEDRON = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3.0)
+
+LI_O_NM = 0.21  # Li-O1 distance of a bound EC
+ION_SELECTION_MDTRAJ = "resname LI or (resname PF6 and name P)"
+ION_SELECTION_MDA = "resname LI or (resname PF6 and name P)"
+LI_SELECTION = "resname LI"
+O1_SELECTION = "resname EC and name O1"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Size of the synthetic system and trajectory."""
+
+    n_li: int            # Li+ and as many PF6-
+    n_ec: int            # EC molecules (4 per Li+ bound, the rest free)
+    n_frames: int
+    box_nm: float
+    dt_ps: float = 1.0
+    sa_frames: int = 0   # frames given to solvation_analysis (0: all)
+    cutoff_nm: float = 0.30
+    seed: int = 2026
+
+    @property
+    def n_atoms(self) -> int:
+        return self.n_li * (1 + 7) + self.n_ec * 10
+
+
+QUICK = Sizes(n_li=20, n_ec=100, n_frames=200, box_nm=3.0, sa_frames=0)
+FULL = Sizes(n_li=500, n_ec=2500, n_frames=10_000, box_nm=7.0, sa_frames=300)
+
+# diffusion coefficients of the random walks, nm^2/ps
+D_LI, D_PF6, D_EC = 1.0e-4, 1.5e-4, 3.0e-4
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _rotation_to(u: np.ndarray) -> np.ndarray:
+    """Rotation matrix taking +x onto the unit vector ``u`` (rows: images of x, y, z)."""
+    x = np.array([1.0, 0.0, 0.0])
+    v = np.cross(x, u)
+    c = float(np.dot(x, u))
+    if np.linalg.norm(v) < 1e-12:
+        return np.eye(3) if c > 0 else np.diag([-1.0, -1.0, 1.0])
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    r = np.eye(3) + vx + vx @ vx / (1 + c)
+    return r.T  # row-vector convention: template @ r
+
+
+def build_system(s: Sizes, rng: np.random.Generator):
+    """Topology, per-atom rigid-body index, per-atom offsets (nm) and per-body D (nm^2/ps)."""
+    import mdtraj
+
+    if s.n_ec < 4 * s.n_li:
+        raise SystemExit(f"need n_ec >= 4 n_li (4 EC bound per Li+), got {s.n_ec} < {4 * s.n_li}")
+    top = mdtraj.Topology()
+    chain = top.add_chain()
+    body, offsets = [], []
+    n_bodies = 0
+    li_body = []
+    for _ in range(s.n_li):  # Li+ and its 4 EC are one body
+        res = top.add_residue("LI", chain)
+        top.add_atom("LI", mdtraj.element.lithium, res)
+        body.append(n_bodies), offsets.append(np.zeros(3))
+        li_body.append(n_bodies)
+        n_bodies += 1
+    for _ in range(s.n_li):
+        res = top.add_residue("PF6", chain)
+        for name, xyz in _PF6_TEMPLATE.items():
+            top.add_atom(name, mdtraj.element.get_by_symbol(name[0]), res)
+            body.append(n_bodies), offsets.append(np.array(xyz, float))
+        n_bodies += 1
+    ec_template = np.array(list(_EC_TEMPLATE.values()))
+    bound_o1 = []
+    for k in range(s.n_ec):
+        res = top.add_residue("EC", chain)
+        if k < 4 * s.n_li:  # bound: O1 at 0.21 nm from its Li along a tetrahedral direction, C=O pointing away
+            li, corner = divmod(k, 4)
+            u = _TETRAHEDRON[corner]
+            local = ec_template @ _rotation_to(u) + LI_O_NM * u
+            owner = li_body[li]
+        else:
+            u = rng.normal(size=3)
+            local = ec_template @ _rotation_to(u / np.linalg.norm(u))
+            owner = n_bodies
+            n_bodies += 1
+        for (name, _), xyz in zip(_EC_TEMPLATE.items(), local, strict=True):
+            atom = top.add_atom(name, mdtraj.element.get_by_symbol(name[0]), res)
+            body.append(owner), offsets.append(xyz)
+            if name == "O1" and k < 4 * s.n_li:
+                bound_o1.append(atom.index)
+    d = np.concatenate([np.full(s.n_li, D_LI), np.full(s.n_li, D_PF6), np.full(n_bodies - 2 * s.n_li, D_EC)])
+    return top, np.array(body), np.array(offsets), d, np.array(bound_o1)
+
+
+def generate(s: Sizes, workdir: Path, chunk_frames: int = 250) -> tuple[Path, Path, float]:
+    """Write ``bench.pdb`` and ``bench.dcd`` (unwrapped) into ``workdir``; return paths and seconds taken."""
+    import mdtraj
+    from mdtraj.formats import DCDTrajectoryFile
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(s.seed)
+    top, body, offsets, d, bound_o1 = build_system(s, rng)
+    centres = rng.uniform(0, s.box_nm, size=(len(d), 3))
+    sigma = np.sqrt(2 * d * s.dt_ps)[:, None]  # per-component step, nm
+    box = np.full(3, s.box_nm, dtype=np.float32)
+    pdb, dcd = workdir / "bench.pdb", workdir / "bench.dcd"
+    with DCDTrajectoryFile(str(dcd), "w") as fh:
+        done = 0
+        while done < s.n_frames:
+            n = min(chunk_frames, s.n_frames - done)
+            steps = rng.normal(size=(n, len(d), 3)) * sigma
+            if done == 0:
+                steps[0] = 0.0
+            walk = centres + np.cumsum(steps, axis=0)  # (n, n_bodies, 3)
+            centres = walk[-1]
+            xyz = (walk[:, body] + offsets).astype(np.float32)
+            xyz[:, bound_o1] += rng.normal(scale=0.01, size=(n, len(bound_o1), 3)).astype(np.float32)
+            if done == 0:
+                first = mdtraj.Trajectory(xyz[:1], top, unitcell_lengths=box[None], unitcell_angles=[[90.0] * 3])
+                first.save_pdb(str(pdb))
+            fh.write(xyz * 10.0, cell_lengths=np.tile(box * 10.0, (n, 1)), cell_angles=np.full((n, 3), 90.0))
+            done += n
+    return pdb, dcd, time.perf_counter() - t0
+
+
+def warm_page_cache(path: Path) -> float:
+    """Read a file once so that every timed reader finds it in the page cache; returns seconds."""
+    t0 = time.perf_counter()
+    with open(path, "rb") as fh:
+        while fh.read(64 * 1024 * 1024):
+            pass
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- timed tasks (child side)
+
+
+def task_mda_msd(pdb: Path, dcd: Path, s: Sizes, out: Path) -> dict:
+    """MDAnalysis EinsteinMSD(fft=True) on the ion atoms; MSD (nm^2) per lag saved to ``out``."""
+    import MDAnalysis as mda
+    from MDAnalysis.analysis.msd import EinsteinMSD
+
+    u = mda.Universe(str(pdb), str(dcd))
+    msd = EinsteinMSD(u, select=ION_SELECTION_MDA, msd_type="xyz", fft=True).run()
+    np.save(out, np.asarray(msd.results.timeseries) / 100.0)  # A^2 -> nm^2
+    return {"n_atoms": int(msd.n_particles), "n_frames": int(msd.n_frames)}
+
+
+def task_sa_cn(pdb: Path, dcd: Path, s: Sizes, out: Path) -> dict:
+    """solvation_analysis Solute: Li-O1 coordination number on the first ``sa_frames`` frames."""
+    import MDAnalysis as mda
+    from solvation_analysis.solute import Solute
+
+    u = mda.Universe(str(pdb), str(dcd))
+    li = u.select_atoms(LI_SELECTION)
+    o1 = u.select_atoms(O1_SELECTION)
+    stop = s.sa_frames or None
+    solute = Solute.from_atoms(li, {"EC": o1}, radii={"EC": s.cutoff_nm * 10.0}, skip_rdf=True,
+                               analysis_classes=["coordination"])
+    solute.run(stop=stop)
+    cn = float(solute.coordination.coordination_numbers["EC"])
+    n_frames = len(range(*slice(0, stop).indices(u.trajectory.n_frames)))
+    np.save(out, np.array([cn]))
+    return {"n_atoms": int(li.n_atoms + o1.n_atoms), "n_frames": n_frames, "cn": cn}
+
+
+def task_aseimd_msd(pdb: Path, dcd: Path, s: Sizes, out: Path) -> dict:
+    """aseimd: streamed ion positions (no drift removal, as EinsteinMSD) and D with block errors.
+
+    Times :func:`aseimd.analysis.groups.load_positions` (chunked read of the ion atoms only,
+    minimum-image unwrapping) plus :func:`aseimd.analysis.diffusion.self_diffusion` (FFT MSD
+    of all particles at once, per-block MSDs, automatic fit window, block standard error),
+    i.e. more than EinsteinMSD does. The MSD (nm^2) per lag is saved to ``out``.
+    """
+    from aseimd.analysis.diffusion import self_diffusion
+    from aseimd.analysis.groups import load_positions, make_group
+    from aseimd.analysis.trajectory import Trajectory
+
+    traj = Trajectory(pdb, dcd, dt_ps=s.dt_ps)
+    group = make_group(traj, "ions", ION_SELECTION_MDTRAJ, com=False)
+    pos = load_positions(traj, [group], drift="none")
+    res = self_diffusion(pos.of("ions"), traj.dt_ps, label="ions")
+    np.save(out, res.msd_nm2)
+    return {"n_atoms": int(group.n_particles), "n_frames": int(traj.n_frames),
+            "D_m2_per_s": res.D_m2_per_s, "D_stderr_m2_per_s": res.D_stderr_m2_per_s,
+            "fit_window_ps": list(res.window.ps(traj.dt_ps))}
+
+
+def task_aseimd_msd_system_drift(pdb: Path, dcd: Path, s: Sizes, out: Path) -> dict:
+    """As ``aseimd-msd`` but with aseimd's default drift removal (system centre of mass: a pass over ALL atoms)."""
+    from aseimd.analysis.diffusion import self_diffusion
+    from aseimd.analysis.groups import load_positions, make_group
+    from aseimd.analysis.trajectory import Trajectory
+
+    traj = Trajectory(pdb, dcd, dt_ps=s.dt_ps)
+    group = make_group(traj, "ions", ION_SELECTION_MDTRAJ, com=False)
+    pos = load_positions(traj, [group], drift="system")
+    res = self_diffusion(pos.of("ions"), traj.dt_ps, label="ions")
+    np.save(out, res.msd_nm2)
+    return {"n_atoms": int(group.n_particles), "n_frames": int(traj.n_frames), "D_m2_per_s": res.D_m2_per_s}
+
+
+def task_aseimd_msd_curve(pdb: Path, dcd: Path, s: Sizes, out: Path) -> dict:
+    """aseimd, like for like with EinsteinMSD: streamed, unwrapped ion positions and the whole-run FFT MSD only."""
+    from aseimd.analysis.groups import load_positions, make_group
+    from aseimd.analysis.msd import msd_fft
+    from aseimd.analysis.trajectory import Trajectory
+
+    traj = Trajectory(pdb, dcd, dt_ps=s.dt_ps)
+    group = make_group(traj, "ions", ION_SELECTION_MDTRAJ, com=False)
+    pos = load_positions(traj, [group], drift="none")
+    msd = msd_fft(pos.of("ions")).sum(axis=-1)
+    np.save(out, msd)
+    return {"n_atoms": int(group.n_particles), "n_frames": int(traj.n_frames)}
+
+
+def _aseimd_cn(pdb: Path, dcd: Path, s: Sizes, stop: int | None) -> tuple[dict, float]:
+    from aseimd.analysis.coordination import coordination_streamed
+
+    res = coordination_streamed(pdb, dcd, {"Li": LI_SELECTION}, {"O1": O1_SELECTION}, {"O1": s.cutoff_nm},
+                                dt_ps=s.dt_ps, stop=stop, r_max_nm=s.cutoff_nm)
+    pair = res.pairs["O1"]
+    n_frames = len(range(0, min(stop or s.n_frames, s.n_frames)))
+    info = {"n_atoms": int(pair.n_center_atoms + pair.n_shell_atoms), "n_frames": n_frames,
+            "cn": float(pair.cn_molecules), "cn_stderr": float(pair.cn_molecules_stderr)}
+    return info, float(pair.cn_molecules)
+
+
+def task_aseimd_cn(pdb: Path, dcd: Path, s: Sizes, out: Path) -> dict:
+    """aseimd Li-O1 coordination (RDF to the cut-off, CN, shell compositions) on all frames."""
+    info, cn = _aseimd_cn(pdb, dcd, s, None)
+    np.save(out, np.array([cn]))
+    return info
+
+
+def task_aseimd_cn_subset(pdb: Path, dcd: Path, s: Sizes, out: Path) -> dict:
+    """The same on the frames given to solvation_analysis (for the CN check and a same-frames wall time)."""
+    info, cn = _aseimd_cn(pdb, dcd, s, s.sa_frames or None)
+    np.save(out, np.array([cn]))
+    return info
+
+
+TASKS = {
+    "aseimd-msd": task_aseimd_msd,
+    "aseimd-msd-curve": task_aseimd_msd_curve,
+    "aseimd-msd-system-drift": task_aseimd_msd_system_drift,
+    "mdanalysis-msd": task_mda_msd,
+    "aseimd-cn": task_aseimd_cn,
+    "aseimd-cn-subset": task_aseimd_cn_subset,
+    "solvation_analysis-cn": task_sa_cn,
+}
+
+
+#: Tasks run unless --tasks says otherwise (aseimd-msd-system-drift reads every atom: opt-in).
+DEFAULT_TASKS = [t for t in TASKS if t != "aseimd-msd-system-drift"]
+
+
+def _proc_status_kib(key: str) -> int:
+    """A memory figure of this process from /proc/self/status (``VmRSS``, ``VmHWM``) in KiB; 0 if unavailable."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _peak_rss_kib() -> int:
+    """Peak resident memory of this process since its ``exec``, in KiB.
+
+    ``VmHWM`` (the high-water mark of this process's own address space) where
+    /proc is available. ``getrusage().ru_maxrss`` is only the fallback: Linux
+    carries the pre-exec peak of the forked parent over into the child, so it
+    would report the parent's memory for a small child.
+    """
+    return _proc_status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def child_main(task: str, workdir: Path, s: Sizes) -> None:
+    """Run one task in this (child) process and print one JSON line with timings and memory."""
+    import importlib
+
+    for mod in {"aseimd-msd": ["aseimd.analysis.diffusion", "aseimd.analysis.groups", "mdtraj"],
+                "aseimd-msd-system-drift": ["aseimd.analysis.diffusion", "aseimd.analysis.groups", "mdtraj"],
+                "aseimd-msd-curve": ["aseimd.analysis.groups", "aseimd.analysis.msd", "mdtraj"],
+                "aseimd-cn": ["aseimd.analysis.coordination", "scipy.spatial", "mdtraj"],
+                "aseimd-cn-subset": ["aseimd.analysis.coordination", "scipy.spatial", "mdtraj"],
+                "mdanalysis-msd": ["MDAnalysis", "MDAnalysis.analysis.msd", "tidynamics"],
+                "solvation_analysis-cn": ["MDAnalysis", "solvation_analysis.solute"]}[task]:
+        importlib.import_module(mod)  # imports are not timed
+    rss_after_imports = _proc_status_kib("VmRSS")
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    info = TASKS[task](workdir / "bench.pdb", workdir / "bench.dcd", s, workdir / f"{task}.npy")
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    peak = _peak_rss_kib()
+    print(json.dumps({"task": task, "wall_s": wall, "cpu_s": cpu, "peak_rss_MiB": peak / 1024,
+                      "rss_after_imports_MiB": rss_after_imports / 1024, **info}))
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def run_child(task: str, workdir: Path, s: Sizes, timeout_s: float) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", task, "--workdir", str(workdir),
+           "--sizes-json", json.dumps(asdict(s))]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"task": task, "error": f"timed out after {timeout_s:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"task": task, "error": err}
+    return json.loads(lines[-1])
+
+
+def compare(workdir: Path, results: dict, s: Sizes) -> dict:
+    """Check the aseimd numbers against the peers'; returns the comparison block."""
+    out: dict = {}
+    m = workdir / "mdanalysis-msd.npy"
+    # no drift removal on either side: the curves must agree to float32 round-off; with aseimd's system
+    # centre-of-mass removal they differ by the (random-walk) drift of the whole system, O(1/n_bodies)
+    for key, mine, tol in (("msd", "aseimd-msd", 1e-4), ("msd_curve_only", "aseimd-msd-curve", 1e-4),
+                           ("msd_system_drift", "aseimd-msd-system-drift", None)):
+        a = workdir / f"{mine}.npy"
+        if not (a.exists() and m.exists()):
+            continue
+        msd_a, msd_m = np.load(a), np.load(m)
+        n = min(len(msd_a), len(msd_m))  # aseimd-msd keeps lags up to n_frames/2
+        rel = np.abs(msd_a[1:n] - msd_m[1:n]) / np.maximum(msd_m[1:n], 1e-12)
+        k = max(1, n // 10)
+        # the random walks' expectation: 6 D t averaged over Li and P
+        expected = 6 * 0.5 * (D_LI + D_PF6) * k * s.dt_ps
+        out[key] = {
+            "n_lags_compared": n - 1,
+            "max_rel_diff": float(rel.max()),
+            "agree": None if tol is None else bool(rel.max() < tol),  # None: timing only, not a check
+            f"msd_at_lag_{k}_nm2": [float(msd_a[k]), float(msd_m[k])],
+            "expected_nm2": float(expected),
+        }
+    # the CN check needs the same frames: the subset run when solvation_analysis got a subset
+    subset = bool(s.sa_frames) and s.sa_frames < s.n_frames
+    a = workdir / ("aseimd-cn-subset.npy" if subset else "aseimd-cn.npy")
+    p = workdir / "solvation_analysis-cn.npy"
+    if a.exists() and p.exists():
+        cn_a, cn_p = float(np.load(a)[0]), float(np.load(p)[0])
+        # distances come from float32 coordinates in both codes; a pair within ~1e-6 nm of the cut-off
+        # may fall on either side, which changes the CN by 1 / (n_Li n_frames)
+        out["cn"] = {"frames_compared": s.sa_frames if subset else s.n_frames,
+                     "aseimd": cn_a, "solvation_analysis": cn_p, "abs_diff": abs(cn_a - cn_p),
+                     "agree": abs(cn_a - cn_p) < 1e-4}
+    pairs = {"msd": ("aseimd-msd", "mdanalysis-msd"), "msd_curve_only": ("aseimd-msd-curve", "mdanalysis-msd"),
+             "cn": ("aseimd-cn", "solvation_analysis-cn")}
+    if subset:
+        pairs["cn_same_frames"] = ("aseimd-cn-subset", "solvation_analysis-cn")
+    pairs["msd_system_drift"] = ("aseimd-msd-system-drift", "mdanalysis-msd")
+    for key, (mine, peer) in pairs.items():
+        r_a, r_p = results.get(mine, {}), results.get(peer, {})
+        if "wall_s" in r_a and "wall_s" in r_p:
+            same = r_a["n_frames"] == r_p["n_frames"]
+            block = out.setdefault(key, {})
+            for clock in ("wall_s", "cpu_s"):
+                rate_a = r_a["n_frames"] / max(r_a[clock], 1e-9)
+                rate_p = r_p["n_frames"] / max(r_p[clock], 1e-9)
+                name = clock[:-2]
+                block.update({
+                    f"aseimd_frames_per_{name}_s": rate_a, f"peer_frames_per_{name}_s": rate_p,
+                    f"speedup_per_frame_{name}": rate_a / rate_p,
+                    f"speedup_total_{name}": r_p[clock] / r_a[clock] if same else None,
+                })
+    return out
+
+
+def print_report(s: Sizes, gen_s: float, dcd: Path, results: dict, comparison: dict) -> None:
+    print(f"system: {s.n_li} Li+ + {s.n_li} PF6- ({2 * s.n_li} ions), {s.n_ec} EC, {s.n_atoms} atoms, "
+          f"box {s.box_nm} nm; {s.n_frames} frames; DCD {dcd.stat().st_size / 2**20:.0f} MiB "
+          f"(generated in {gen_s:.1f} s)")
+    print(f"{'task':24s} {'frames':>7s} {'atoms':>6s} {'wall (s)':>9s} {'CPU (s)':>8s} {'frames/CPU s':>12s} "
+          f"{'peak RSS (MiB)':>15s} {'after imports':>14s}")
+    for task, r in results.items():
+        if "error" in r:
+            print(f"{task:24s} ERROR: {r['error']}")
+            continue
+        print(f"{task:24s} {r['n_frames']:7d} {r['n_atoms']:6d} {r['wall_s']:9.2f} {r['cpu_s']:8.2f} "
+              f"{r['n_frames'] / max(r['cpu_s'], 1e-9):12.1f} {r['peak_rss_MiB']:15.0f} "
+              f"{r['rss_after_imports_MiB']:14.0f}")
+    print(f"{'comparison':16s} {'agree':>6s} {'max rel diff':>12s} {'speed-up CPU':>13s} {'speed-up wall':>14s}"
+          "   (peer time / aseimd time, per frame)")
+    for key, c in comparison.items():
+        diff = c.get("max_rel_diff", c.get("abs_diff"))
+        print(f"{key:16s} {str(c.get('agree', '-')):>6s} {'-' if diff is None else f'{diff:.1e}':>12s} "
+              f"{c.get('speedup_per_frame_cpu', float('nan')):13.2f} {c.get('speedup_per_frame_wall', float('nan')):14.2f}")
+    if "cn" in comparison and "aseimd" in comparison["cn"]:
+        c = comparison["cn"]
+        print(f"Li-O1 CN on {c['frames_compared']} frames: aseimd {c['aseimd']:.6f}, "
+              f"solvation_analysis {c['solvation_analysis']:.6f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run (seconds)")
+    parser.add_argument("--workdir", type=Path, default=None, help="where to write the trajectory (default: temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--n-li", type=int, default=None, help="Li+ (and PF6-) count")
+    parser.add_argument("--n-ec", type=int, default=None, help="EC count (>= 4 n_li)")
+    parser.add_argument("--n-frames", type=int, default=None)
+    parser.add_argument("--box-nm", type=float, default=None)
+    parser.add_argument("--sa-frames", type=int, default=None,
+                        help="frames given to solvation_analysis (0 = all; full default 300)")
+    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS),
+                        help="comma-separated tasks (default: %(default)s); all: " + ",".join(TASKS))
+    parser.add_argument("--timeout-s", type=float, default=1800.0, help="per task")
+    parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes-json", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        child_main(args.child, args.workdir, Sizes(**json.loads(args.sizes_json)))
+        return 0
+
+    base = QUICK if args.quick else FULL
+    overrides = {k: v for k, v in {"n_li": args.n_li, "n_ec": args.n_ec, "n_frames": args.n_frames,
+                                    "box_nm": args.box_nm, "sa_frames": args.sa_frames}.items() if v is not None}
+    s = Sizes(**(asdict(base) | overrides))
+    if args.workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="aseimd-bench-"))
+        cleanup = not args.keep
+    else:
+        workdir = args.workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        cleanup = False
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        parser.error(f"unknown task(s) {sorted(unknown)}; allowed: {', '.join(TASKS)}")
+    try:
+        pdb, dcd, gen_s = generate(s, workdir)
+        warm_s = warm_page_cache(dcd)
+        if not (s.sa_frames and s.sa_frames < s.n_frames) and "aseimd-cn-subset" in tasks:
+            tasks.remove("aseimd-cn-subset")  # solvation_analysis sees all frames: the subset run is the full run
+        results = {task: run_child(task, workdir, s, args.timeout_s) for task in tasks}
+        comparison = compare(workdir, results, s)
+        print_report(s, gen_s, dcd, results, comparison)
+        if s.sa_frames and s.sa_frames < s.n_frames:
+            print(f"note: solvation_analysis ran on the first {s.sa_frames} of {s.n_frames} frames "
+                  "(aseimd's coordination on the same frames for the CN check); compare frames/s")
+        doc = {"sizes": asdict(s), "n_atoms": s.n_atoms, "dcd_MiB": dcd.stat().st_size / 2**20,
+               "generate_s": gen_s, "page_cache_warm_s": warm_s, "results": results, "comparison": comparison,
+               "cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+        if args.json:
+            args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        ok = all("error" not in r for r in results.values()) and all(
+            c.get("agree") is not False for c in comparison.values())
+        return 0 if ok else 1
+    finally:
+        if cleanup:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

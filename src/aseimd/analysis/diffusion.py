@@ -1,0 +1,545 @@
+"""Self-diffusion coefficients from the Einstein relation, with standard errors.
+
+D = slope(MSD vs t) / (2 d) over a fit window where the MSD grows linearly
+(d = number of directions: 3 for xyz, 2 for xy, 1 for z). The MSD is the FFT
+MSD over all particles (:mod:`aseimd.analysis.msd`); the fit window and the
+block standard error are described in :mod:`aseimd.analysis.fitting`.
+
+Layers (interface cells): the lateral MSD of particles grouped by the layer
+their (wrapped) z lies in *at each time origin* -- a conditional MSD
+``< |Δr_xy(τ)|² | z(t0) in layer >`` -- evaluated on a logarithmic grid of
+lags, vectorised over particles and origins. Particles that leave the layer
+during τ still count for the layer they started in, so the window should be
+shorter than the residence time in a layer (layers a few nm thick for
+ns windows).
+
+Finite-size correction (Yeh & Hummer, J. Phys. Chem. B 108, 15873 (2004)):
+D_inf = D_PBC + ξ k_B T / (6 π η L), ξ = 2.837297, for cubic boxes only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aseimd.analysis import fitting
+from aseimd.analysis.fitting import FitWindow
+from aseimd.analysis.msd import msd_fft
+from aseimd.errors import AnalysisError
+
+#: Allowed direction sets and the Cartesian components they use.
+DIMS: dict[str, tuple[int, ...]] = {
+    "xyz": (0, 1, 2), "xy": (0, 1), "xz": (0, 2), "yz": (1, 2), "x": (0,), "y": (1,), "z": (2,),
+}
+#: Boltzmann constant in J/K (exact, SI 2019).
+KB_J_PER_K = 1.380649e-23
+#: Yeh-Hummer constant for a cubic lattice.
+YH_XI = 2.837297
+#: nm²/ps in m²/s.
+NM2_PER_PS_IN_M2_PER_S = 1e-6
+
+
+def select_components(positions_nm: np.ndarray, comps: tuple[int, ...]) -> np.ndarray:
+    """``positions_nm[..., comps]`` without a copy when the components are contiguous."""
+    comps = tuple(comps)
+    if comps == tuple(range(comps[0], comps[-1] + 1)):
+        return positions_nm[..., comps[0]:comps[-1] + 1]
+    return positions_nm[..., list(comps)]
+
+
+def dims_components(dims: str) -> tuple[int, ...]:
+    """Cartesian components of a direction set, e.g. ``"xy" -> (0, 1)``."""
+    if dims not in DIMS:
+        raise AnalysisError(f"dims {dims!r} not allowed; please specify one of {', '.join(DIMS)}")
+    return DIMS[dims]
+
+
+@dataclass
+class DiffusionResult:
+    """One group's diffusion coefficient.
+
+    Attributes
+    ----------
+    label, dims : str
+    n_particles : int
+    dt_ps : float
+    msd_nm2 : numpy.ndarray, shape=(n_lags,)
+        Whole-run MSD in the chosen directions, lags 0..n_lags-1 frames.
+    window : FitWindow
+    D_m2_per_s, D_stderr_m2_per_s : float
+    D_ci95_m2_per_s : list of float
+        [low, high], Student-t over the blocks.
+    block_D_m2_per_s : numpy.ndarray, shape=(n_blocks,)
+    slope : float
+        Log-log slope over the window.
+    diffusive : bool
+    intercept_nm2 : float
+        Intercept of the linear fit (for plotting).
+    warnings : list of str
+    """
+
+    label: str
+    dims: str
+    n_particles: int
+    dt_ps: float
+    msd_nm2: np.ndarray
+    window: FitWindow
+    D_m2_per_s: float
+    D_stderr_m2_per_s: float
+    D_ci95_m2_per_s: list[float]
+    block_D_m2_per_s: np.ndarray
+    slope: float
+    diffusive: bool
+    intercept_nm2: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def lag_ps(self) -> np.ndarray:
+        """Lag times of :attr:`msd_nm2`, shape=(n_lags,), in ps."""
+        return np.arange(self.msd_nm2.size) * self.dt_ps
+
+    def to_json(self) -> dict:
+        """The JSON block for this group."""
+        return {
+            "D_m2_per_s": self.D_m2_per_s,
+            "D_stderr_m2_per_s": self.D_stderr_m2_per_s,
+            "D_ci95_m2_per_s": self.D_ci95_m2_per_s,
+            "fit_window_ps": self.window.ps(self.dt_ps),
+            "fit_window_automatic": self.window.automatic,
+            "diffusive": self.diffusive,
+            "slope": self.slope,
+            "n_particles": self.n_particles,
+            "dims": self.dims,
+            "block_D_m2_per_s": self.block_D_m2_per_s.tolist(),
+        }
+
+
+def fit_einstein(
+    curve: np.ndarray,
+    block_curves: np.ndarray,
+    dt_ps: float,
+    n_dims: int,
+    *,
+    max_lag: int,
+    fit_window_ps: tuple[float, float] | None = None,
+    window: FitWindow | None = None,
+    tolerance: float = fitting.SLOPE_TOLERANCE,
+):
+    """Einstein fit of one curve and its block curves.
+
+    Parameters
+    ----------
+    curve : numpy.ndarray, shape=(n_lags,)
+        Whole-run MSD-like curve (nm²), lags in frames.
+    block_curves : numpy.ndarray, shape=(n_blocks, n_block_lags)
+        The same curve per time block (n_block_lags > max_lag).
+    n_dims : int
+        Number of directions in the curve (the 2d of the Einstein relation).
+    window : FitWindow, optional
+        Use this window (takes precedence over ``fit_window_ps``).
+
+    Returns
+    -------
+    tuple
+        (window, coefficient_nm2_per_ps, block_coefficients_nm2_per_ps, loglog_slope, intercept_nm2)
+    """
+    if window is None:
+        window = (
+            fitting.given_window(*fit_window_ps, dt_ps, max_lag)
+            if fit_window_ps is not None
+            else fitting.choose_window(curve, max_lag, tolerance)
+        )
+    scale = 1.0 / (2.0 * n_dims * dt_ps)
+    slope_per_frame = float(fitting.linear_slope(curve, window))
+    t = np.arange(window.start, window.stop + 1)
+    intercept = float(np.mean(curve[t]) - slope_per_frame * t.mean())
+    blocks = fitting.linear_slope(np.asarray(block_curves).T, window) * scale
+    return window, slope_per_frame * scale, np.atleast_1d(blocks), fitting.loglog_slope(curve, window), intercept
+
+
+def block_msds(positions_nm: np.ndarray, n_blocks: int, max_lag: int, components: tuple[int, ...]) -> np.ndarray:
+    """MSD of each consecutive time block (its own origins), summed over ``components``.
+
+    Returns
+    -------
+    numpy.ndarray, shape=(n_blocks, max_lag + 1), in nm²
+    """
+    block_len = positions_nm.shape[0] // n_blocks
+    sel = select_components(positions_nm, components)
+    return np.stack([
+        msd_fft(sel[b * block_len:(b + 1) * block_len], max_lag=max_lag).sum(axis=-1) for b in range(n_blocks)
+    ])
+
+
+def self_diffusion(
+    positions_nm: np.ndarray,
+    dt_ps: float,
+    *,
+    dims: str = "xyz",
+    fit_window_ps: tuple[float, float] | None = None,
+    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    tolerance: float = fitting.SLOPE_TOLERANCE,
+    label: str = "",
+) -> DiffusionResult:
+    """Self-diffusion coefficient of a set of particles.
+
+    Parameters
+    ----------
+    positions_nm : numpy.ndarray, shape=(n_frames, n_particles, 3)
+        Unwrapped, drift-corrected positions in nm.
+    dt_ps : float
+        Time between frames in ps.
+    dims : str
+        Directions (keys of :data:`DIMS`).
+    fit_window_ps : (float, float), optional
+        Fit window in ps; automatic if omitted.
+    n_blocks : int
+        Independent time blocks for the standard error.
+
+    Returns
+    -------
+    DiffusionResult
+    """
+    comps = dims_components(dims)
+    n_frames = positions_nm.shape[0]
+    _, max_lag = fitting.block_bounds(n_frames, n_blocks)
+    full = msd_fft(select_components(positions_nm, comps)).sum(axis=-1)
+    blocks = block_msds(positions_nm, n_blocks, max_lag, comps)
+    window, coef, block_coef, slope, intercept = fit_einstein(
+        full, blocks, dt_ps, len(comps), max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance
+    )
+    D = coef * NM2_PER_PS_IN_M2_PER_S
+    block_D = block_coef * NM2_PER_PS_IN_M2_PER_S
+    se = fitting.block_stderr(block_D)
+    tq = fitting.t_quantile_95(n_blocks)
+    diffusive = bool(np.isfinite(slope) and abs(slope - 1.0) < tolerance and window.found)
+    warnings = []
+    name = f"group {label!r}" if label else "group"
+    if not diffusive:
+        why = "no window with log-log slope within 1 ± %g" % tolerance if not window.found else "the window"
+        warnings.append(
+            f"{name}: MSD not diffusive ({why}; slope {slope:.2f} over "
+            f"{window.ps(dt_ps)[0]:g}-{window.ps(dt_ps)[1]:g} ps); D is an apparent value "
+            "(an upper bound if sub-diffusive) -- run longer"
+        )
+    return DiffusionResult(
+        label, dims, positions_nm.shape[1], dt_ps, full[: n_frames // 2 + 1], window, D, se,
+        [D - tq * se, D + tq * se], block_D, slope, diffusive, intercept, warnings,
+    )
+
+
+def cubic_box_edge_nm(box_nm: np.ndarray | None, rtol: float = 1e-3) -> float:
+    """Mean edge of a cubic box over frames, in nm.
+
+    Raises
+    ------
+    AnalysisError
+        If there is no box or it is not cubic (edges differ by more than ``rtol`` or angles != 90°).
+    """
+    if box_nm is None:
+        raise AnalysisError("the Yeh-Hummer correction needs a periodic box; the trajectory has none")
+    box = np.asarray(box_nm, dtype=float)
+    edges = np.linalg.norm(box, axis=2)  # (n, 3)
+    off = np.abs(box - np.einsum("fii->fi", box)[:, :, None] * np.eye(3)).max()
+    mean = edges.mean(axis=0)
+    if off > rtol * mean.max() or np.abs(edges - edges.mean(axis=1, keepdims=True)).max() > rtol * mean.max():
+        raise AnalysisError(
+            "the Yeh-Hummer correction holds for cubic boxes only; this box is "
+            f"{mean[0]:.4g} x {mean[1]:.4g} x {mean[2]:.4g} nm"
+            + (" (not orthogonal)" if off > rtol * mean.max() else "")
+            + "; drop --viscosity-mPa-s"
+        )
+    return float(edges.mean())
+
+
+def yeh_hummer_correction_m2_per_s(temperature_K: float, viscosity_Pa_s: float, box_edge_nm: float) -> float:
+    """Yeh-Hummer finite-size correction ξ k_B T / (6 π η L) in m²/s.
+
+    Examples
+    --------
+    >>> round(yeh_hummer_correction_m2_per_s(298.0, 3e-3, 5.0) * 1e11, 3)
+    4.129
+    """
+    if not (temperature_K > 0 and viscosity_Pa_s > 0 and box_edge_nm > 0):
+        raise AnalysisError(
+            f"Yeh-Hummer needs T > 0, viscosity > 0, L > 0; got {temperature_K} K, "
+            f"{viscosity_Pa_s} Pa s, {box_edge_nm} nm"
+        )
+    return YH_XI * KB_J_PER_K * temperature_K / (6.0 * np.pi * viscosity_Pa_s * box_edge_nm * 1e-9)
+
+
+@dataclass
+class LayerResult:
+    """Lateral diffusion of the particles that start a lag in one z layer."""
+
+    z_range_nm: tuple[float, float]
+    mean_occupancy: float
+    result: DiffusionResult
+
+    def to_json(self) -> dict:
+        """The JSON block for this layer."""
+        block = self.result.to_json()
+        return {"z_range_nm": list(self.z_range_nm), "mean_particles": self.mean_occupancy} | block
+
+
+def layer_diffusion(
+    positions_nm: np.ndarray,
+    box_nm: np.ndarray,
+    dt_ps: float,
+    edges_nm: np.ndarray,
+    *,
+    dims: str = "xy",
+    fit_window_ps: tuple[float, float] | None = None,
+    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    tolerance: float = fitting.SLOPE_TOLERANCE,
+    label: str = "",
+    origin_chunk_elements: int = 4_000_000,
+) -> list[LayerResult]:
+    """Lateral D in z layers, particles assigned by their wrapped z at each time origin.
+
+    Parameters
+    ----------
+    positions_nm : numpy.ndarray, shape=(n_frames, n_particles, 3)
+    box_nm : numpy.ndarray, shape=(n_frames, 3, 3)
+        Box per frame (z is wrapped into [0, box[2, 2]) ).
+    edges_nm : numpy.ndarray, shape=(n_layers + 1,)
+        Increasing layer boundaries in nm.
+    dims : str
+        Directions of the MSD (default the lateral ``"xy"``).
+
+    Returns
+    -------
+    list of LayerResult
+    """
+    comps = dims_components(dims)
+    edges = np.asarray(edges_nm, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise AnalysisError(f"layer edges must be >= 2 increasing values in nm, got {edges.tolist()}")
+    n_frames, n_particles, _ = positions_nm.shape
+    block_len, max_lag = fitting.block_bounds(n_frames, n_blocks)
+    n_layers = edges.size - 1
+    lz = np.asarray(box_nm, float)[:, 2, 2]
+    z = positions_nm[:, :, 2] - lz[:, None] * np.floor(positions_nm[:, :, 2] / lz[:, None])
+    layer = np.searchsorted(edges, z, side="right") - 1
+    layer[(z < edges[0]) | (z >= edges[-1])] = -1
+    occupancy = np.stack([(layer == k).sum(axis=1).mean() for k in range(n_layers)])
+
+    grid = fitting.lag_grid(n_frames // 2)
+    sums = np.zeros((grid.size, n_layers))
+    counts = np.zeros((grid.size, n_layers))
+    bsums = np.zeros((grid.size, n_blocks, n_layers))
+    bcounts = np.zeros((grid.size, n_blocks, n_layers))
+    sel = select_components(positions_nm, comps)
+    step = max(1, origin_chunk_elements // max(n_particles, 1))
+    for g, m in enumerate(grid):  # loop over ~40 lags; vectorised over origins and particles
+        for lo in range(0, n_frames - m, step):
+            hi = min(lo + step, n_frames - m)
+            d2 = ((sel[lo + m:hi + m] - sel[lo:hi]) ** 2).sum(axis=-1)  # (origins, particles)
+            lid = layer[lo:hi]
+            ok = lid >= 0
+            sums[g] += np.bincount(lid[ok], weights=d2[ok], minlength=n_layers)
+            counts[g] += np.bincount(lid[ok], minlength=n_layers)
+            t0 = np.arange(lo, hi)
+            blk = t0 // block_len
+            inside = (blk < n_blocks) & (t0 % block_len + m < block_len) & (m <= max_lag)
+            okb = ok & inside[:, None]
+            key = (np.broadcast_to(blk[:, None], lid.shape)[okb] * n_layers + lid[okb])
+            bsums[g] += np.bincount(key, weights=d2[okb], minlength=n_blocks * n_layers).reshape(n_blocks, n_layers)
+            bcounts[g] += np.bincount(key, minlength=n_blocks * n_layers).reshape(n_blocks, n_layers)
+
+    all_lags = np.arange(n_frames // 2 + 1)
+    out = []
+    for k in range(n_layers):
+        name = f"{label} layer {edges[k]:g}-{edges[k + 1]:g} nm"
+        lo_hi = (float(edges[k]), float(edges[k + 1]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            curve_g = sums[:, k] / counts[:, k]
+            bcurve_g = bsums[:, :, k] / bcounts[:, :, k]
+        if not np.all(np.isfinite(curve_g[grid <= max_lag])) or not np.all(np.isfinite(bcurve_g[grid <= max_lag])):
+            raise AnalysisError(
+                f"{name}: no particle starts in this layer in some time block; use fewer or wider layers"
+            )
+        curve = np.interp(all_lags, np.r_[0, grid], np.r_[0.0, curve_g])
+        bgrid = grid <= max_lag
+        bcurves = np.stack([
+            np.interp(np.arange(max_lag + 1), np.r_[0, grid[bgrid]], np.r_[0.0, bcurve_g[bgrid, b]])
+            for b in range(n_blocks)
+        ])
+        window, coef, block_coef, slope, intercept = fit_einstein(
+            curve, bcurves, dt_ps, len(comps), max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance
+        )
+        D = coef * NM2_PER_PS_IN_M2_PER_S
+        block_D = block_coef * NM2_PER_PS_IN_M2_PER_S
+        se = fitting.block_stderr(block_D)
+        tq = fitting.t_quantile_95(n_blocks)
+        diffusive = bool(np.isfinite(slope) and abs(slope - 1.0) < tolerance and window.found)
+        warnings = [] if diffusive else [
+            f"{name}: lateral MSD not diffusive (slope {slope:.2f}); D is an apparent value"
+        ]
+        res = DiffusionResult(
+            name, dims, n_particles, dt_ps, curve, window, D, se, [D - tq * se, D + tq * se], block_D,
+            slope, diffusive, intercept, warnings,
+        )
+        out.append(LayerResult(lo_hi, float(occupancy[k]), res))
+    return out
+
+
+@dataclass
+class DiffusionReport:
+    """Everything ``aseimd analyze diffusion`` writes.
+
+    Attributes
+    ----------
+    results : dict of str to DiffusionResult
+    layers : dict of str to list of LayerResult
+    yeh_hummer : dict or None
+        ``{"correction_m2_per_s", "box_edge_nm", "viscosity_mPa_s", "temperature_K"}``.
+    method : dict
+    warnings : list of str
+    """
+
+    results: dict[str, DiffusionResult]
+    layers: dict[str, list[LayerResult]]
+    yeh_hummer: dict | None
+    method: dict
+    warnings: list[str]
+
+    def to_json(self) -> dict:
+        """JSON blocks: ``groups`` (per label), ``method``, ``warnings``."""
+        groups = {}
+        for label, res in self.results.items():
+            block = res.to_json()
+            if self.yeh_hummer is not None:
+                block["D_yh_m2_per_s"] = res.D_m2_per_s + self.yeh_hummer["correction_m2_per_s"]
+            if label in self.layers:
+                block["layers"] = [layer.to_json() for layer in self.layers[label]]
+            groups[label] = block
+        out = {"groups": groups, "method": self.method}
+        if self.yeh_hummer is not None:
+            out["yeh_hummer"] = self.yeh_hummer
+        out["warnings"] = self.warnings
+        return out
+
+
+def analyze_diffusion(
+    traj,
+    selections: dict[str, str],
+    *,
+    com: bool = False,
+    dims: str = "xyz",
+    drift: str = "system",
+    fit_window_ps: tuple[float, float] | None = None,
+    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    tolerance: float = fitting.SLOPE_TOLERANCE,
+    z_layers: int | None = None,
+    layer_edges_nm: list[float] | None = None,
+    viscosity_mPa_s: float | None = None,
+    temperature_K: float | None = None,
+) -> DiffusionReport:
+    """Self-diffusion of labelled groups of a trajectory.
+
+    Parameters
+    ----------
+    traj : aseimd.analysis.trajectory.Trajectory
+    selections : dict of str to str
+        ``{label: mdtraj selection}``.
+    com : bool
+        Particles are residue centres of mass (of the selected atoms).
+    dims : str
+        Directions, a key of :data:`DIMS`.
+    drift : str
+        ``"system"`` (whole-system centre of mass, default), ``"none"``,
+        ``"group:LABEL"`` (one of ``selections``) or any other mdtraj selection
+        used as the reference (e.g. a frozen slab).
+    fit_window_ps : (float, float), optional
+    n_blocks : int
+    z_layers, layer_edges_nm :
+        Lateral (xy) D in ``z_layers`` equal layers across the box, or between given edges (nm).
+    viscosity_mPa_s, temperature_K : float, optional
+        Both given: add the Yeh-Hummer corrected ``D_yh_m2_per_s`` (cubic boxes only).
+
+    Returns
+    -------
+    DiffusionReport
+    """
+    from aseimd.analysis.groups import load_positions, make_group
+
+    dims_components(dims)
+    if not selections:
+        raise AnalysisError("give at least one --group LABEL=SELECTION")
+    if viscosity_mPa_s is not None and temperature_K is None:
+        raise AnalysisError("the Yeh-Hummer correction needs --temperature-K as well as --viscosity-mPa-s")
+    if z_layers is not None and layer_edges_nm is not None:
+        raise AnalysisError("give either --z-layers or --layer-edges-nm, not both")
+    if z_layers is not None and z_layers < 1:
+        raise AnalysisError(f"--z-layers must be >= 1, got {z_layers}")
+    fitting.block_bounds(traj.n_frames, n_blocks)
+    if fit_window_ps is not None:
+        fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, n_blocks)[1])
+    want_layers = z_layers is not None or layer_edges_nm is not None
+    if (want_layers or viscosity_mPa_s is not None) and not traj.has_box:
+        raise AnalysisError("layers and the Yeh-Hummer correction need a periodic box; the trajectory has none")
+
+    groups = [make_group(traj, label, sel, com=com) for label, sel in selections.items()]
+    if drift in ("system", "none"):
+        ref = drift
+    elif drift.startswith("group:"):
+        name = drift.split(":", 1)[1]
+        if name not in selections:
+            raise AnalysisError(f"--drift {drift!r}: no group labelled {name!r}; labels: {', '.join(selections)}")
+        ref = next(g for g in groups if g.label == name)
+    else:
+        try:
+            ref = make_group(traj, "--drift", drift, com=False)
+        except AnalysisError as exc:
+            raise AnalysisError(f"{exc}; --drift takes system, none, group:LABEL or a selection") from None
+    pos = load_positions(traj, groups, drift=ref)
+
+    results, layers, warnings = {}, {}, []
+    for g in groups:
+        res = self_diffusion(
+            pos.of(g.label), traj.dt_ps, dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+            tolerance=tolerance, label=g.label,
+        )
+        results[g.label] = res
+        warnings += res.warnings
+        if want_layers:
+            if layer_edges_nm is not None:
+                edges = np.asarray(layer_edges_nm, float)
+            else:
+                edges = np.linspace(0.0, float(pos.box_nm[:, 2, 2].max()), z_layers + 1)
+            layers[g.label] = layer_diffusion(
+                pos.of(g.label), pos.box_nm, traj.dt_ps, edges, dims="xy", fit_window_ps=fit_window_ps,
+                n_blocks=n_blocks, tolerance=tolerance, label=g.label,
+            )
+            for layer in layers[g.label]:
+                warnings += layer.result.warnings
+
+    yh = None
+    if viscosity_mPa_s is not None:
+        edge = cubic_box_edge_nm(pos.box_nm)
+        corr = yeh_hummer_correction_m2_per_s(temperature_K, viscosity_mPa_s * 1e-3, edge)
+        yh = {"correction_m2_per_s": corr, "box_edge_nm": edge, "viscosity_mPa_s": viscosity_mPa_s,
+              "temperature_K": temperature_K, "xi": YH_XI}
+
+    method = {
+        "msd": "FFT mean-squared displacement over all time origins, averaged over particles",
+        "particles": "residue centres of mass of the selected atoms" if com else "atoms",
+        "unwrapping": "minimum-image steps between consecutive frames (idempotent on unwrapped input)"
+        if traj.has_box else "none (no unit cell in the trajectory)",
+        "drift_removed": pos.drift,
+        "dims": dims,
+        "einstein": f"D = slope / (2 * {len(dims_components(dims))}) of a least-squares line over the fit window",
+        "fit_window": "given" if fit_window_ps is not None else (
+            f"automatic: longest run of lags with |d ln MSD / d ln t - 1| < {tolerance} "
+            f"(half-decade stencil), lags <= half a block"),
+        "stderr": f"block averaging: std of D over {n_blocks} independent consecutive time blocks / sqrt({n_blocks})",
+        "ci95": f"Student t with {n_blocks - 1} degrees of freedom",
+        "n_blocks": n_blocks,
+        "slope_tolerance": tolerance,
+    }
+    if want_layers:
+        method["layers"] = ("lateral (xy) MSD of particles whose wrapped z lies in the layer at the time "
+                            "origin, on a logarithmic lag grid")
+    return DiffusionReport(results, layers, yh, method, warnings)

@@ -1,0 +1,243 @@
+"""Atom groups and the positions of their particles (atoms or residue centres of mass) over a run.
+
+A :class:`Group` is a labelled mdtraj selection whose *particles* are either
+its atoms or, with ``com=True``, one particle per residue: the centre of
+mass of the residue's **selected** atoms. That makes polymer-bound ions work:
+selecting the sulfonate atoms of a Li-Nafion chain (one residue per side
+chain, or several sulfonates in one residue) gives one particle per selected
+residue, located at the centre of mass of its selected atoms only.
+
+:func:`load_positions` streams the trajectory in chunks (never all atoms of
+all frames at once), unwraps every atom by minimum-image steps
+(:mod:`aseimd.analysis.unwrap`; residues are made whole in the first frame),
+forms the particles and writes them into one preallocated
+(n_frames, n_particles, 3) float64 array. Drift removal subtracts the
+displacement of a reference centre of mass from every particle: of the whole
+system (default; a second streamed pass over all atoms, bounded memory), of
+another group (e.g. a frozen Li slab), or nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from aseimd.analysis.trajectory import Trajectory
+from aseimd.analysis.unwrap import Unwrapper
+from aseimd.errors import AnalysisError, AseimdError
+
+#: Bytes of float32 positions read per chunk in the all-atom pass for the system centre of mass.
+SYSTEM_PASS_BYTES = 64 * 1024**2
+
+
+@dataclass(frozen=True)
+class Group:
+    """A labelled selection and how its atoms form particles.
+
+    Attributes
+    ----------
+    label : str
+        Name used in outputs.
+    selection : str
+        mdtraj selection string.
+    atom_indices : numpy.ndarray, shape=(n_atoms,), dtype=int
+        Selected atoms, ordered by particle.
+    particle_of_atom : numpy.ndarray, shape=(n_atoms,), dtype=int
+        Particle id 0..n_particles-1 of each atom (non-decreasing).
+    atom_masses : numpy.ndarray, shape=(n_atoms,), dtype=float64
+        In g/mol.
+    particle_masses : numpy.ndarray, shape=(n_particles,), dtype=float64
+        In g/mol.
+    particle_residues : tuple of str
+        Residue name of each particle.
+    formal_charges : numpy.ndarray, shape=(n_particles,), dtype=float64
+        Formal charge (e) of each particle from :mod:`aseimd.species` by residue
+        name, NaN where unknown. A residue-COM particle carries its residue's
+        charge even when only part of the residue is selected (the charged group
+        of a polymer residue, e.g. a sulfonate); an atom particle only when it is
+        a whole single-atom residue (e.g. Li+).
+    com : bool
+        Whether particles are residue centres of mass.
+    """
+
+    label: str
+    selection: str
+    atom_indices: np.ndarray
+    particle_of_atom: np.ndarray
+    atom_masses: np.ndarray
+    particle_masses: np.ndarray
+    particle_residues: tuple[str, ...]
+    formal_charges: np.ndarray
+    com: bool
+
+    @property
+    def n_particles(self) -> int:
+        """Number of particles."""
+        return int(self.particle_masses.size)
+
+
+def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Group:
+    """Select atoms and define the group's particles.
+
+    Raises
+    ------
+    AnalysisError
+        On an empty or invalid selection, or atoms without a mass.
+    """
+    idx = traj.select(selection, label)
+    top = traj.topology
+    res_index = np.array([top.atom(i).residue.index for i in idx])
+    order = np.lexsort((idx, res_index)) if com else np.argsort(idx, kind="stable")
+    idx, res_index = idx[order], res_index[order]
+    if com:
+        _, particle = np.unique(res_index, return_inverse=True)
+    else:
+        particle = np.arange(idx.size)
+    masses = traj.masses(idx)
+    n_particles = int(particle.max()) + 1
+    pmass = np.bincount(particle, weights=masses, minlength=n_particles)
+    first = np.r_[0, np.flatnonzero(np.diff(particle)) + 1]
+    residues = tuple(top.atom(int(idx[k])).residue.name for k in first)
+    charges = np.full(n_particles, np.nan)
+    for p, k in enumerate(first):
+        residue = top.atom(int(idx[k])).residue
+        if com or residue.n_atoms == 1:
+            charges[p] = _formal_charge(residue.name)
+    return Group(label, selection, idx, particle.astype(int), masses, pmass, residues, charges, com)
+
+
+@functools.lru_cache(maxsize=None)
+def _formal_charge(residue_name: str) -> float:
+    from aseimd.species import get_species
+
+    try:
+        return float(get_species(residue_name).formal_charge)
+    except AseimdError:
+        return float("nan")
+
+
+@dataclass(frozen=True)
+class ParticlePositions:
+    """Unwrapped, drift-corrected particle positions of several groups.
+
+    Attributes
+    ----------
+    xyz_nm : numpy.ndarray, shape=(n_frames, n_particles, 3), dtype=float64
+        Positions in nm; particles of group ``label`` are ``xyz_nm[:, slices[label]]``.
+    slices : dict of str to slice
+    box_nm : numpy.ndarray, shape=(n_frames, 3, 3), or None
+        Box vectors per frame in nm.
+    drift_nm : numpy.ndarray, shape=(n_frames, 3)
+        Displacement of the reference centre of mass that was subtracted.
+    drift : str
+        What was subtracted (``"system"``, ``"none"`` or ``"group:LABEL"``).
+    """
+
+    xyz_nm: np.ndarray
+    slices: dict[str, slice]
+    box_nm: np.ndarray | None
+    drift_nm: np.ndarray
+    drift: str
+
+    def of(self, label: str) -> np.ndarray:
+        """Positions of one group, shape=(n_frames, n_particles_in_group, 3)."""
+        return self.xyz_nm[:, self.slices[label]]
+
+
+def load_positions(
+    traj: Trajectory,
+    groups: list[Group],
+    *,
+    drift: str | Group = "system",
+) -> ParticlePositions:
+    """Stream, unwrap and drift-correct the particle positions of ``groups``.
+
+    Parameters
+    ----------
+    traj : Trajectory
+    groups : list of Group
+    drift : {"system", "none"} or Group
+        Reference whose centre-of-mass displacement is subtracted from every
+        particle: the whole system (all atoms, mass-weighted), nothing, or a group.
+
+    Returns
+    -------
+    ParticlePositions
+    """
+    if not groups:
+        raise AnalysisError("no groups given")
+    if isinstance(drift, str) and drift not in ("system", "none"):
+        raise AnalysisError(f"drift {drift!r} not allowed; use 'system', 'none' or a reference group")
+    ref = drift if isinstance(drift, Group) else None
+    members = groups + ([ref] if ref is not None else [])
+    union = np.unique(np.concatenate([g.atom_indices for g in members]))
+    where = [np.searchsorted(union, g.atom_indices) for g in members]
+    top = traj.topology
+    residue_of_union = np.array([top.atom(int(i)).residue.index for i in union])
+    unwrapper = Unwrapper(residue_of_union)
+
+    n_part = [g.n_particles for g in groups]
+    offsets = np.r_[0, np.cumsum(n_part)]
+    slices = {g.label: slice(int(offsets[k]), int(offsets[k + 1])) for k, g in enumerate(groups)}
+    xyz = np.empty((traj.n_frames, int(offsets[-1]), 3), dtype=np.float64)
+    ref_com = np.empty((traj.n_frames, 3)) if ref is not None else None
+    boxes = np.empty((traj.n_frames, 3, 3)) if traj.has_box else None
+
+    for chunk in traj.iter_chunks(union):
+        sl = slice(chunk.start, chunk.start + chunk.xyz_nm.shape[0])
+        pos = unwrapper.feed(chunk.xyz_nm, chunk.box_nm)
+        if boxes is not None:
+            if chunk.box_nm is None:
+                raise AnalysisError("the trajectory lost its unit cell part-way")
+            boxes[sl] = chunk.box_nm
+        for k, g in enumerate(groups):
+            xyz[sl, slices[g.label]] = _particle_centres(pos[:, where[k]], g)
+        if ref is not None:
+            w = ref.atom_masses / ref.atom_masses.sum()
+            ref_com[sl] = np.einsum("fai,a->fi", pos[:, where[-1]], w)
+
+    if ref is not None:
+        drift_nm, name = ref_com - ref_com[0], f"group:{ref.label}"
+    elif drift == "system":
+        drift_nm, name = system_com_displacement(traj), "system"
+    else:
+        drift_nm, name = np.zeros((traj.n_frames, 3)), "none"
+    xyz -= drift_nm[:, None, :]
+    return ParticlePositions(xyz, slices, boxes, drift_nm, name)
+
+
+def _particle_centres(pos: np.ndarray, group: Group) -> np.ndarray:
+    """Mass-weighted centres of each particle's atoms, shape=(n_frames, n_particles, 3)."""
+    if not group.com:
+        return pos
+    first = np.r_[0, np.flatnonzero(np.diff(group.particle_of_atom)) + 1]
+    weighted = pos * group.atom_masses[None, :, None]
+    return np.add.reduceat(weighted, first, axis=1) / group.particle_masses[None, :, None]
+
+
+def system_com_displacement(traj: Trajectory) -> np.ndarray:
+    """Displacement of the whole system's centre of mass from frame 0, streamed over all atoms.
+
+    Every atom is unwrapped by minimum-image steps, so the result is right for
+    wrapped input too. Chunks hold at most :data:`SYSTEM_PASS_BYTES` of positions.
+
+    Returns
+    -------
+    numpy.ndarray, shape=(n_frames, 3), dtype=float64
+        R(t) - R(0) in nm.
+    """
+    n_atoms = traj.topology.n_atoms
+    everyone = np.arange(n_atoms)
+    w = traj.masses(everyone)
+    w = w / w.sum()
+    sub = copy.copy(traj)
+    sub.chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * n_atoms)))
+    unwrapper = Unwrapper()
+    com = np.empty((traj.n_frames, 3))
+    for chunk in sub.iter_chunks(everyone):
+        pos = unwrapper.feed(chunk.xyz_nm, chunk.box_nm)
+        com[chunk.start:chunk.start + pos.shape[0]] = np.einsum("fai,a->fi", pos, w)
+    return com - com[0]

@@ -1,0 +1,430 @@
+"""Number and charge density profiles along one box axis, per group of atoms.
+
+Every frame's atoms are wrapped into the box and binned on their *fractional*
+coordinate along the axis, so the bins follow the box when it breathes (NPT):
+bin ``k`` of ``n_bins`` always covers fractional coordinates
+``[k/n, (k+1)/n)`` and its volume in a frame is ``V(t)/n_bins``. The density of
+a bin in a frame is its count (or summed charge) divided by that volume; the
+profile is the time average of these per-frame densities. Positions along the
+axis are reported in nm as ``(k + 1/2) / n_bins * <h>``, with ``<h>`` the mean
+height of the box along the axis (``V / |a x b|`` for z, the box edge for an
+orthorhombic box).
+
+Standard errors come from block averaging: the frames are cut into
+``n_blocks`` contiguous blocks of (nearly) equal length, each block's mean
+profile is computed, and the standard error of a bin is the standard deviation
+of its block means (``ddof=1``) divided by ``sqrt(n_blocks)``. This is the
+usual estimate for a correlated time series when a block is longer than the
+correlation time of the density in that bin (Flyvbjerg & Petersen,
+J. Chem. Phys. 91, 461 (1989)); with fewer than two blocks the error is NaN and
+a warning says so.
+
+Charges
+-------
+Per-atom charges are not in a PDB. Two sources are offered:
+
+* ``formal`` (default): each residue's formal charge from the species table
+  (:mod:`aseimd.species`, matched on the residue name) spread evenly over the
+  residue's atoms, ``q_atom = Q_residue / n_atoms_in_residue`` (over the atoms
+  of the charged group only when the species names one in ``ionic_atoms``, as
+  a Li-Nafion repeat unit does for its sulfonate). Spreading over
+  the atoms (rather than placing ``Q`` at the residue's centre of mass) needs no
+  molecule unwrapping, works for groups that select part of a residue or a
+  residue of a polymer chain, and keeps the group's total charge exact when the
+  group holds whole residues. It smears an ion's charge over its own extent
+  (about 0.3 nm for PF6-), which is below the usual bin width's resolution of
+  interest but is not the force field's charge distribution.
+* per-atom charges from a serialized ``openmm.System`` (the ``system.xml`` that
+  ``aseimd build`` writes), read from its ``NonbondedForce``: the charges the
+  simulation used, including any ion charge scaling.
+
+Residues not in the species table have no formal charge: the charge profile of
+a group that contains them is not computed (NaN), and a warning names them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aseimd.analysis.trajectory import Trajectory
+from aseimd.errors import AnalysisError
+
+#: Allowed values of ``axis``.
+AXES = ("x", "y", "z")
+
+#: Blocks used for the standard errors unless told otherwise.
+DEFAULT_N_BLOCKS = 10
+
+#: Atom-frames read per chunk (bounds the float64 work arrays to ~16 MB each).
+CHUNK_ATOM_FRAMES = 2_000_000
+
+
+@dataclass(frozen=True)
+class GroupProfile:
+    """Density profiles of one group of atoms.
+
+    Attributes
+    ----------
+    label, selection : str
+        The group's label and its mdtraj selection.
+    n_atoms : int
+        Atoms in the group.
+    number_density_per_nm3, number_density_stderr_per_nm3 : numpy.ndarray, shape=(n_bins,)
+        Time-averaged number density and its block-average standard error, in nm^-3.
+    charge_density_e_per_nm3, charge_density_stderr_e_per_nm3 : numpy.ndarray, shape=(n_bins,)
+        Time-averaged charge density and its standard error, in e/nm^3 (NaN where
+        the group has atoms without a known charge).
+    total_charge_e : float
+        Sum of the group's atomic charges in e (NaN if any is unknown).
+    integral_n_atoms : float
+        ``sum_k rho_k * <V>/n_bins``: the number density integrated over the mean
+        box; equals ``n_atoms`` for a fixed box, and to second order in the
+        volume fluctuation otherwise.
+    integral_charge_e : float
+        The charge density integrated the same way; equals ``total_charge_e``.
+    """
+
+    label: str
+    selection: str
+    n_atoms: int
+    number_density_per_nm3: np.ndarray
+    number_density_stderr_per_nm3: np.ndarray
+    charge_density_e_per_nm3: np.ndarray
+    charge_density_stderr_e_per_nm3: np.ndarray
+    total_charge_e: float
+    integral_n_atoms: float
+    integral_charge_e: float
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Density profiles of several groups along one axis.
+
+    Attributes
+    ----------
+    axis : str
+        ``"x"``, ``"y"`` or ``"z"``.
+    n_bins : int
+        Number of bins over the box height.
+    bin_centers_nm : numpy.ndarray, shape=(n_bins,)
+        Bin centres along the axis in nm, on the mean box.
+    bin_width_nm : float
+        Mean bin width in nm (``<h>/n_bins``).
+    box_mean_nm : numpy.ndarray, shape=(3, 3)
+        Mean box vectors (rows) in nm.
+    height_mean_nm, volume_mean_nm3 : float
+        Mean box height along the axis (nm) and mean volume (nm^3).
+    height_min_nm, height_max_nm : float
+        Smallest and largest box height seen, in nm.
+    n_frames, n_blocks : int
+        Frames used and blocks of the standard errors.
+    charge_source : str
+        Where the charges came from (``"formal"`` or the system XML path).
+    groups : dict[str, GroupProfile]
+        Per group label, in the order given.
+    warnings : list[str]
+        Anything a reader of the numbers must know.
+    """
+
+    axis: str
+    n_bins: int
+    bin_centers_nm: np.ndarray
+    bin_width_nm: float
+    box_mean_nm: np.ndarray
+    height_mean_nm: float
+    volume_mean_nm3: float
+    height_min_nm: float
+    height_max_nm: float
+    n_frames: int
+    n_blocks: int
+    charge_source: str
+    groups: dict[str, GroupProfile]
+    warnings: list[str] = field(default_factory=list)
+
+
+def formal_charges(topology) -> tuple[np.ndarray, list[str]]:
+    """Per-atom charges from residue formal charges, spread evenly over each residue's atoms.
+
+    Parameters
+    ----------
+    topology : mdtraj.Topology
+
+    Returns
+    -------
+    charges_e : numpy.ndarray, shape=(n_atoms,), dtype=float64
+        Charge of each atom in e; NaN for atoms of residues not in the species table.
+        A residue whose species names ``ionic_atoms`` (the charged group of a polymer
+        repeat unit, e.g. a sulfonate) has its formal charge spread over those atoms
+        only, the rest of the residue 0.
+    unknown : list of str
+        Residue names (sorted) that are not in the species table.
+    """
+    from aseimd.species import all_species
+
+    by_residue = {sp.residue.upper(): sp for sp in all_species()}
+    charges = np.full(topology.n_atoms, np.nan)
+    unknown: set[str] = set()
+    for residue in topology.residues:
+        sp = by_residue.get(residue.name.upper())
+        atoms = list(residue.atoms)
+        if sp is None:
+            unknown.add(residue.name)
+            continue
+        if not atoms:
+            continue
+        charges[[a.index for a in atoms]] = 0.0
+        ionic = set(sp.ionic_atoms)
+        carriers = [a.index for a in atoms if a.name in ionic] or [a.index for a in atoms]
+        charges[carriers] = sp.formal_charge / len(carriers)
+    return charges, sorted(unknown)
+
+
+def system_xml_charges(path: str | Path, n_atoms: int) -> np.ndarray:
+    """Per-atom charges (e) from the ``NonbondedForce`` of a serialized ``openmm.System``.
+
+    Parameters
+    ----------
+    path : str or path
+        ``system.xml`` as written by ``aseimd build`` (``openmm.XmlSerializer``).
+    n_atoms : int
+        Atoms in the topology; the system must have exactly this many particles.
+
+    Returns
+    -------
+    numpy.ndarray, shape=(n_atoms,), dtype=float64
+    """
+    import openmm
+
+    path = Path(path)
+    if not path.is_file():
+        raise AnalysisError(f"system XML {str(path)!r} does not exist")
+    try:
+        system = openmm.XmlSerializer.deserialize(path.read_text())
+    except Exception as exc:  # OpenMM raises a bare Exception on bad XML
+        raise AnalysisError(f"cannot read {str(path)!r} as a serialized openmm.System: {exc}") from None
+    if not isinstance(system, openmm.System):
+        raise AnalysisError(f"{str(path)!r} holds a {type(system).__name__}, not an openmm.System")
+    if system.getNumParticles() != n_atoms:
+        raise AnalysisError(
+            f"system XML {str(path)!r} has {system.getNumParticles()} particles but the topology has "
+            f"{n_atoms} atoms"
+        )
+    forces = [f for f in system.getForces() if isinstance(f, openmm.NonbondedForce)]
+    if len(forces) != 1:
+        raise AnalysisError(
+            f"system XML {str(path)!r} has {len(forces)} NonbondedForce objects; need exactly 1 to read charges"
+        )
+    nb = forces[0]
+    return np.array(
+        [nb.getParticleParameters(i)[0].value_in_unit(openmm.unit.elementary_charge) for i in range(n_atoms)]
+    )
+
+
+def density_profiles(
+    traj: Trajectory,
+    groups: dict[str, str],
+    *,
+    charges_e: np.ndarray | None = None,
+    charge_source: str = "formal",
+    axis: str = "z",
+    bin_nm: float | None = None,
+    n_bins: int | None = None,
+    n_blocks: int = DEFAULT_N_BLOCKS,
+) -> Profiles:
+    """Time-averaged number and charge density along ``axis`` for each group.
+
+    Parameters
+    ----------
+    traj : Trajectory
+        The opened trajectory; it must carry a unit cell.
+    groups : dict[str, str]
+        ``{label: mdtraj selection}``.
+    charges_e : numpy.ndarray, shape=(n_atoms_total,), optional
+        Per-atom charges in e for the whole topology (NaN = unknown). Default:
+        :func:`formal_charges` of the topology.
+    charge_source : str
+        Description of ``charges_e`` recorded in the result.
+    axis : {"x", "y", "z"}
+        Axis of the profile (the direction of the third, first or second box vector's
+        normal; for an orthorhombic box simply the Cartesian axis).
+    bin_nm : float, optional
+        Bin width in nm; the number of bins is ``round(h0 / bin_nm)`` with ``h0`` the
+        first frame's box height. Default 0.05 nm if neither this nor ``n_bins`` is given.
+    n_bins : int, optional
+        Number of bins over the box height (instead of ``bin_nm``).
+    n_blocks : int
+        Blocks for the standard errors (reduced to the number of frames if larger).
+
+    Returns
+    -------
+    Profiles
+    """
+    if axis not in AXES:
+        raise AnalysisError(f"axis {axis!r} is not one of {', '.join(AXES)}")
+    if bin_nm is not None and n_bins is not None:
+        raise AnalysisError("give either a bin width (--bin-nm) or a number of bins (--n-bins), not both")
+    if bin_nm is not None and not (np.isfinite(bin_nm) and bin_nm > 0):
+        raise AnalysisError(f"bin width must be > 0 nm, got {bin_nm}")
+    if n_bins is not None and n_bins < 1:
+        raise AnalysisError(f"number of bins must be >= 1, got {n_bins}")
+    if n_blocks < 1:
+        raise AnalysisError(f"number of blocks must be >= 1, got {n_blocks}")
+    if not groups:
+        raise AnalysisError("no groups given; pass at least one --group LABEL=SELECTION")
+    if not traj.has_box:
+        raise AnalysisError(
+            f"trajectory {str(traj.traj_path)!r} carries no unit cell; a density profile needs the box"
+        )
+    warnings: list[str] = []
+    if charges_e is None:
+        charges_e, unknown = formal_charges(traj.topology)
+    else:
+        unknown = []
+    charges_e = np.asarray(charges_e, dtype=float)
+    if charges_e.shape != (traj.topology.n_atoms,):
+        raise AnalysisError(f"charges must have shape ({traj.topology.n_atoms},), got {charges_e.shape}")
+
+    ax = AXES.index(axis)
+    indices = {label: traj.select(sel, label) for label, sel in groups.items()}
+    union = np.unique(np.concatenate(list(indices.values())))
+    columns = {label: np.searchsorted(union, idx) for label, idx in indices.items()}
+    group_q = {label: charges_e[idx] for label, idx in indices.items()}
+    for label, q in group_q.items():
+        if np.isnan(q).any():
+            bad = sorted({traj.topology.atom(int(i)).residue.name for i in indices[label][np.isnan(q)]})
+            warnings.append(
+                f"group {label!r}: no charge known for residue(s) {', '.join(bad)} "
+                "(not in the species table); its charge density is not computed — pass a system XML"
+            )
+
+    n_frames = traj.n_frames
+    n_blocks_used = min(n_blocks, n_frames)
+    block_of_frame = (np.arange(n_frames) * n_blocks_used) // n_frames
+    frames_per_block = np.bincount(block_of_frame, minlength=n_blocks_used).astype(float)
+
+    nbins = n_bins
+    acc: dict[str, np.ndarray] = {}  # per label: (2 = number/charge, n_blocks, n_bins) block sums
+    box_sum = np.zeros((3, 3))
+    vol_sum = 0.0
+    h_sum, h_min, h_max = 0.0, np.inf, -np.inf
+    reader = copy.copy(traj)
+    reader.chunk_frames = max(1, min(traj.chunk_frames, CHUNK_ATOM_FRAMES // union.size))
+    for chunk in reader.iter_chunks(union):
+        box = chunk.box_nm
+        if box is None:
+            raise AnalysisError(f"trajectory {str(traj.traj_path)!r} lost its unit cell part-way")
+        volume = np.abs(np.linalg.det(box))  # (n,)
+        if np.any(~np.isfinite(volume)) or np.any(volume <= 0):
+            raise AnalysisError(f"trajectory {str(traj.traj_path)!r} has frames with a degenerate unit cell")
+        height = volume / _cross_area(box, ax)
+        if nbins is None:
+            nbins = max(1, int(round(height[0] / (0.05 if bin_nm is None else bin_nm))))
+        if not acc:
+            acc = {label: np.zeros((2, n_blocks_used, nbins)) for label in indices}
+        # fractional coordinate along the axis: s = r . inv(box)[:, ax], wrapped into [0, 1)
+        inv_col = np.linalg.inv(box)[:, :, ax]  # (n, 3)
+        s = np.einsum("fai,fi->fa", chunk.xyz_nm.astype(np.float64), inv_col)
+        s -= np.floor(s)
+        bins = np.minimum((s * nbins).astype(np.int64), nbins - 1)  # s == 1.0 after rounding -> last bin
+        nf = bins.shape[0]
+        inv_slab = nbins / volume  # 1 / (bin volume) per frame, nm^-3
+        blocks = block_of_frame[chunk.start : chunk.start + nf]
+        size = n_blocks_used * nbins
+        for label, cols in columns.items():
+            # one weighted histogram over (block, bin): each atom adds 1/V_bin(t) (and q/V_bin(t))
+            flat = (blocks[:, None] * nbins + bins[:, cols]).ravel()
+            w = np.broadcast_to(inv_slab[:, None], (nf, cols.size)).ravel()
+            wq = (inv_slab[:, None] * np.nan_to_num(group_q[label])[None, :]).ravel()
+            acc[label][0] += np.bincount(flat, weights=w, minlength=size).reshape(n_blocks_used, nbins)
+            acc[label][1] += np.bincount(flat, weights=wq, minlength=size).reshape(n_blocks_used, nbins)
+        box_sum += box.sum(axis=0)
+        vol_sum += volume.sum()
+        h_sum += height.sum()
+        h_min, h_max = min(h_min, height.min()), max(h_max, height.max())
+
+    h_mean = h_sum / n_frames
+    v_mean = vol_sum / n_frames
+    if n_blocks_used < 2:
+        warnings.append(f"only {n_frames} frame(s): no standard errors (need >= 2 blocks)")
+    elif n_blocks_used < n_blocks:
+        warnings.append(f"standard errors from {n_blocks_used} blocks of one frame each (fewer frames than blocks)")
+    if h_max - h_min > 1e-6 * h_mean:
+        warnings.append(
+            f"box height along {axis} fluctuates between {h_min:.4f} and {h_max:.4f} nm; bins follow the box "
+            "(fractional coordinates) and positions are given on the mean box"
+        )
+    if bin_nm is not None and abs(h_mean / nbins - bin_nm) > 0.01 * bin_nm:
+        warnings.append(f"bin width is {h_mean / nbins:.4f} nm (box height / {nbins} bins), not {bin_nm} nm")
+
+    out: dict[str, GroupProfile] = {}
+    for label, (num, chg) in acc.items():
+        num_mean, num_se = _block_stats(num, frames_per_block, n_frames)
+        chg_mean, chg_se = _block_stats(chg, frames_per_block, n_frames)
+        q = group_q[label]
+        total_q = float(q.sum())  # NaN if any unknown
+        if np.isnan(total_q):
+            chg_mean = np.full(nbins, np.nan)
+            chg_se = np.full(nbins, np.nan)
+        out[label] = GroupProfile(
+            label=label,
+            selection=groups[label],
+            n_atoms=int(indices[label].size),
+            number_density_per_nm3=num_mean,
+            number_density_stderr_per_nm3=num_se,
+            charge_density_e_per_nm3=chg_mean,
+            charge_density_stderr_e_per_nm3=chg_se,
+            total_charge_e=total_q,
+            integral_n_atoms=float(num_mean.sum() * v_mean / nbins),
+            integral_charge_e=float(chg_mean.sum() * v_mean / nbins),
+        )
+        rel = abs(out[label].integral_n_atoms - out[label].n_atoms) / out[label].n_atoms
+        if rel > 1e-3:
+            warnings.append(
+                f"group {label!r}: integrated number density {out[label].integral_n_atoms:.3f} differs from "
+                f"{out[label].n_atoms} atoms by {100 * rel:.2f}% (volume fluctuations)"
+            )
+    return Profiles(
+        axis=axis,
+        n_bins=nbins,
+        bin_centers_nm=(np.arange(nbins) + 0.5) / nbins * h_mean,
+        bin_width_nm=h_mean / nbins,
+        box_mean_nm=box_sum / n_frames,
+        height_mean_nm=h_mean,
+        volume_mean_nm3=v_mean,
+        height_min_nm=float(h_min),
+        height_max_nm=float(h_max),
+        n_frames=n_frames,
+        n_blocks=n_blocks_used,
+        charge_source=charge_source,
+        groups=out,
+        warnings=warnings,
+    )
+
+
+def _cross_area(box: np.ndarray, ax: int) -> np.ndarray:
+    """Area (nm^2) of the face spanned by the two box vectors other than ``ax``, per frame."""
+    i, j = [k for k in range(3) if k != ax]
+    return np.linalg.norm(np.cross(box[:, i], box[:, j]), axis=-1)
+
+
+def _block_stats(block_sums: np.ndarray, frames_per_block: np.ndarray, n_frames: int):
+    """Mean over all frames and block-average standard error.
+
+    Parameters
+    ----------
+    block_sums : numpy.ndarray, shape=(n_blocks, n_bins)
+        Per-block sums of the per-frame values.
+    frames_per_block : numpy.ndarray, shape=(n_blocks,)
+    n_frames : int
+    """
+    mean = block_sums.sum(axis=0) / n_frames
+    n_blocks = block_sums.shape[0]
+    if n_blocks < 2:
+        return mean, np.full(mean.shape, np.nan)
+    block_means = block_sums / frames_per_block[:, None]
+    se = block_means.std(axis=0, ddof=1) / np.sqrt(n_blocks)
+    return mean, se

@@ -1,0 +1,418 @@
+"""Onsager transport coefficients, transference numbers and ionic conductivity.
+
+Onsager coefficients (Fong et al., Macromolecules 53, 9503 (2020)) from
+collective displacements in the centre-of-mass frame of the whole system:
+
+    L_ij = lim 1/(2 d V k_B T) d/dt < ΔX_i(t) · ΔX_j(t) >,   X_i = Σ_{a in i} r_a - N_i R_com
+
+with X_i the summed position of all ions of species i (FFT cross-correlation,
+:func:`aseimd.analysis.msd.cross_msd_fft`), V the mean box volume and d the
+number of directions. In SI, L_ij is in 1/(J m s) (per ion, not per mole).
+
+From them, for charges z+ and z- (general, not only ±1):
+
+    sigma_EH = e² (z+² L++ + z-² L-- + 2 z+ z- L+-)                  (Einstein-Helfand)
+    t+ (Onsager) = (z+² L++ + z+ z- L+-) / (z+² L++ + z-² L-- + 2 z+ z- L+-)
+
+and from the self-diffusion coefficients D± of the same ions (no correlations):
+
+    sigma_NE = e² / (V k_B T) (N+ z+² D+ + N- z-² D-)                 (Nernst-Einstein)
+    t_NE = N+ z+² D+ / (N+ z+² D+ + N- z-² D-)
+
+which is D+ / (D+ + D-) for a 1:1 salt (N+ = N-, z+ = -z-).
+
+Charges: formal charges (the species table, by residue name) unless given.
+Scaled charges used in the simulation (e.g. 0.8 e) describe electronic
+screening in the force field; they are not the charge an ion carries through
+an electrode, so sigma uses formal charges by default. Pass scaled values
+explicitly to get the "scaled-charge" conductivity (sigma scales with the
+square of a common factor; t+ does not change).
+
+Fit window: one window for every curve so that the numbers are comparable;
+automatically the overlap of the self-diffusive windows of cations and anions
+(:func:`aseimd.analysis.fitting.choose_window`), or given. Standard errors by
+the block jackknife over ``n_blocks`` independent time blocks
+(:mod:`aseimd.analysis.fitting`). Cross terms converge slowly: a warning is
+issued when the relative standard error of L+- exceeds 0.5, when a self MSD is
+not diffusive, or when the log-log slope of the Einstein-Helfand curve in the
+window is outside 1 ± 0.3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aseimd.analysis import fitting
+from aseimd.analysis.diffusion import (
+    KB_J_PER_K,
+    NM2_PER_PS_IN_M2_PER_S,
+    block_msds,
+    dims_components,
+    select_components,
+)
+from aseimd.analysis.fitting import FitWindow
+from aseimd.analysis.msd import cross_msd_fft, msd_fft
+from aseimd.errors import AnalysisError
+
+#: Elementary charge in C (exact, SI 2019).
+E_CHARGE_C = 1.602176634e-19
+#: Warn when the relative standard error of L+- exceeds this.
+CROSS_TERM_MAX_REL_SE = 0.5
+#: Warn when the Einstein-Helfand log-log slope in the window is farther than this from 1.
+EH_SLOPE_TOLERANCE = 0.3
+
+
+@dataclass
+class TransferenceResult:
+    """Onsager coefficients, transference numbers and conductivities with standard errors.
+
+    Attributes
+    ----------
+    values, stderr : dict of str to float
+        Keys ``D_plus``, ``D_minus`` (m²/s), ``L_pp``, ``L_mm``, ``L_pm`` (1/(J m s)),
+        ``t_plus_onsager``, ``t_plus_ne``, ``sigma_ne``, ``sigma_eh`` (S/m).
+    window : FitWindow
+    dt_ps : float
+    curves_nm2 : dict of str to numpy.ndarray, shape=(n_lags,)
+        Whole-run curves: ``self_plus``, ``self_minus`` (per-ion MSD), ``pp``, ``mm``,
+        ``pm`` (collective, nm²), ``eh`` (Σ z_i z_j <ΔX_i ΔX_j>, e² nm²).
+    slopes : dict of str to float
+        Log-log slopes in the window of ``self_plus``, ``self_minus``, ``eh``.
+    diffusive : bool
+    warnings : list of str
+    """
+
+    values: dict[str, float]
+    stderr: dict[str, float]
+    window: FitWindow
+    dt_ps: float
+    curves_nm2: dict[str, np.ndarray]
+    slopes: dict[str, float]
+    diffusive: bool
+    n_plus: int
+    n_minus: int
+    z_plus: float
+    z_minus: float
+    volume_nm3: float
+    temperature_K: float
+    dims: str
+    n_blocks: int
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The result block of the transference JSON."""
+        v, s = self.values, self.stderr
+        return {
+            "t_plus_onsager": v["t_plus_onsager"], "t_plus_onsager_stderr": s["t_plus_onsager"],
+            "t_plus_ne": v["t_plus_ne"], "t_plus_ne_stderr": s["t_plus_ne"],
+            "sigma_ne_S_per_m": v["sigma_ne"], "sigma_ne_stderr_S_per_m": s["sigma_ne"],
+            "sigma_eh_S_per_m": v["sigma_eh"], "sigma_eh_stderr_S_per_m": s["sigma_eh"],
+            "L_ij": {
+                "units": "1/(J m s)",
+                "order": ["+", "-"],
+                "value": [[v["L_pp"], v["L_pm"]], [v["L_pm"], v["L_mm"]]],
+                "stderr": [[s["L_pp"], s["L_pm"]], [s["L_pm"], s["L_mm"]]],
+                "L_pp": v["L_pp"], "L_mm": v["L_mm"], "L_pm": v["L_pm"],
+            },
+            "D_plus_m2_per_s": v["D_plus"], "D_plus_stderr_m2_per_s": s["D_plus"],
+            "D_minus_m2_per_s": v["D_minus"], "D_minus_stderr_m2_per_s": s["D_minus"],
+            "fit_window_ps": self.window.ps(self.dt_ps),
+            "fit_window_automatic": self.window.automatic,
+            "diffusive": self.diffusive,
+            "slopes": self.slopes,
+            "n_cations": self.n_plus, "n_anions": self.n_minus,
+            "z_plus": self.z_plus, "z_minus": self.z_minus,
+            "volume_nm3": self.volume_nm3, "temperature_K": self.temperature_K,
+            "dims": self.dims, "n_blocks": self.n_blocks,
+        }
+
+
+def _derived(D_p, D_m, L_pp, L_mm, L_pm, n_p, n_m, z_p, z_m, volume_m3, kT) -> dict[str, np.ndarray]:
+    """Transference numbers and conductivities from coefficients (arrays broadcast)."""
+    ne_p = n_p * z_p**2 * D_p
+    ne_m = n_m * z_m**2 * D_m
+    num = z_p**2 * L_pp + z_p * z_m * L_pm
+    den = z_p**2 * L_pp + z_m**2 * L_mm + 2 * z_p * z_m * L_pm
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "t_plus_onsager": num / den,
+            "t_plus_ne": ne_p / (ne_p + ne_m),
+            "sigma_ne": E_CHARGE_C**2 / (volume_m3 * kT) * (ne_p + ne_m),
+            "sigma_eh": E_CHARGE_C**2 * den,
+        }
+
+
+def onsager_transport(
+    cations_nm: np.ndarray,
+    anions_nm: np.ndarray,
+    dt_ps: float,
+    volume_nm3: float,
+    temperature_K: float,
+    z_plus: float,
+    z_minus: float,
+    *,
+    dims: str = "xyz",
+    fit_window_ps: tuple[float, float] | None = None,
+    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    tolerance: float = fitting.SLOPE_TOLERANCE,
+) -> TransferenceResult:
+    """Onsager coefficients, t+ and conductivity from ion positions.
+
+    Parameters
+    ----------
+    cations_nm, anions_nm : numpy.ndarray, shape=(n_frames, n_ions, 3)
+        Unwrapped positions in nm in the centre-of-mass frame of the system.
+    dt_ps : float
+        Time between frames.
+    volume_nm3 : float
+        Mean box volume.
+    temperature_K : float
+    z_plus, z_minus : float
+        Charges in e (formal by default; see the module docstring).
+    dims, fit_window_ps, n_blocks, tolerance :
+        As in :func:`aseimd.analysis.diffusion.self_diffusion`.
+
+    Returns
+    -------
+    TransferenceResult
+    """
+    comps = dims_components(dims)
+    d = len(comps)
+    if not temperature_K > 0:
+        raise AnalysisError(f"--temperature-K must be > 0, got {temperature_K}")
+    if not volume_nm3 > 0:
+        raise AnalysisError(f"box volume must be > 0 nm^3, got {volume_nm3}")
+    if not (z_plus > 0 and z_minus < 0):
+        raise AnalysisError(f"cation charge must be > 0 and anion charge < 0, got {z_plus} and {z_minus}")
+    n_frames = cations_nm.shape[0]
+    block_len, max_lag = fitting.block_bounds(n_frames, n_blocks)
+    n_p, n_m = cations_nm.shape[1], anions_nm.shape[1]
+
+    # whole-run curves, summed over the chosen directions
+    cat, an = select_components(cations_nm, comps), select_components(anions_nm, comps)
+    self_p, self_m = msd_fft(cat).sum(-1), msd_fft(an).sum(-1)
+    Xp, Xm = cat.sum(axis=1), an.sum(axis=1)  # (n_frames, d)
+    pp, mm, pm = (cross_msd_fft(a, b).sum(-1) for a, b in ((Xp, Xp), (Xm, Xm), (Xp, Xm)))
+    eh = z_plus**2 * pp + z_minus**2 * mm + 2 * z_plus * z_minus * pm
+
+    # per-block curves (lags 0..max_lag)
+    bself_p = block_msds(cations_nm, n_blocks, max_lag, comps)
+    bself_m = block_msds(anions_nm, n_blocks, max_lag, comps)
+
+    def blocks_cross(a, b):
+        return np.stack([
+            cross_msd_fft(a[k * block_len:(k + 1) * block_len], b[k * block_len:(k + 1) * block_len],
+                          max_lag=max_lag).sum(-1)
+            for k in range(n_blocks)
+        ])
+
+    bpp, bmm, bpm = blocks_cross(Xp, Xp), blocks_cross(Xm, Xm), blocks_cross(Xp, Xm)
+
+    warnings: list[str] = []
+    if fit_window_ps is not None:
+        window = fitting.given_window(*fit_window_ps, dt_ps, max_lag)
+    else:
+        window = _common_window(self_p, self_m, max_lag, tolerance, warnings)
+
+    kT = KB_J_PER_K * temperature_K
+    volume_m3 = volume_nm3 * 1e-27
+    rate = NM2_PER_PS_IN_M2_PER_S / (2 * d * dt_ps)  # nm²/frame -> m²/s, divided by 2d
+
+    def slope(curve):
+        return float(fitting.linear_slope(curve, window)) * rate
+
+    def bslope(curves):
+        return fitting.linear_slope(curves.T, window) * rate
+
+    to_L = 1.0 / (volume_m3 * kT)
+    full = {"D_plus": slope(self_p), "D_minus": slope(self_m),
+            "L_pp": slope(pp) * to_L, "L_mm": slope(mm) * to_L, "L_pm": slope(pm) * to_L}
+    blocks = {"D_plus": bslope(bself_p), "D_minus": bslope(bself_m),
+              "L_pp": bslope(bpp) * to_L, "L_mm": bslope(bmm) * to_L, "L_pm": bslope(bpm) * to_L}
+    args = (n_p, n_m, z_plus, z_minus, volume_m3, kT)
+    values = full | {k: float(v) for k, v in _derived(*(full[k] for k in _COEFS), *args).items()}
+    # block jackknife: leave one block out, recompute everything from the mean of the rest
+    loo = {k: (v.sum() - v) / (n_blocks - 1) for k, v in blocks.items()}
+    loo |= _derived(*(loo[k] for k in _COEFS), *args)
+    stderr = {k: fitting.jackknife_stderr(v) for k, v in loo.items()}
+
+    slopes = {
+        "self_plus": fitting.loglog_slope(self_p, window),
+        "self_minus": fitting.loglog_slope(self_m, window),
+        "eh": fitting.loglog_slope(eh, window),
+    }
+    diffusive = bool(window.found and all(
+        np.isfinite(slopes[k]) and abs(slopes[k] - 1) < tolerance for k in ("self_plus", "self_minus")
+    ))
+    w = window.ps(dt_ps)
+    for key, name in (("self_plus", "cation"), ("self_minus", "anion")):
+        if not (np.isfinite(slopes[key]) and abs(slopes[key] - 1) < tolerance):
+            warnings.append(
+                f"{name} self MSD not diffusive in the fit window {w[0]:g}-{w[1]:g} ps "
+                f"(log-log slope {slopes[key]:.2f}); all coefficients are apparent values -- run longer"
+            )
+    if not (np.isfinite(slopes["eh"]) and abs(slopes["eh"] - 1) < EH_SLOPE_TOLERANCE):
+        warnings.append(
+            f"Einstein-Helfand (collective charge) MSD has log-log slope {slopes['eh']:.2f} in the fit "
+            "window; sigma_EH and t+ (Onsager) are not converged"
+        )
+    rel = stderr["L_pm"] / abs(values["L_pm"]) if values["L_pm"] != 0 else np.inf
+    if not rel <= CROSS_TERM_MAX_REL_SE:
+        warnings.append(
+            f"cross term L+- not converged: relative standard error {rel:.2f} > {CROSS_TERM_MAX_REL_SE} "
+            "(distinct-ion correlations converge slowly; t+ (Onsager) is uncertain -- run longer or average "
+            "replicas)"
+        )
+    curves = {"self_plus": self_p, "self_minus": self_m, "pp": pp, "mm": mm, "pm": pm, "eh": eh}
+    curves = {k: v[: n_frames // 2 + 1] for k, v in curves.items()}
+    return TransferenceResult(
+        values, stderr, window, dt_ps, curves, slopes, diffusive, n_p, n_m, float(z_plus), float(z_minus),
+        float(volume_nm3), float(temperature_K), dims, n_blocks, warnings,
+    )
+
+
+_COEFS = ("D_plus", "D_minus", "L_pp", "L_mm", "L_pm")
+
+
+def _common_window(self_p, self_m, max_lag: int, tolerance: float, warnings: list[str]) -> FitWindow:
+    """Overlap of the automatic windows of the two self MSDs (or the later one if they do not overlap)."""
+    wp = fitting.choose_window(self_p, max_lag, tolerance)
+    wm = fitting.choose_window(self_m, max_lag, tolerance)
+    found = wp.found and wm.found
+    start, stop = max(wp.start, wm.start), min(wp.stop, wm.stop)
+    if found and stop >= fitting.MIN_WINDOW_RATIO * start:
+        return FitWindow(start, stop, automatic=True, found=True)
+    if found:
+        later = wp if wp.start >= wm.start else wm
+        warnings.append("cation and anion MSDs are diffusive over non-overlapping lags; using the later window")
+        return later
+    return wp if not wp.found else wm
+
+
+def volume_nm3(box_nm: np.ndarray | None) -> float:
+    """Mean box volume over frames in nm³; a box is required."""
+    if box_nm is None:
+        raise AnalysisError(
+            "conductivity and Onsager coefficients need the box volume; the trajectory has no unit cell"
+        )
+    return float(np.abs(np.linalg.det(np.asarray(box_nm, float))).mean())
+
+
+def group_charge(group, given: float | None, option: str) -> tuple[float, str]:
+    """The charge of a group's ions: ``given``, else the common formal charge of its residues.
+
+    Raises
+    ------
+    AnalysisError
+        If the residues have no known formal charge or different ones.
+    """
+    if given is not None:
+        return float(given), option
+    charges = group.formal_charges
+    if np.any(~np.isfinite(charges)):
+        unknown = sorted({r for r, c in zip(group.particle_residues, charges, strict=True) if not np.isfinite(c)})
+        raise AnalysisError(
+            f"group {group.label!r}: no formal charge known for residue(s) {', '.join(unknown)} "
+            f"(not in the species table); pass {option}"
+        )
+    values = np.unique(charges)
+    if values.size != 1:
+        raise AnalysisError(
+            f"group {group.label!r} mixes ions of charges {values.tolist()}; select one kind or pass {option}"
+        )
+    return float(values[0]), "species table (formal charge by residue name)"
+
+
+@dataclass
+class TransferenceReport:
+    """What ``aseimd analyze transference`` writes."""
+
+    result: TransferenceResult
+    labels: tuple[str, str]
+    charge_source: dict[str, str]
+    method: dict
+    warnings: list[str]
+
+    def to_json(self) -> dict:
+        """Result keys at the top level, then ``cation``/``anion`` labels, ``method``, ``warnings``."""
+        return self.result.to_json() | {
+            "cation": {"label": self.labels[0], "charge_e": self.result.z_plus,
+                       "charge_source": self.charge_source["cation"]},
+            "anion": {"label": self.labels[1], "charge_e": self.result.z_minus,
+                      "charge_source": self.charge_source["anion"]},
+            "method": self.method,
+            "warnings": self.warnings,
+        }
+
+
+def analyze_transference(
+    traj,
+    cation: tuple[str, str],
+    anion: tuple[str, str],
+    *,
+    temperature_K: float,
+    cation_charge: float | None = None,
+    anion_charge: float | None = None,
+    dims: str = "xyz",
+    fit_window_ps: tuple[float, float] | None = None,
+    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    tolerance: float = fitting.SLOPE_TOLERANCE,
+) -> TransferenceReport:
+    """Transference numbers and conductivity of a trajectory.
+
+    Parameters
+    ----------
+    traj : aseimd.analysis.trajectory.Trajectory
+    cation, anion : (str, str)
+        ``(label, mdtraj selection)``; each selected residue's selected atoms form one ion
+        (its centre of mass), so a polymer-bound anion (e.g. the sulfonate atoms of Li-Nafion
+        side chains) works.
+    temperature_K : float
+    cation_charge, anion_charge : float, optional
+        Override the formal charges from the species table.
+
+    Returns
+    -------
+    TransferenceReport
+    """
+    from aseimd.analysis.groups import load_positions, make_group
+
+    if cation[0] == anion[0]:
+        raise AnalysisError(f"label {cation[0]!r} is used twice; cation and anion labels must differ")
+    if not traj.has_box:
+        raise AnalysisError(
+            "conductivity and Onsager coefficients need the box volume; the trajectory has no unit cell"
+        )
+    fitting.block_bounds(traj.n_frames, n_blocks)
+    gp = make_group(traj, cation[0], cation[1], com=True)
+    gm = make_group(traj, anion[0], anion[1], com=True)
+    if np.intersect1d(gp.atom_indices, gm.atom_indices).size:
+        raise AnalysisError(f"cation {cation[0]!r} and anion {anion[0]!r} selections share atoms")
+    z_p, src_p = group_charge(gp, cation_charge, "--cation-charge")
+    z_m, src_m = group_charge(gm, anion_charge, "--anion-charge")
+    if fit_window_ps is not None:
+        fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, n_blocks)[1])
+    pos = load_positions(traj, [gp, gm], drift="system")
+    res = onsager_transport(
+        pos.of(gp.label), pos.of(gm.label), traj.dt_ps, volume_nm3(pos.box_nm), temperature_K, z_p, z_m,
+        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=tolerance,
+    )
+    method = {
+        "frame": "centre of mass of the whole system (all atoms, mass-weighted) subtracted from every ion",
+        "ions": "residue centres of mass of the selected atoms (one ion per selected residue)",
+        "onsager": "L_ij = slope of <dX_i . dX_j> / (2 d V kB T), X_i = summed ion positions, FFT correlations",
+        "t_plus_onsager": "(z+^2 L++ + z+ z- L+-) / (z+^2 L++ + z-^2 L-- + 2 z+ z- L+-)",
+        "t_plus_ne": "N+ z+^2 D+ / (N+ z+^2 D+ + N- z-^2 D-)  (= D+/(D+ + D-) for a 1:1 salt)",
+        "sigma_eh": "e^2 (z+^2 L++ + z-^2 L-- + 2 z+ z- L+-)",
+        "sigma_ne": "e^2 / (V kB T) (N+ z+^2 D+ + N- z-^2 D-)",
+        "charges": "formal charges unless given (scaled simulation charges do not enter unless passed)",
+        "fit_window": "given" if fit_window_ps is not None else
+        "automatic: overlap of the diffusive windows of the cation and anion self MSDs",
+        "stderr": f"block jackknife over {n_blocks} independent consecutive time blocks",
+        "n_blocks": n_blocks,
+    }
+    return TransferenceReport(
+        res, (gp.label, gm.label), {"cation": src_p, "anion": src_m}, method, list(res.warnings)
+    )

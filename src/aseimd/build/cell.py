@@ -1,0 +1,238 @@
+"""The built system: a :class:`Cell`, and the system directory it is written to.
+
+A system directory holds
+
+``system.pdb``
+    Topology and positions; residue and atom names as in ``aseimd species`` and
+    the force-field templates; CRYST1 carries the box.
+``system.xml``
+    The ``openmm.System`` (``XmlSerializer``) from
+    :func:`aseimd.forcefield.create_system`.
+``build.json``
+    The cell's provenance (recipe, counts, requested vs achieved concentrations,
+    packing, seed) plus box, atom count, net charge, charge scale, the options
+    given to ``create_system``, force-field files with sha256 and the OpenMM
+    version, the aseimd version, the date, and the sha256 of the two files above.
+
+It is written through :func:`aseimd.fileio.staged_directory`: a failure leaves
+nothing behind and an existing directory is only replaced with ``force=True``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import openmm
+from openmm import app, unit
+
+from aseimd.errors import SpecError
+from aseimd.fileio import check_new_output, dumps_json, staged_directory
+
+#: The files of a system directory.
+SYSTEM_FILES = ("system.pdb", "system.xml", "build.json")
+
+
+@dataclass
+class Cell:
+    """A periodic, orthorhombic simulation cell ready for parametrisation.
+
+    Attributes
+    ----------
+    topology : openmm.app.Topology
+        Residues named as in the species table; its periodic box vectors are set
+        from ``box_nm`` on construction.
+    positions_nm : numpy.ndarray, shape=(n_atoms, 3), dtype=float
+        Positions in nm.
+    box_nm : numpy.ndarray, shape=(3,), dtype=float
+        Orthorhombic edge lengths in nm.
+    provenance : dict
+        How the cell was made (JSON-ready); copied into ``build.json``.
+    """
+
+    topology: app.Topology
+    positions_nm: np.ndarray
+    box_nm: np.ndarray
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.positions_nm = np.asarray(self.positions_nm, dtype=float)
+        self.box_nm = np.asarray(self.box_nm, dtype=float)
+        n = self.topology.getNumAtoms()
+        if self.positions_nm.shape != (n, 3):
+            raise ValueError(f"positions_nm has shape {self.positions_nm.shape}, topology has {n} atoms")
+        if self.box_nm.shape != (3,) or np.any(~np.isfinite(self.box_nm)) or np.any(self.box_nm <= 0):
+            raise ValueError(f"box_nm must be three positive lengths, got {self.box_nm}")
+        self.topology.setPeriodicBoxVectors(_box_vectors(self.box_nm))
+
+    @property
+    def n_atoms(self) -> int:
+        """Number of atoms."""
+        return self.topology.getNumAtoms()
+
+
+def _box_vectors(box_nm: np.ndarray):
+    a, b, c = (float(x) for x in box_nm)
+    return (openmm.Vec3(a, 0, 0), openmm.Vec3(0, b, 0), openmm.Vec3(0, 0, c)) * unit.nanometer
+
+
+def topology_from_molecules(pieces: Sequence[tuple[object, int]]) -> app.Topology:
+    """Concatenate copies of single-molecule topologies into one topology.
+
+    Parameters
+    ----------
+    pieces : sequence of (Molecule, int)
+        Each a molecule (anything with a ``topology`` attribute holding an
+        ``openmm.app.Topology``) and its number of copies. Each piece becomes
+        one chain; every copy keeps the template's residue names, atom names,
+        elements and bonds.
+
+    Returns
+    -------
+    openmm.app.Topology
+        Without a periodic box (a :class:`Cell` sets it).
+    """
+    top = app.Topology()
+    for mol, count in pieces:
+        template = mol.topology
+        if count <= 0:
+            continue
+        chain = top.addChain()
+        atoms = list(template.atoms())
+        index = {a.index: i for i, a in enumerate(atoms)}
+        bonds = [(index[b.atom1.index], index[b.atom2.index], b.type, b.order) for b in template.bonds()]
+        for _ in range(count):
+            new_atoms = []
+            for res in template.residues():
+                new_res = top.addResidue(res.name, chain)
+                for atom in res.atoms():
+                    new_atoms.append(top.addAtom(atom.name, atom.element, new_res))
+            for i, j, btype, order in bonds:
+                top.addBond(new_atoms[i], new_atoms[j], btype, order)
+    return top
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _nonbonded(system: openmm.System) -> openmm.NonbondedForce | None:
+    for force in system.getForces():
+        if isinstance(force, openmm.NonbondedForce):
+            return force
+    return None
+
+
+def system_charge_e(system: openmm.System) -> float:
+    """Sum of the NonbondedForce charges of a System, in e (0.0 without one)."""
+    nb = _nonbonded(system)
+    if nb is None:
+        return 0.0
+    return float(sum(nb.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge)
+                     for i in range(nb.getNumParticles())))
+
+
+def write_system_dir(cell: Cell, out_dir: str | os.PathLike, *, charge_scale: float = 0.8,
+                     force: bool = False, **system_options) -> Path:
+    """Parametrise a cell and write ``system.pdb``, ``system.xml`` and ``build.json`` atomically.
+
+    Parameters
+    ----------
+    cell : Cell
+    out_dir : path-like
+        The system directory to create.
+    charge_scale : float
+        Ion charge scale passed to :func:`aseimd.forcefield.create_system`.
+    force : bool
+        Replace an existing ``out_dir`` (only once the new one is complete).
+    **system_options
+        Passed on to :func:`aseimd.forcefield.create_system` (``cutoff_nm``,
+        ``constraints``, ...) and recorded in ``build.json``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``out_dir`` exists and ``force`` is false (checked before any work).
+    ForceFieldError
+        From ``create_system`` (missing template, cutoff longer than half the box, ...).
+    """
+    from aseimd import __version__
+    from aseimd.forcefield import create_system, forcefield_provenance
+
+    out_dir = Path(out_dir)
+    check_new_output(out_dir, force=force)
+    system = create_system(cell.topology, charge_scale=charge_scale, **system_options)
+    nb = _nonbonded(system)
+    cutoff_nm = None
+    if nb is not None and nb.usesPeriodicBoundaryConditions():
+        cutoff_nm = nb.getCutoffDistance().value_in_unit(unit.nanometer)
+    xml = openmm.XmlSerializer.serialize(system)
+    net_charge = system_charge_e(system)
+    with staged_directory(out_dir, force=force) as tmp:
+        with open(tmp / "system.pdb", "w") as fh:
+            app.PDBFile.writeFile(cell.topology, cell.positions_nm * unit.nanometer, fh)
+        (tmp / "system.xml").write_text(xml)
+        build = {
+            "aseimd_version": __version__,
+            "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **cell.provenance,
+            "box_nm": [float(x) for x in cell.box_nm],
+            "n_atoms": cell.n_atoms,
+            "n_residues": cell.topology.getNumResidues(),
+            "net_charge_e": net_charge,
+            "charge_scale": charge_scale,
+            "system_options": dict(system_options),
+            "cutoff_nm": cutoff_nm,
+            "forcefield": forcefield_provenance(),
+            "files": {name: _sha256(tmp / name) for name in ("system.pdb", "system.xml")},
+        }
+        (tmp / "build.json").write_text(dumps_json(build))
+    return out_dir
+
+
+class SystemDir(NamedTuple):
+    """What :func:`read_system_dir` returns (unpacks as ``pdb, system, build``)."""
+
+    pdb: app.PDBFile
+    system: openmm.System
+    build: dict
+
+
+def read_system_dir(path: str | os.PathLike) -> SystemDir:
+    """Read a system directory written by :func:`write_system_dir`.
+
+    Returns
+    -------
+    SystemDir
+        ``pdb`` (``openmm.app.PDBFile``: ``.topology`` with box, ``.positions``),
+        ``system`` (``openmm.System``) and ``build`` (the build.json dict).
+
+    Raises
+    ------
+    SpecError
+        If ``path`` is not a directory holding the three files.
+    """
+    path = Path(path)
+    missing = [name for name in SYSTEM_FILES if not (path / name).is_file()]
+    if missing:
+        raise SpecError(f"{str(path)!r} is not a system directory: missing {', '.join(missing)} "
+                        f"(expected {', '.join(SYSTEM_FILES)}; make one with 'aseimd build')")
+    pdb = app.PDBFile(str(path / "system.pdb"))
+    system = openmm.XmlSerializer.deserialize((path / "system.xml").read_text())
+    build = json.loads((path / "build.json").read_text())
+    return SystemDir(pdb, system, build)

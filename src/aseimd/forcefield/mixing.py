@@ -1,0 +1,89 @@
+"""Geometric (OPLS / CL&P) Lennard-Jones mixing in OpenMM.
+
+OpenMM's NonbondedForce combines sigma arithmetically (Lorentz-Berthelot).
+OPLS-AA and CL&P use ``sigma_ij = sqrt(sigma_i sigma_j)`` and
+``eps_ij = sqrt(eps_i eps_j)``.  :func:`use_geometric_lj` therefore moves all LJ
+out of the NonbondedForce (which keeps charges, PME and the scaled 1-4
+electrostatics):
+
+* a CustomNonbondedForce with the geometric rule, the same cutoff, the
+  long-range dispersion correction (periodic systems) and optional switching,
+  excluding every pair the NonbondedForce has an exception for;
+* a CustomBondForce named ``"LJ14"`` with the 1-4 pairs,
+  ``sigma14 = sqrt(sigma_i sigma_j)``, ``eps14 = f * sqrt(eps_i eps_j)`` where
+  ``f`` (0.5 for this family) is taken from the NonbondedForce exception
+  OpenMM built from the XML ``lj14scale``.
+"""
+
+from __future__ import annotations
+
+import math
+
+LJ_ENERGY = "4*eps*((sig/r)^12 - (sig/r)^6)"
+
+
+def use_geometric_lj(system, nonbonded, *, periodic: bool, cutoff_nm: float,
+                     switch_distance_nm: float | None = None) -> tuple:
+    """Replace the LJ part of ``nonbonded`` by geometric-rule custom forces (in place).
+
+    Parameters
+    ----------
+    system : openmm.System
+    nonbonded : openmm.NonbondedForce
+        The system's NonbondedForce, charges already final.
+    periodic : bool
+        Cutoff with periodic boundaries and long-range correction if true, no cutoff otherwise.
+    cutoff_nm : float
+        LJ cutoff in nm (periodic only).
+    switch_distance_nm : float or None
+        Start of the LJ switching function in nm; None for a plain cutoff.
+
+    Returns
+    -------
+    (openmm.CustomNonbondedForce, openmm.CustomBondForce)
+        The two forces added to ``system``.
+    """
+    import openmm
+
+    lj = openmm.CustomNonbondedForce(LJ_ENERGY + "; sig=sqrt(sig1*sig2); eps=sqrt(eps1*eps2)")
+    lj.setName("LJ")
+    lj.addPerParticleParameter("sig")
+    lj.addPerParticleParameter("eps")
+    params = []
+    for i in range(nonbonded.getNumParticles()):
+        q, sig, eps = nonbonded.getParticleParameters(i)
+        sig_nm = sig.value_in_unit(openmm.unit.nanometer)
+        eps_kj = eps.value_in_unit(openmm.unit.kilojoule_per_mole)
+        params.append((sig_nm, eps_kj))
+        lj.addParticle([sig_nm, eps_kj])
+        nonbonded.setParticleParameters(i, q, 1.0, 0.0)
+
+    lj14 = openmm.CustomBondForce(LJ_ENERGY)
+    lj14.setName("LJ14")
+    lj14.addPerBondParameter("sig")
+    lj14.addPerBondParameter("eps")
+    for k in range(nonbonded.getNumExceptions()):
+        i, j, qq, sig, eps = nonbonded.getExceptionParameters(k)
+        lj.addExclusion(i, j)
+        eps_exc = eps.value_in_unit(openmm.unit.kilojoule_per_mole)
+        if eps_exc != 0.0:
+            (si, ei), (sj, ej) = params[i], params[j]
+            eps_geo = math.sqrt(ei * ej)
+            scale14 = eps_exc / eps_geo  # lj14scale of the XML, recovered exactly
+            lj14.addBond(i, j, [math.sqrt(si * sj), scale14 * eps_geo])
+        nonbonded.setExceptionParameters(k, i, j, qq, 1.0, 0.0)
+
+    if periodic:
+        lj.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+        lj.setCutoffDistance(cutoff_nm)
+        lj.setUseLongRangeCorrection(True)
+        if switch_distance_nm is not None:
+            lj.setUseSwitchingFunction(True)
+            lj.setSwitchingDistance(switch_distance_nm)
+    else:
+        lj.setNonbondedMethod(openmm.CustomNonbondedForce.NoCutoff)
+    nonbonded.setUseDispersionCorrection(False)
+    nonbonded.setUseSwitchingFunction(False)
+    system.addForce(lj)
+    system.addForce(lj14)
+    return lj, lj14

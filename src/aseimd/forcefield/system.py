@@ -1,0 +1,95 @@
+"""Build an :class:`openmm.System` for any topology of the aseimd family."""
+
+from __future__ import annotations
+
+from aseimd.errors import ForceFieldError
+from aseimd.forcefield.charges import atom_charge_scales, scale_charges
+from aseimd.forcefield.groups import assign_force_groups
+from aseimd.forcefield.loader import load_forcefield, residue_templates
+from aseimd.forcefield.mixing import use_geometric_lj
+
+CONSTRAINTS = ("None", "HBonds", "AllBonds", "HAngles")
+
+
+def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0,
+                  constraints: str | None = "HBonds", switch_distance_nm: float | None = None,
+                  ewald_error_tolerance: float = 5e-4, forcefield=None):
+    """Parametrise ``topology`` with the shipped OPLS-AA / CL&P family.
+
+    Parameters
+    ----------
+    topology : openmm.app.Topology
+        Residues named as in :mod:`aseimd.species`.  With periodic box vectors
+        the system uses PME and an LJ cutoff with long-range correction;
+        without, no cutoff.
+    charge_scale : float
+        Factor on the charges of ionic atoms (see :mod:`aseimd.forcefield.charges`).
+    cutoff_nm : float
+        Real-space cutoff in nm (periodic systems), at most half the shortest box edge.
+    constraints : {"HBonds", "AllBonds", "HAngles", "None", None}
+        Bond constraints.
+    switch_distance_nm : float or None
+        LJ switching start in nm (periodic systems), below ``cutoff_nm``.
+    ewald_error_tolerance : float
+        PME accuracy.
+    forcefield : openmm.app.ForceField, optional
+        Defaults to :func:`load_forcefield`.
+
+    Returns
+    -------
+    openmm.System
+        Force groups as in :data:`aseimd.forcefield.groups.FORCE_GROUPS`.
+
+    Raises
+    ------
+    ForceFieldError
+        Unknown residue (no template), bad option value.
+    """
+    from openmm import NonbondedForce, app
+
+    const_key = "None" if constraints is None else str(constraints)
+    if const_key not in CONSTRAINTS:
+        raise ForceFieldError(f"constraints {constraints!r} not allowed; allowed: {', '.join(CONSTRAINTS)}")
+    const = {"None": None, "HBonds": app.HBonds, "AllBonds": app.AllBonds, "HAngles": app.HAngles}[const_key]
+    ff = load_forcefield() if forcefield is None else forcefield
+
+    unmatched = ff.getUnmatchedResidues(topology)
+    if unmatched:
+        names = sorted({r.name for r in unmatched})
+        known = ", ".join(sorted(residue_templates()))
+        raise ForceFieldError(
+            f"no force-field template for residue {', '.join(repr(n) for n in names)} "
+            f"(or its atoms/bonds differ from the template); templates: {known}"
+        )
+
+    box = topology.getPeriodicBoxVectors()
+    periodic = box is not None
+    kwargs = {"constraints": const, "rigidWater": False, "removeCMMotion": True}
+    if periodic:
+        import numpy as np
+        from openmm import unit
+
+        edges = [np.linalg.norm(v.value_in_unit(unit.nanometer)) for v in box]
+        if not (0.0 < cutoff_nm <= 0.5 * min(edges)):
+            raise ForceFieldError(
+                f"cutoff_nm {cutoff_nm!r} not allowed for box edges {[round(e, 3) for e in edges]} nm; "
+                f"allowed: 0 < cutoff_nm <= {0.5 * min(edges):.3f} (half the shortest edge)"
+            )
+        if switch_distance_nm is not None and not (0.0 < switch_distance_nm < cutoff_nm):
+            raise ForceFieldError(
+                f"switch_distance_nm {switch_distance_nm!r} not allowed; allowed: 0 < switch < cutoff_nm={cutoff_nm}"
+            )
+        if not (0.0 < ewald_error_tolerance < 0.1):
+            raise ForceFieldError(f"ewald_error_tolerance {ewald_error_tolerance!r} not allowed; allowed: 0 < tol < 0.1")
+        kwargs.update(nonbondedMethod=app.PME, nonbondedCutoff=cutoff_nm * unit.nanometer,
+                      ewaldErrorTolerance=ewald_error_tolerance)
+    else:
+        kwargs.update(nonbondedMethod=app.NoCutoff)
+
+    system = ff.createSystem(topology, **kwargs)
+    nonbonded = next(f for f in system.getForces() if isinstance(f, NonbondedForce))
+    scale_charges(nonbonded, atom_charge_scales(topology, charge_scale))
+    use_geometric_lj(system, nonbonded, periodic=periodic, cutoff_nm=cutoff_nm,
+                     switch_distance_nm=switch_distance_nm if periodic else None)
+    assign_force_groups(system)
+    return system

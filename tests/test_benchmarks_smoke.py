@@ -1,0 +1,67 @@
+"""Smoke test of benchmarks/analysis_speed.py: tiny data, every task in-process, results must agree.
+
+The benchmark itself runs each task in a child process (for a clean peak-memory
+figure); here the same task functions run in this process on a tiny trajectory,
+so the test takes seconds and checks that the aseimd numbers match the peers'.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "analysis_speed.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("analysis_speed", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_generated_system_has_the_stated_structure(bench, tmp_path):
+    import mdtraj
+
+    s = bench.Sizes(n_li=6, n_ec=30, n_frames=20, box_nm=2.5)
+    pdb, dcd, _ = bench.generate(s, tmp_path)
+    t = mdtraj.load(str(dcd), top=str(pdb))
+    assert t.n_atoms == s.n_atoms == 6 * 8 + 30 * 10
+    assert len(t.topology.select(bench.ION_SELECTION_MDTRAJ)) == 12
+    # each Li+ has its four bound carbonyl O at 0.21 nm (+- jitter) in every frame
+    li = t.topology.select(bench.LI_SELECTION)
+    o1 = t.topology.select(bench.O1_SELECTION)[:24]
+    d = np.linalg.norm(t.xyz[:, o1].reshape(20, 6, 4, 3) - t.xyz[:, li][:, :, None], axis=-1)
+    assert np.all(np.abs(d - bench.LI_O_NM) < 0.06)
+    # unwrapped: molecules stay whole and Li moves continuously (steps << box)
+    assert np.abs(np.diff(t.xyz[:, li], axis=0)).max() < 0.2
+
+
+def test_quick_tasks_agree_with_peers(bench, tmp_path):
+    pytest.importorskip("MDAnalysis")
+    pytest.importorskip("tidynamics")  # EinsteinMSD(fft=True)
+    pytest.importorskip("solvation_analysis")
+    s = bench.Sizes(n_li=10, n_ec=60, n_frames=120, box_nm=2.6, sa_frames=60)
+    bench.generate(s, tmp_path)
+    pdb, dcd = tmp_path / "bench.pdb", tmp_path / "bench.dcd"
+    t0 = time.perf_counter()
+    results = {}
+    for task, func in bench.TASKS.items():
+        info = func(pdb, dcd, s, tmp_path / f"{task}.npy")
+        results[task] = {"wall_s": 1.0, **info}
+    if time.perf_counter() - t0 > 60:
+        pytest.skip("tasks too slow on this machine for a smoke test")
+    comparison = bench.compare(tmp_path, results, s)
+    assert comparison["msd"]["agree"] and comparison["msd_curve_only"]["agree"], comparison
+    assert comparison["cn"]["agree"] and comparison["cn"]["frames_compared"] == 60, comparison
+    assert 4.0 <= comparison["cn"]["aseimd"] < 6.0  # four bound EC plus passers-by

@@ -1,0 +1,75 @@
+"""Minimum-image unwrapping: wrapped input recovers the true path, unwrapped input is unchanged."""
+
+import numpy as np
+from synthetic import brownian, wrap
+
+from aseimd.analysis.unwrap import Unwrapper, make_whole, minimum_image
+
+
+def _boxes(lengths):
+    lengths = np.asarray(lengths, float)
+    return np.einsum("fi,ij->fij", lengths, np.eye(3))
+
+
+def test_wrapped_input_recovers_true_displacements(rng):
+    box = np.array([2.0, 2.5, 3.0])
+    true = brownian(rng, 200, 30, 1.0, 0.02, box)  # rms step 0.35 nm < L/2
+    out = Unwrapper().feed(wrap(true, box), _boxes(np.tile(box, (200, 1))))
+    shift = out[0] - true[0]  # a lattice vector per particle (frame 0 is the wrapped image)
+    np.testing.assert_allclose(shift / box - np.round(shift / box), 0.0, atol=1e-12)
+    np.testing.assert_allclose(out - shift, true, atol=1e-9)
+
+
+def test_idempotent_on_unwrapped_input(rng):
+    box = np.array([3.0, 3.0, 3.0])
+    true = brownian(rng, 100, 10, 1.0, 0.05, box) + 7.0  # far outside the box, steps << L/2
+    out = Unwrapper().feed(true, _boxes(np.tile(box, (100, 1))))
+    np.testing.assert_allclose(out, true, atol=1e-9)
+
+
+def test_chunked_feeding_equals_one_pass(rng):
+    box = np.array([2.0, 2.0, 2.0])
+    wrapped = wrap(brownian(rng, 90, 8, 1.0, 0.03, box), box)
+    boxes = _boxes(np.tile(box, (90, 1)))
+    once = Unwrapper().feed(wrapped, boxes)
+    u = Unwrapper()
+    parts = [u.feed(wrapped[a:b], boxes[a:b]) for a, b in ((0, 1), (1, 40), (40, 41), (41, 90))]
+    np.testing.assert_allclose(np.concatenate(parts), once, atol=1e-12)
+
+
+def test_per_frame_boxes(rng):
+    """A box that breathes (NPT): the jump scheme of von Buelow et al. (2020).
+
+    Every step is the wrapped step reduced to its minimum image in the later
+    frame's box, and particles that never cross a face keep their positions.
+    """
+    n = 150
+    lengths = 3.0 + 0.1 * np.sin(np.arange(n) / 10.0)[:, None] * np.ones(3)
+    true = brownian(rng, n, 20, 1.0, 0.01, (3.0, 3.0, 3.0))
+    wrapped = true - lengths[:, None, :] * np.floor(true / lengths[:, None, :])
+    out = Unwrapper().feed(wrapped, _boxes(lengths))
+    steps = np.diff(out, axis=0)
+    dw = np.diff(wrapped, axis=0) / lengths[1:, None, :]
+    np.testing.assert_allclose(steps, (dw - np.round(dw)) * lengths[1:, None, :], atol=1e-12)
+    crossed = np.any(np.floor(true / lengths[:, None, :]) != 0, axis=(0, 2))
+    assert crossed.any() and not crossed.all()
+    np.testing.assert_allclose(out[:, ~crossed], true[:, ~crossed], atol=1e-12)
+
+
+def test_no_box_passes_through(rng):
+    x = rng.normal(size=(5, 3, 3))
+    np.testing.assert_array_equal(Unwrapper().feed(x, None), x)
+
+
+def test_make_whole_joins_a_split_molecule():
+    box = np.diag([2.0, 2.0, 2.0])
+    xyz = np.array([[1.95, 1.0, 1.0], [0.05, 1.0, 1.0], [0.5, 0.5, 0.5]])  # atoms 0,1 bonded across x
+    whole = make_whole(xyz, box, np.array([0, 0, 1]))
+    np.testing.assert_allclose(whole[1], [2.05, 1.0, 1.0])
+    np.testing.assert_allclose(whole[[0, 2]], xyz[[0, 2]])
+
+
+def test_minimum_image_orthorhombic():
+    box = np.diag([2.0, 3.0, 4.0])[None]
+    d = np.array([[[1.2, -1.6, 2.1]]])
+    np.testing.assert_allclose(minimum_image(d, box), [[[-0.8, 1.4, -1.9]]])
