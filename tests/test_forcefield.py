@@ -71,7 +71,7 @@ def test_scaling_of_14_charge_products():
                          for k in range(nb.getNumExceptions())])
     full, scaled = exceptions(1.0), exceptions(0.7)
     assert np.any(full != 0)
-    np.testing.assert_allclose(scaled, 0.49 * full, rtol=1e-12)
+    np.testing.assert_allclose(scaled, 0.49 * full, rtol=1e-12, atol=1e-12)
 
 
 def test_ionic_atoms_hook_scales_part_of_a_residue():

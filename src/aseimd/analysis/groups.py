@@ -19,7 +19,6 @@ another group (e.g. a frozen Li slab), or nothing.
 
 from __future__ import annotations
 
-import copy
 import functools
 from dataclasses import dataclass
 
@@ -233,11 +232,10 @@ def system_com_displacement(traj: Trajectory) -> np.ndarray:
     everyone = np.arange(n_atoms)
     w = traj.masses(everyone)
     w = w / w.sum()
-    sub = copy.copy(traj)
-    sub.chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * n_atoms)))
+    chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * n_atoms)))
     unwrapper = Unwrapper()
     com = np.empty((traj.n_frames, 3))
-    for chunk in sub.iter_chunks(everyone):
+    for chunk in traj.iter_chunks(everyone, chunk_frames=chunk_frames):
         pos = unwrapper.feed(chunk.xyz_nm, chunk.box_nm)
         com[chunk.start:chunk.start + pos.shape[0]] = np.einsum("fai,a->fi", pos, w)
     return com - com[0]

@@ -27,6 +27,9 @@ from aseimd.errors import AnalysisError
 #: One AKMA time unit (CHARMM/DCD headers) in ps.
 AKMA_TIME_PS = 0.04888821
 
+#: Formats whose frames store their own time (mdtraj invents 0, 1, 2, ... for the others).
+_TIMED_FORMATS = (".xtc", ".trr", ".nc", ".netcdf", ".ncdf", ".h5", ".dtr")
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -178,8 +181,9 @@ class Trajectory:
             raise AnalysisError(f"atoms without a mass (element unknown) in selection: {bad}")
         return m
 
-    def iter_chunks(self, atom_indices: np.ndarray) -> Iterator[Chunk]:
-        """Stream the selected frames of ``atom_indices`` in chunks.
+    def iter_chunks(self, atom_indices: np.ndarray, chunk_frames: int | None = None) -> Iterator[Chunk]:
+        """Stream the selected frames of ``atom_indices`` in chunks of ``chunk_frames`` (default: the
+        reader's ``chunk_frames``).
 
         Yields
         ------
@@ -191,7 +195,7 @@ class Trajectory:
         done = 0
         it = mdtraj.iterload(
             str(self.traj_path),
-            chunk=self.chunk_frames * self.stride,
+            chunk=(chunk_frames or self.chunk_frames) * self.stride,
             top=self.topology,
             skip=self.start,
             stride=self.stride,
@@ -245,7 +249,8 @@ def _resolve_dt_ps(path: Path, first_frame) -> tuple[float, str]:
             times = next(mdtraj.iterload(str(path), chunk=2, top=first_frame.topology, atom_indices=[0])).time
         except Exception:
             times = np.array([])
-        if len(times) == 2 and times[1] > times[0] and not (times[0] == 0 and times[1] == 1):
+        carries_time = path.suffix.lower() in _TIMED_FORMATS
+        if carries_time and len(times) == 2 and times[1] > times[0]:
             return float(times[1] - times[0]), "file time axis"
     raise AnalysisError(
         f"trajectory {str(path)!r} carries no usable time step; pass --dt-ps (ps between stored frames)"
@@ -260,5 +265,7 @@ def _dcd_frame_spacing_ps(path: Path) -> float | None:
         return None
     (nsavc,) = struct.unpack("<i", head[16:20])
     (delta,) = struct.unpack("<f", head[44:48])
+    if nsavc == 1 and delta == 1.0:  # mdtraj's placeholder header: no real time step recorded
+        return None
     dt = nsavc * delta * AKMA_TIME_PS
     return dt if dt > 0 and np.isfinite(dt) else None

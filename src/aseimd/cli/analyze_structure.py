@@ -158,11 +158,20 @@ def coordination_to_json(result, traj, mode: str) -> dict:
         "top": str(traj.top_path),
         "traj": str(traj.traj_path),
         "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
-        "dt_ps": traj.dt_ps,
-        "dt_source": traj.dt_source,
+        **_time_step(traj),
         "aseimd_version": __version__,
     }
     return out
+
+
+def _time_step(traj) -> dict:
+    """dt_ps and its source, or nulls when the trajectory has none (g(r) and CNs need no time axis)."""
+    from aseimd.errors import AnalysisError
+
+    try:
+        return {"dt_ps": traj.dt_ps, "dt_source": traj.dt_source}
+    except AnalysisError:
+        return {"dt_ps": None, "dt_source": None}
 
 
 COMMANDS: list[click.Command] = [coordination]

@@ -6,7 +6,8 @@ OPLS-AA and CL&P use ``sigma_ij = sqrt(sigma_i sigma_j)`` and
 out of the NonbondedForce (which keeps charges, PME and the scaled 1-4
 electrostatics):
 
-* a CustomNonbondedForce with the geometric rule, the same cutoff, the
+* a CustomNonbondedForce with the geometric rule (per-particle parameters
+  ``rsig = sqrt(sigma)`` in nm^0.5 and ``reps = sqrt(epsilon)`` in (kJ/mol)^0.5), the same cutoff, the
   long-range dispersion correction (periodic systems) and optional switching,
   excluding every pair the NonbondedForce has an exception for;
 * a CustomBondForce named ``"LJ14"`` with the 1-4 pairs,
@@ -45,17 +46,18 @@ def use_geometric_lj(system, nonbonded, *, periodic: bool, cutoff_nm: float,
     """
     import openmm
 
-    lj = openmm.CustomNonbondedForce(LJ_ENERGY + "; sig=sqrt(sig1*sig2); eps=sqrt(eps1*eps2)")
+    # per-particle sqrt(sigma), sqrt(epsilon): the geometric rule becomes two products per pair
+    lj = openmm.CustomNonbondedForce(LJ_ENERGY + "; sig=rsig1*rsig2; eps=reps1*reps2")
     lj.setName("LJ")
-    lj.addPerParticleParameter("sig")
-    lj.addPerParticleParameter("eps")
+    lj.addPerParticleParameter("rsig")
+    lj.addPerParticleParameter("reps")
     params = []
     for i in range(nonbonded.getNumParticles()):
         q, sig, eps = nonbonded.getParticleParameters(i)
         sig_nm = sig.value_in_unit(openmm.unit.nanometer)
         eps_kj = eps.value_in_unit(openmm.unit.kilojoule_per_mole)
         params.append((sig_nm, eps_kj))
-        lj.addParticle([sig_nm, eps_kj])
+        lj.addParticle([math.sqrt(sig_nm), math.sqrt(eps_kj)])
         nonbonded.setParticleParameters(i, q, 1.0, 0.0)
 
     lj14 = openmm.CustomBondForce(LJ_ENERGY)
