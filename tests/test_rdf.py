@@ -158,3 +158,15 @@ def test_first_minimum_ignores_a_stray_pair_at_small_r():
     fm = first_minimum(r, g_obs, counts=counts)
     assert fm.r_peak_nm == pytest.approx(0.21, abs=0.006)
     assert 0.25 < fm.r_min_nm < 0.4
+
+
+def test_first_minimum_after_sharp_ion_peak():
+    """Li+-O(carbonyl)-like g(r): a peak of ~30 at 0.21 nm, a dip to ~0.05 and a weak second
+    shell (g ~ 0.7). The dip is the cut-off even though the second shell is far below 5 % of
+    the first peak (a real case from a 1 M LiPF6 EC/DMC run)."""
+    r = np.arange(0.0025, 1.0, 0.005)
+    g = (30.0 * np.exp(-0.5 * ((r - 0.21) / 0.012) ** 2)
+         + 0.7 / (1 + np.exp(-(r - 0.42) / 0.02)))
+    fm = first_minimum(r, g)
+    assert fm.r_peak_nm == pytest.approx(0.21, abs=0.006)
+    assert 0.26 < fm.r_min_nm < 0.40

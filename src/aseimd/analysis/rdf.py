@@ -21,7 +21,7 @@ First minimum (:func:`first_minimum`): g is smoothed with a Gaussian of width
 ``smooth_nm`` (default 0.01 nm), the first peak is the first local maximum
 whose prominence is at least 10 % of the highest smoothed value, and the
 cut-off is the first local minimum after it whose prominence (the rise of g on
-both sides) is at least 5 % of the peak height and at least 0.05; flat minima
+both sides) is at least 5 % of min(peak height, 2) and at least 0.05; flat minima
 (g = 0 over a range) give the centre of the flat range. Noise wiggles on the
 flank of a peak have a small prominence and are skipped. Bins whose pair
 count (summed over frames, smoothed the same way) is below 0.5 are treated as
@@ -204,7 +204,10 @@ def first_minimum(
         return FirstMinimum(nan, nan, nan, nan)
     p = int(peaks[0])
     g_peak = float(gs[p])
-    minima, _ = find_peaks(-gs, prominence=max(0.05 * g_peak, 0.05))
+    # The dip must rise again by a noticeable amount on its right. Scaling that with the
+    # first peak height would reject the real minimum of sharp ion-solvent peaks (g ~ 30
+    # followed by a second shell of g < 1), so the scale is capped at g = 2.
+    minima, _ = find_peaks(-gs, prominence=max(0.05 * min(g_peak, 2.0), 0.05))
     minima = minima[minima > p]
     if len(minima) == 0:
         return FirstMinimum(float(r[p]), g_peak, nan, nan)

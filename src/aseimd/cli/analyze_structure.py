@@ -37,11 +37,11 @@ from aseimd.errors import SpecError
               help="Do not count centre-shell pairs inside one residue (default: only an atom with itself).")
 @click.option("--blocks", "n_blocks", type=click.IntRange(min=2), default=5, show_default=True,
               help="Time blocks for the standard errors.")
-@click.option("--json", "json_out", required=True, type=click.Path(dir_okay=False),
+@click.option("--json", "json_path", required=True, type=click.Path(dir_okay=False),
               help="Output JSON; OUT_rdf.csv and OUT_rdf.png (and OUT_residence.* with --residence) beside it.")
 @click.option("--force", is_flag=True, help="Replace existing outputs.")
 def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_values, cutoff_values, rmax_nm,
-                 bin_nm, mode, anion, residence, exclude_intramolecular, n_blocks, json_out, force) -> None:
+                 bin_nm, mode, anion, residence, exclude_intramolecular, n_blocks, json_path, force) -> None:
     """RDFs, coordination numbers, shell compositions, ion pairing and residence times.
 
     \b
@@ -72,7 +72,7 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
     elif exclude_intramolecular:
         raise SpecError("--exclude-intramolecular applies to --mode default")
 
-    json_path = Path(json_out)
+    json_path = Path(json_path)
     outputs = [json_path] + [json_path.with_name(f"{json_path.stem}_rdf{ext}") for ext in (".csv", ".png")]
     if residence:
         outputs += [json_path.with_name(f"{json_path.stem}_residence{ext}") for ext in (".csv", ".png")]
@@ -146,7 +146,7 @@ def coordination_to_json(result, traj, mode: str) -> dict:
         "rdf": "minimum-image pair distances; g(r) normalised per frame with the ideal-gas pair density "
                "N_pairs/V(frame) (self pairs excluded); n(r) counted directly",
         "cutoff": "first minimum after the first peak of g(r) smoothed with a 0.01 nm Gaussian "
-                  "(prominence >= 5% of the peak), unless given",
+                  "(prominence >= 5% of min(peak, 2) and >= 0.05), unless given",
         "cn": "cn = mean shell atoms within the cut-off per centre atom; cn_molecules = mean distinct "
               "shell residues",
         "stderr": f"block averaging over {result.n_blocks} contiguous time blocks: "
