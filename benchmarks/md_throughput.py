@@ -143,7 +143,8 @@ def main() -> None:
             print(f"repeat {i + 1}: aseimd runner {runner[-1]:9.3f} ns/day | bare OpenMM {bare[-1]:9.3f} ns/day")
         best_runner, best_bare = max(runner), max(bare)
         print(f"system: {inputs.system.getNumParticles()} atoms ({system_dir.name}); platform {platform_name}; "
-              f"{args.steps} steps of {protocol.timestep_fs} fs; reporting '{args.reporting}' {REPORTING[args.reporting]}")
+              f"{args.steps} steps of {protocol.timestep_fs} fs; "
+              f"reporting '{args.reporting}' {REPORTING[args.reporting]}")
         print(f"aseimd runner: {best_runner:.3f} ns/day")
         print(f"bare OpenMM:   {best_bare:.3f} ns/day")
         print(f"ratio runner/bare: {best_runner / best_bare:.3f} (goal >= 0.97)")

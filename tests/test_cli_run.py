@@ -94,3 +94,14 @@ def test_mismatched_run_directory(inputs, tmp_path):
     assert result.exit_code == 2 and "different protocol" in result.output
     result = _invoke(system, "-o", out, "--protocol", protocol, "--platform", "CPU", "--set", "seed=9", "--quiet")
     assert result.exit_code == 2
+
+
+def test_missing_checkpoint_is_not_silently_restarted(inputs, tmp_path):
+    _, system, protocol = inputs
+    out = tmp_path / "run"
+    assert _invoke(system, "-o", out, "--protocol", protocol, "--platform", "Reference", "--quiet").exit_code == 0
+    (out / "checkpoint.chk").unlink()
+    before = (out / "trajectory.dcd").read_bytes()
+    result = _invoke(system, "-o", out, "--protocol", protocol, "--quiet")
+    assert result.exit_code == 2 and "checkpoint.chk" in result.output and "--force" in result.output
+    assert (out / "trajectory.dcd").read_bytes() == before

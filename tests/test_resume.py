@@ -133,5 +133,9 @@ def test_resume_exact_on_cpu_single_thread_deterministic(setup, uninterrupted):
     run_dir = root / "cpu-crash"
     cmd = _command(system, protocol, run_dir, ["--platform", "CPU", "--threads", "1", "--deterministic"])
     assert _run(cmd, "after-frame@5").returncode == -signal.SIGKILL
-    assert _run(cmd).returncode == 0
+    # resumed without naming platform or properties: run.json's recorded ones are reused
+    plain = _command(system, protocol, run_dir, [])
+    assert _run(plain).returncode == 0
     _assert_same(run_dir, uninterrupted["CPU1"])
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["platform"]["properties"] == {"Threads": "1", "DeterministicForces": "true"}

@@ -191,3 +191,26 @@ def test_read_system_dir_errors(tmp_path):
     (tmp_path / "half" / "system.pdb").write_text("END\n")
     with pytest.raises(SpecError, match="missing system.xml, build.json"):
         read_system_dir(tmp_path / "half")
+
+
+def test_real_electrolyte_end_to_end(tmp_path):
+    """Builder -> runner on a ~10-molecule 1 M LiPF6 EC:DMC box (short cutoff for the small box)."""
+    electrolyte = pytest.importorskip("aseimd.build.electrolyte")
+    from aseimd.build.cell import write_system_dir
+
+    cell = electrolyte.build_electrolyte("1.0 M LiPF6 in EC:DMC 1:1 v/v", n_solvent=10, seed=3)
+    system_dir = write_system_dir(cell, tmp_path / "elyte", cutoff_nm=0.55)
+    data = yaml.safe_load(yaml.safe_dump(TINY))
+    data["hydrogen_mass_amu"] = 1.5
+    result = run_protocol(system_dir, tmp_path / "run", Protocol.from_dict(data), "CPU", progress=False)
+    assert result.status == "finished" and result.n_frames == 10
+    rows = read_thermo(tmp_path / "run" / "thermo.csv")
+    assert len(rows) == 30
+    energies = np.array([float(r["Potential Energy (kJ/mol)"]) for r in rows])
+    temperatures = np.array([float(r["Temperature (K)"]) for r in rows])
+    assert np.all(np.isfinite(energies)) and np.all(temperatures < 600)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    n_h = sum(1 for a in cell.topology.atoms() if a.element.symbol == "H")
+    assert info["system_changes"]["hmr_hydrogens"] == n_h > 0
+    assert info["total_mass_amu"] == pytest.approx(sum(a.element.mass.value_in_unit(unit.dalton)
+                                                       for a in cell.topology.atoms()), rel=1e-4)

@@ -44,7 +44,6 @@ a group that contains them is not computed (NaN), and a warning names them.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,9 +310,8 @@ def density_profiles(
     box_sum = np.zeros((3, 3))
     vol_sum = 0.0
     h_sum, h_min, h_max = 0.0, np.inf, -np.inf
-    reader = copy.copy(traj)
-    reader.chunk_frames = max(1, min(traj.chunk_frames, CHUNK_ATOM_FRAMES // union.size))
-    for chunk in reader.iter_chunks(union):
+    chunk_frames = max(1, min(traj.chunk_frames, CHUNK_ATOM_FRAMES // union.size))
+    for chunk in traj.iter_chunks(union, chunk_frames=chunk_frames):
         box = chunk.box_nm
         if box is None:
             raise AnalysisError(f"trajectory {str(traj.traj_path)!r} lost its unit cell part-way")

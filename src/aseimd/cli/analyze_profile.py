@@ -45,7 +45,7 @@ def profile(top, traj, dt_ps, start, stop, stride, group_values, axis, bin_nm, n
     for path in (json_path, csv_path, png_path):
         check_new_output(path, force=force)
 
-    t = _open(Trajectory, top, traj, dt_ps, start, stop, stride)
+    t = Trajectory(top, traj, dt_ps=dt_ps, start=start, stop=stop, stride=stride)
     if system_xml is not None:
         charges, source = system_xml_charges(system_xml, t.topology.n_atoms), str(system_xml)
     else:
@@ -64,26 +64,21 @@ def profile(top, traj, dt_ps, start, stop, stride, group_values, axis, bin_nm, n
     click.echo(f"wrote {json_path}, {csv_path.name}, {png_path.name}")
 
 
-def _open(trajectory_cls, top, traj, dt_ps, start, stop, stride):
-    """Open the trajectory; a profile needs no time step, so a file without one is still accepted."""
+def _time_step(traj) -> tuple[float | None, str]:
+    """The frame spacing for the meta block; a density profile needs none, so a file without one is fine."""
     from aseimd.errors import AnalysisError
 
     try:
-        return trajectory_cls(top, traj, dt_ps=dt_ps, start=start, stop=stop, stride=stride)
+        return traj.dt_ps, traj.dt_source
     except AnalysisError:
-        if dt_ps is not None:
-            raise
-        # retry with a placeholder time step: any other problem (missing file, mismatched topology,
-        # bad frame range) raises again; only "no time step" is cured, and the JSON then says dt is unknown
-        t = trajectory_cls(top, traj, dt_ps=1.0, start=start, stop=stop, stride=stride)
-        t.dt_ps, t.dt_source = None, "unknown (not needed for a density profile)"
-        return t
+        return None, "unknown (not needed for a density profile)"
 
 
 def profiles_to_json(result, traj) -> dict:
     """The JSON document of ``aseimd analyze profile`` (see docs/analysis_profile.md)."""
     from aseimd import __version__
 
+    dt_ps, dt_source = _time_step(traj)
     groups = {}
     for label, g in result.groups.items():
         groups[label] = {
@@ -121,8 +116,8 @@ def profiles_to_json(result, traj) -> dict:
             "top": str(traj.top_path),
             "traj": str(traj.traj_path),
             "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
-            "dt_ps": traj.dt_ps,
-            "dt_source": traj.dt_source,
+            "dt_ps": dt_ps,
+            "dt_source": dt_source,
             "aseimd_version": __version__,
         },
     }

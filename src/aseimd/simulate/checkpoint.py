@@ -42,9 +42,10 @@ def expected_frames(protocol: Protocol, step: int) -> int:
 
 def truncate_thermo(path: Path, n_rows: int) -> None:
     """Keep the header and the first ``n_rows`` complete rows of ``thermo.csv`` (atomically)."""
+    if n_rows == 0:  # nothing to keep: the reporter writes a fresh header
+        path.unlink(missing_ok=True)
+        return
     if not path.exists():
-        if n_rows == 0:
-            return
         raise SimulationError(f"{str(path)!r} is missing but the checkpoint needs {n_rows} rows; use --force")
     lines = path.read_text().split("\n")
     complete = lines[:-1]  # the text after the last newline is an unfinished row (or empty)
@@ -69,7 +70,9 @@ def truncate_outputs(run_dir: Path, protocol: Protocol, n_atoms: int, step: int)
     rows, frames = expected_thermo_rows(protocol, step), expected_frames(protocol, step)
     truncate_thermo(run_dir / "thermo.csv", rows)
     dcd = run_dir / "trajectory.dcd"
-    if dcd.exists():
+    if frames == 0:  # nothing to keep (a header may be half-written): the writer starts a new file
+        dcd.unlink(missing_ok=True)
+    elif dcd.exists():
         truncate_dcd(dcd, n_atoms, frames)
     elif frames > 0:
         raise SimulationError(f"{str(dcd)!r} is missing but the checkpoint needs {frames} frames; use --force")

@@ -399,7 +399,7 @@ class Protocol:
         object.__setattr__(self, "_schedule", tuple(schedule))
 
         thermo = self.thermo_steps
-        self.trajectory_steps, self.checkpoint_steps  # noqa: B018 - validates whole steps
+        _ = (self.trajectory_steps, self.checkpoint_steps)  # raises unless whole numbers of steps
         for item in schedule:
             stage = item.stage
             if isinstance(stage, Production):

@@ -59,7 +59,7 @@ from aseimd.simulate.prepare import (
     strip_barostats,
     target_box,
 )
-from aseimd.simulate.protocol import NPT, Minimize, Production, Protocol, ScheduledStage
+from aseimd.simulate.protocol import NPT, Minimize, Production, Protocol, ScheduledStage, apply_overrides
 from aseimd.simulate.reporters import (
     BlowUp,
     BlowupGuard,
@@ -179,18 +179,12 @@ def run_protocol(
         good checkpoint is kept).
     """
     if isinstance(protocol, Protocol):
-        proto = Protocol.from_dict(_apply(protocol.to_dict(), overrides)) if overrides else protocol
+        proto = Protocol.from_dict(apply_overrides(protocol.to_dict(), overrides)) if overrides else protocol
     else:
         proto = Protocol.load(protocol, overrides)
     inputs = read_system_dir(system_dir)
     return _Run(proto, inputs, Path(run_dir), platform, force, progress, threads, deterministic,
                 stream if stream is not None else sys.stderr).execute()
-
-
-def _apply(data: dict, overrides: tuple[str, ...] | list[str]) -> dict:
-    from aseimd.simulate.protocol import apply_overrides
-
-    return apply_overrides(data, overrides)
 
 
 class _Run:
@@ -200,14 +194,19 @@ class _Run:
         self.progress = progress
         self.previous = self._prepare_directory(force)
         requested = platform
+        has_checkpoint = (run_dir / "checkpoint.chk").exists()
+        previous = self.previous or {}
+        if previous and not has_checkpoint and (previous.get("status") == "finished" or previous.get("steps_done")):
+            raise SimulationError(
+                f"{str(run_dir / 'checkpoint.chk')!r} is missing although run.json records "
+                f"{previous.get('steps_done')} steps done; cannot resume: pass --force to start over"
+            )
         self.finished_before = bool(
-            self.previous is not None and self.previous.get("status") == "finished"
-            and self.previous.get("steps_done") == protocol.total_steps and (run_dir / "checkpoint.chk").exists()
+            previous.get("status") == "finished" and previous.get("steps_done") == protocol.total_steps
+            and has_checkpoint
         )
-        if self.finished_before:
-            requested = self.previous["checkpoint_platform"] if str(platform).lower() == "auto" else platform
-        elif self.previous is not None and self.previous.get("checkpoint_platform"):
-            recorded = self.previous["checkpoint_platform"]
+        recorded = previous.get("checkpoint_platform") if has_checkpoint else None
+        if recorded and not self.finished_before:
             if str(platform).lower() == "auto":
                 requested = recorded
             elif str(platform).lower() != recorded.lower():
@@ -216,6 +215,13 @@ class _Run:
                     f"run in {str(run_dir)!r} was checkpointed on platform {recorded!r} and checkpoints are "
                     f"platform-specific; resume with --platform {recorded} (or auto), or pass --force"
                 )
+            # resume with the recorded platform properties unless told otherwise (exactness needs them)
+            props = (previous.get("platform") or {}).get("properties") or {}
+            if threads is None and "Threads" in props:
+                threads = int(props["Threads"])
+            deterministic = deterministic or props.get("DeterministicForces") == "true"
+        elif recorded and str(platform).lower() == "auto":
+            requested = recorded
         self.choice: PlatformChoice = select_platform(requested, threads=threads, deterministic=deterministic)
         self.base, self.modifications = self._base_system()
         self.n_atoms = self.base.getNumParticles()
@@ -462,7 +468,8 @@ class _Run:
             sim.minimizeEnergy(tolerance=stage.tolerance_kj_per_mol_nm * unit.kilojoule_per_mole / unit.nanometer,
                                maxIterations=stage.max_iterations)
         except Exception as exc:
-            raise SimulationError(f"minimisation failed in stage {stage.name!r}: {' '.join(str(exc).split())}") from None
+            reason = " ".join(str(exc).split())
+            raise SimulationError(f"minimisation failed in stage {stage.name!r}: {reason}") from None
         state = sim.context.getState(getPositions=True, getEnergy=True)
         energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
         if not np.isfinite(energy):
@@ -558,10 +565,7 @@ class _Run:
                 if isinstance(item.stage, Production):
                     self.production_box = [float(x) for x in box_edges_nm(sim.context.getState())]
             else:
-                try:
-                    sim = self._enter(item, entry, checkpoint)
-                except BlowUp as exc:
-                    self._fail(exc.stage, exc.step, exc.reason, checkpoint)
+                sim = self._enter(item, entry, checkpoint)
             sim.reporters.extend(reporters)
             if progress is not None:
                 progress.start(sim.currentStep)
@@ -572,8 +576,6 @@ class _Run:
                              * self.p.checkpoint_steps)
                 try:
                     sim.step(target - sim.currentStep)
-                except BlowUp as exc:
-                    self._fail(exc.stage, exc.step, exc.reason, checkpoint)
                 except mm.OpenMMException as exc:
                     self._fail(item.stage.name, sim.currentStep, " ".join(str(exc).split()), checkpoint)
                 self.md_steps += sim.currentStep - start_step
@@ -593,6 +595,9 @@ class _Run:
             if progress is not None:
                 progress.finish()
             return out
+        except BlowUp as exc:  # from the guard, in stepping or before any checkpoint
+            self._fail(exc.stage, exc.step, exc.reason, checkpoint)
+            raise  # not reached: _fail raises SimulationError
         finally:
             for reporter in reporters:
                 reporter.close()
