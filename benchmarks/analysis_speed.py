@@ -462,6 +462,11 @@ def print_report(s: Sizes, gen_s: float, dcd: Path, results: dict, comparison: d
         diff = c.get("max_rel_diff", c.get("abs_diff"))
         print(f"{key:16s} {str(c.get('agree', '-')):>6s} {'-' if diff is None else f'{diff:.1e}':>12s} "
               f"{c.get('speedup_per_frame_cpu', float('nan')):13.2f} {c.get('speedup_per_frame_wall', float('nan')):14.2f}")
+    whole = s.n_frames * s.n_atoms * 12 / 2**20
+    sel = s.n_frames * 2 * s.n_li * 24 / 2**20
+    print(f"memory: aseimd streams only the selected atoms in chunks (Trajectory.iter_chunks); the whole "
+          f"trajectory would be {whole:.0f} MiB as float32, the ion positions kept for the MSD "
+          f"{sel:.0f} MiB as float64 (plus FFT buffers capped at 256 MiB); coordination keeps one chunk")
     if "cn" in comparison and "aseimd" in comparison["cn"]:
         c = comparison["cn"]
         print(f"Li-O1 CN on {c['frames_compared']} frames: aseimd {c['aseimd']:.6f}, "

@@ -222,3 +222,30 @@ def test_formal_charge_on_the_ionic_group_of_a_polymer_residue(monkeypatch):
     q, unknown = formal_charges(top)
     np.testing.assert_allclose(q, [0.0, 0.0, -0.25, -0.25, -0.25, -0.25, 1.0])
     assert unknown == []
+
+
+def test_triclinic_box_bins_on_the_fractional_coordinate(tmp_path):
+    import mdtraj
+
+    # a = (3, 0, 0), b = (0, 3, 0), c = (0.8, 0, 4): slabs parallel to the ab face, height V / |a x b| = 4 nm
+    a, b, c = np.array([3.0, 0, 0]), np.array([0, 3.0, 0]), np.array([0.8, 0, 4.0])
+    frac = np.array([[0.1, 0.2, 0.125], [0.7, 0.9, 0.125], [0.4, 0.4, 0.875], [0.2, 0.6, 1.875]])  # last: image
+    xyz = frac @ np.array([a, b, c])
+    top = make_topology([LI] * 4)
+    lengths = np.linalg.norm([a, b, c], axis=1)
+    beta = np.degrees(np.arccos(a @ c / (lengths[0] * lengths[2])))
+    t = mdtraj.Trajectory(np.array([xyz] * 2, np.float32), top, unitcell_lengths=[lengths] * 2,
+                          unitcell_angles=[[90.0, beta, 90.0]] * 2)
+    t[0].save_pdb(str(tmp_path / "tri.pdb"))
+    t.save_dcd(str(tmp_path / "tri.dcd"))
+    res = density_profiles(Trajectory(tmp_path / "tri.pdb", tmp_path / "tri.dcd"), {"Li": "all"}, n_bins=4,
+                           n_blocks=2)
+    assert res.height_mean_nm == pytest.approx(4.0, rel=1e-5)
+    slab = 3.0 * 3.0 * 1.0
+    np.testing.assert_allclose(res.groups["Li"].number_density_per_nm3, [2 / slab, 0, 0, 2 / slab], rtol=1e-5)
+    # along x the slabs are parallel to the bc face (tilted): binning uses the fractional a coordinate
+    # (0.1, 0.7, 0.4, 0.2 -> bins 0, 2, 1, 0), not Cartesian x (which mixes in 0.8 * s_c)
+    res_x = density_profiles(Trajectory(tmp_path / "tri.pdb", tmp_path / "tri.dcd"), {"Li": "all"}, axis="x",
+                             n_bins=4, n_blocks=2)
+    assert res_x.height_mean_nm == pytest.approx(36.0 / np.linalg.norm(np.cross(b, c)), rel=1e-5)
+    np.testing.assert_allclose(res_x.groups["Li"].number_density_per_nm3, np.array([2, 1, 1, 0]) / 9.0, rtol=1e-5)

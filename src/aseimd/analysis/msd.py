@@ -36,9 +36,9 @@ def _correlation(x: np.ndarray, y: np.ndarray, n_lags: int) -> np.ndarray:
     """sum_t x(t+m) y(t) + x(t) y(t+m) for m < n_lags, by zero-padded FFTs along axis 0."""
     n = x.shape[0]
     nfft = scipy.fft.next_fast_len(2 * n, real=True)
-    fx = scipy.fft.rfft(x, n=nfft, axis=0)
-    fy = scipy.fft.rfft(y, n=nfft, axis=0)
-    return scipy.fft.irfft(2.0 * (fx * fy.conj()).real, n=nfft, axis=0)[:n_lags]
+    fx = scipy.fft.rfft(x, n=nfft, axis=0, workers=-1)
+    fy = scipy.fft.rfft(y, n=nfft, axis=0, workers=-1)
+    return scipy.fft.irfft(2.0 * (fx * fy.conj()).real, n=nfft, axis=0, workers=-1)[:n_lags]
 
 
 def _check_lags(n_frames: int, max_lag: int | None) -> int:
@@ -93,7 +93,7 @@ def msd_fft(positions_nm: np.ndarray, *, max_lag: int | None = None, per_particl
     for lo in range(0, n_particles, block):  # blocks of particles bound memory; each block is vectorised
         xb = np.asarray(x[:, lo:lo + block], dtype=np.float64)
         xb = xb - xb.mean(axis=0)  # the MSD is shift invariant; small numbers keep the FFT precise
-        fx = scipy.fft.rfft(xb, n=nfft, axis=0)
+        fx = scipy.fft.rfft(xb, n=nfft, axis=0, workers=-1)
         if per_particle:
             corr = scipy.fft.irfft(fx.real**2 + fx.imag**2, n=nfft, axis=0)[:n_lags]
             out[:, lo:lo + block] = (_end_sums(xb**2, n_lags) - 2.0 * corr) / norm[:, None, None]

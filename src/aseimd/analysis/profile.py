@@ -248,8 +248,8 @@ def density_profiles(
     charge_source : str
         Description of ``charges_e`` recorded in the result.
     axis : {"x", "y", "z"}
-        Axis of the profile (the direction of the third, first or second box vector's
-        normal; for an orthorhombic box simply the Cartesian axis).
+        Axis of the profile: the slabs are parallel to the face spanned by the other two
+        box vectors (for an orthorhombic box, simply the Cartesian axis).
     bin_nm : float, optional
         Bin width in nm; the number of bins is ``round(h0 / bin_nm)`` with ``h0`` the
         first frame's box height. Default 0.05 nm if neither this nor ``n_bins`` is given.
@@ -280,9 +280,7 @@ def density_profiles(
         )
     warnings: list[str] = []
     if charges_e is None:
-        charges_e, unknown = formal_charges(traj.topology)
-    else:
-        unknown = []
+        charges_e, _ = formal_charges(traj.topology)  # unknown residues: NaN charges, warned per group below
     charges_e = np.asarray(charges_e, dtype=float)
     if charges_e.shape != (traj.topology.n_atoms,):
         raise AnalysisError(f"charges must have shape ({traj.topology.n_atoms},), got {charges_e.shape}")
@@ -325,7 +323,7 @@ def density_profiles(
             acc = {label: np.zeros((2, n_blocks_used, nbins)) for label in indices}
         # fractional coordinate along the axis: s = r . inv(box)[:, ax], wrapped into [0, 1)
         inv_col = np.linalg.inv(box)[:, :, ax]  # (n, 3)
-        s = np.einsum("fai,fi->fa", chunk.xyz_nm.astype(np.float64), inv_col)
+        s = np.matmul(chunk.xyz_nm.astype(np.float64), inv_col[:, :, None])[..., 0]
         s -= np.floor(s)
         bins = np.minimum((s * nbins).astype(np.int64), nbins - 1)  # s == 1.0 after rounding -> last bin
         nf = bins.shape[0]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aseimd.analysis.dcd_reader import open_dcd
 from aseimd.errors import AnalysisError
 
 #: One AKMA time unit (CHARMM/DCD headers) in ps.
@@ -192,10 +193,19 @@ class Trajectory:
         import mdtraj
 
         atom_indices = np.asarray(atom_indices, dtype=int)
+        chunk = chunk_frames or self.chunk_frames
+        if self.traj_path.suffix.lower() == ".dcd":
+            dcd = open_dcd(self.traj_path)
+            if dcd is not None and dcd.n_atoms == self.topology.n_atoms:
+                frames = np.arange(self.start, self.stop, self.stride)
+                for lo in range(0, len(frames), chunk):
+                    xyz, box = dcd.read(frames[lo:lo + chunk], atom_indices)
+                    yield Chunk(lo, xyz, box)
+                return
         done = 0
         it = mdtraj.iterload(
             str(self.traj_path),
-            chunk=(chunk_frames or self.chunk_frames) * self.stride,
+            chunk=chunk * self.stride,
             top=self.topology,
             skip=self.start,
             stride=self.stride,
