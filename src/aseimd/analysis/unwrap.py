@@ -42,10 +42,14 @@ def minimum_image(delta_nm: np.ndarray, box_nm: np.ndarray) -> np.ndarray:
     box = np.asarray(box_nm, dtype=np.float64)
     if np.any(np.abs(np.linalg.det(box)) < 1e-12):
         raise AnalysisError("the trajectory has a box of zero volume in some frame; cannot unwrap")
+    diag = np.diagonal(box, axis1=1, axis2=2)  # (n, 3)
+    if np.all(box == diag[:, :, None] * np.eye(3)):  # orthorhombic: per-axis rounding, no matrix products
+        edges = diag[:, None, :]
+        return delta_nm - edges * np.round(delta_nm / edges)
     inv = np.linalg.inv(box)  # (n, 3, 3): fractional = cartesian @ inv
-    frac = np.einsum("fai,fij->faj", delta_nm, inv)
+    frac = delta_nm @ inv
     frac -= np.round(frac)
-    return np.einsum("faj,fjk->fak", frac, box)
+    return frac @ box
 
 
 def make_whole(xyz_nm: np.ndarray, box_nm: np.ndarray, particle_of_atom: np.ndarray) -> np.ndarray:
