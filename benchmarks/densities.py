@@ -167,7 +167,7 @@ def block_average(x: np.ndarray, dt_ps: float) -> dict:
     n_blocks = n // block
     means = x[n - n_blocks * block:].reshape(n_blocks, block).mean(axis=1)
     out.update(stderr=float(means.std(ddof=1) / math.sqrt(n_blocks)), tau_ps=float(tau * dt_ps),
-               block_ps=float(block * dt_ps), n_blocks=int(n_blocks))
+               block_ps=round(float(block * dt_ps), 9), n_blocks=int(n_blocks))
     return out
 
 
@@ -202,6 +202,16 @@ def npt_density(run_dir: Path, stage: str = "npt") -> dict:
     dt = float(t[1] - t[0])
     res = block_average(rho[half:], dt)
     res["window_ps"] = [float(t[half]), float(t[-1])]
+    # Equilibration check: change of a straight-line fit across the averaging window.
+    slope = np.polyfit(t[half:], rho[half:], 1)[0] if len(t) - half >= 3 else math.nan
+    res["drift_over_window_g_per_cm3"] = float(slope * (t[-1] - t[half]))
+    # For undrifting data with block-averaged error SE, the fitted change across the window scatters
+    # with sigma = 2 sqrt(3) SE (variance of an OLS slope over uniformly spread independent blocks).
+    res["drift_sigma_g_per_cm3"] = None if res["stderr"] is None else float(2 * math.sqrt(3) * res["stderr"])
+    if res["drift_sigma_g_per_cm3"] is not None and abs(res["drift_over_window_g_per_cm3"]) > 2 * res["drift_sigma_g_per_cm3"]:
+        res["warnings"].append(
+            f"density drifts by {res['drift_over_window_g_per_cm3']:+.4f} g/cm^3 across the averaging window "
+            f"(> 2 sigma = {2 * res['drift_sigma_g_per_cm3']:.4f}): not equilibrated, lengthen the NPT stage")
     res["mean_volume_nm3"] = float(vol[half:].mean())
     return res
 

@@ -74,20 +74,17 @@ def test_scaling_of_14_charge_products():
     np.testing.assert_allclose(scaled, 0.49 * full, rtol=1e-12, atol=1e-12)
 
 
-def test_ionic_atoms_hook_scales_part_of_a_residue():
+def test_ionic_atoms_hook_scales_part_of_a_residue(monkeypatch):
     """A residue whose species lists ionic_atoms gets just those atoms scaled (future Li-Nafion sulfonate)."""
     import dataclasses
 
-    import aseimd.forcefield.charges as charges
+    from aseimd.forcefield import charges
 
     top = molecule("DMC").topology
     fake = dataclasses.replace(next(sp for sp in all_species() if sp.name == "DMC"), ionic_atoms=("O1", "C1"))
     original = charges.species_for_residue
-    charges.species_for_residue = lambda res: fake if res == "DMC" else original(res)
-    try:
-        scales = atom_charge_scales(top, 0.6)
-    finally:
-        charges.species_for_residue = original
+    monkeypatch.setattr(charges, "species_for_residue", lambda res: fake if res == "DMC" else original(res))
+    scales = atom_charge_scales(top, 0.6)
     names = [a.name for a in top.atoms()]
     assert [names[i] for i in np.flatnonzero(scales != 1.0)] == ["C1", "O1"]
     assert np.all(scales[scales != 1.0] == 0.6)

@@ -1,9 +1,9 @@
-"""Reading selected atoms of a CHARMM/OpenMM DCD through a memory map.
+"""Reading selected atoms of a CHARMM/OpenMM DCD without decoding whole frames.
 
 A DCD frame is a fixed-size record (optional unit cell, then the x, y and z
-blocks of all atoms), so the coordinates of a few atoms can be gathered from
-every frame without decoding the rest: only the pages holding the selected
-atoms are touched. For the ions of an electrolyte (a few % of its atoms) this
+blocks of all atoms), so the coordinates of a few atoms can be read from
+every frame at known byte offsets without decoding the rest: only the span
+holding the selected atoms is read. For the ions of an electrolyte (a few % of its atoms) this
 is several times faster than decoding whole frames, and memory stays bounded
 by the selection.
 
@@ -22,7 +22,11 @@ import numpy as np
 
 
 class DCDMemmap:
-    """Random access to the frames of a DCD file.
+    """Random access to the frames of a DCD file, reading only the selected atoms.
+
+    For each frame and coordinate block only the byte span from the lowest to
+    the highest selected atom is read (``os.pread``), so neither the process
+    memory nor the page cache traffic grows with the unselected atoms.
 
     Attributes
     ----------
@@ -35,12 +39,11 @@ class DCDMemmap:
         self.path = Path(path)
         self.n_atoms = n_atoms
         self.has_box = has_box
+        self._header_bytes = header_bytes
         self._box_bytes = 56 if has_box else 0
         self.frame_bytes = self._box_bytes + 3 * (8 + 4 * n_atoms)
         size = self.path.stat().st_size
         self.n_frames = max(0, (size - header_bytes) // self.frame_bytes)  # a torn last frame is ignored
-        self._map = np.memmap(self.path, dtype=np.uint8, mode="r", offset=header_bytes,
-                              shape=(self.n_frames * self.frame_bytes,)) if self.n_frames else None
         self._f4 = np.dtype(endian + "f4")
         self._f8 = np.dtype(endian + "f8")
 
@@ -54,16 +57,30 @@ class DCDMemmap:
         """
         frames = np.asarray(frames, dtype=np.int64)
         atoms = np.asarray(atom_indices, dtype=np.int64)
-        records = self._map.reshape(self.n_frames, self.frame_bytes)[frames]
+        if frames.size and (frames.min() < 0 or frames.max() >= self.n_frames):
+            raise IndexError(f"frame out of range [0, {self.n_frames})")
+        lo, hi = int(atoms.min()), int(atoms.max()) + 1
+        rel = atoms - lo
+        span = 4 * (hi - lo)
+        block = 8 + 4 * self.n_atoms
         xyz = np.empty((len(frames), len(atoms), 3), dtype=np.float32)
-        for k in range(3):
-            start = self._box_bytes + k * (8 + 4 * self.n_atoms) + 4
-            block = records[:, start:start + 4 * self.n_atoms].view(self._f4)
-            xyz[:, :, k] = block[:, atoms]
+        cell = np.empty((len(frames), 6)) if self.has_box else None
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for i, frame in enumerate(frames):
+                base = self._header_bytes + int(frame) * self.frame_bytes
+                if cell is not None:
+                    cell[i] = np.frombuffer(os.pread(fd, 48, base + 4), dtype=self._f8)
+                for k in range(3):
+                    raw = os.pread(fd, span, base + self._box_bytes + k * block + 4 + 4 * lo)
+                    if len(raw) != span:
+                        raise OSError(f"{self.path}: file ended inside frame {frame}")
+                    xyz[i, :, k] = np.frombuffer(raw, dtype=self._f4)[rel]
+        finally:
+            os.close(fd)
         xyz *= 0.1  # Å -> nm
         box = None
-        if self.has_box:
-            cell = records[:, 4:52].copy().view(self._f8)  # A, gamma, B, beta, alpha, C
+        if cell is not None:  # A, gamma, B, beta, alpha, C
             box = _box_vectors_nm(cell[:, 0], cell[:, 2], cell[:, 5], cell[:, 4], cell[:, 3], cell[:, 1])
         return xyz, box
 

@@ -11,10 +11,10 @@ COMMANDS: list[click.Command] = []
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("{:<%d}" % w for w in widths)
-    out = [line.format(*header), line.format(*("-" * w for w in widths))]
-    out += [line.format(*r) for r in rows]
-    return "\n".join(s.rstrip() for s in out)
+    def fmt(cells) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([fmt(header), fmt("-" * w for w in widths), *(fmt(r) for r in rows)])
 
 
 @click.command("species")
