@@ -191,8 +191,12 @@ def npt_density(run_dir: Path, stage: str = "npt") -> dict:
     Returns
     -------
     dict
-        :func:`block_average` output (g/cm^3) plus ``window_ps`` [t0, t1] and
-        ``mean_volume_nm3``.
+        :func:`block_average` output (g/cm^3) plus ``window_ps`` [t0, t1],
+        ``mean_volume_nm3``, ``drift_over_window_g_per_cm3`` (change of a
+        straight-line fit across the window) and ``drift_sigma_g_per_cm3``
+        (its expected scatter without drift, 2 sqrt(3) x the block standard
+        error of the detrended series); a drift
+        beyond 2 sigma adds a warning.
     """
     t, rho = read_stage_column(run_dir / "thermo.csv", stage, DENSITY_HEADER)
     _, vol = read_stage_column(run_dir / "thermo.csv", stage, "Volume (nm^3)")
@@ -202,16 +206,19 @@ def npt_density(run_dir: Path, stage: str = "npt") -> dict:
     dt = float(t[1] - t[0])
     res = block_average(rho[half:], dt)
     res["window_ps"] = [float(t[half]), float(t[-1])]
-    # Equilibration check: change of a straight-line fit across the averaging window.
-    slope = np.polyfit(t[half:], rho[half:], 1)[0] if len(t) - half >= 3 else math.nan
-    res["drift_over_window_g_per_cm3"] = float(slope * (t[-1] - t[half]))
-    # For undrifting data with block-averaged error SE, the fitted change across the window scatters
-    # with sigma = 2 sqrt(3) SE (variance of an OLS slope over uniformly spread independent blocks).
-    res["drift_sigma_g_per_cm3"] = None if res["stderr"] is None else float(2 * math.sqrt(3) * res["stderr"])
-    if res["drift_sigma_g_per_cm3"] is not None and abs(res["drift_over_window_g_per_cm3"]) > 2 * res["drift_sigma_g_per_cm3"]:
+    # Equilibration check: change of a straight-line fit across the averaging window, against the
+    # scatter that change would have without drift: 2 sqrt(3) x the block-averaged standard error of
+    # the mean of the detrended series (variance of an OLS slope over evenly spread independent blocks).
+    tw, rw = t[half:], rho[half:]
+    coef = np.polyfit(tw, rw, 1)
+    res["drift_over_window_g_per_cm3"] = float(coef[0] * (tw[-1] - tw[0]))
+    detrended = block_average(rw - np.polyval(coef, tw), dt)["stderr"]
+    res["drift_sigma_g_per_cm3"] = None if detrended is None else float(2 * math.sqrt(3) * detrended)
+    sigma = res["drift_sigma_g_per_cm3"]
+    if sigma is not None and abs(res["drift_over_window_g_per_cm3"]) > 2 * sigma:
         res["warnings"].append(
             f"density drifts by {res['drift_over_window_g_per_cm3']:+.4f} g/cm^3 across the averaging window "
-            f"(> 2 sigma = {2 * res['drift_sigma_g_per_cm3']:.4f}): not equilibrated, lengthen the NPT stage")
+            f"(> 2 sigma = {2 * sigma:.4f}): not equilibrated, lengthen the NPT stage")
     res["mean_volume_nm3"] = float(vol[half:].mean())
     return res
 

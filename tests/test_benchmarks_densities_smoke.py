@@ -87,6 +87,26 @@ def test_npt_density_uses_the_second_half_of_the_npt_stage(bench, tmp_path):
     assert r["window_ps"] == pytest.approx([1.0, 1.4])
 
 
+def _write_npt(path, t, rho):
+    with open(path / "thermo.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Step", "Time (ps)", "Volume (nm^3)", "Density (g/cm^3)", "Stage"])
+        w.writerows([[i + 1, ti, 1.0 / ri, ri, "npt"] for i, (ti, ri) in enumerate(zip(t, rho))])
+
+
+def test_drift_across_the_window_is_measured_and_flagged(bench, tmp_path):
+    t = np.arange(1, 2001) * 0.1
+    noise = 0.003 * _ar1(0.5, len(t), 7)
+    _write_npt(tmp_path, t, 1.2 + noise)
+    flat = bench.npt_density(tmp_path)
+    assert abs(flat["drift_over_window_g_per_cm3"]) < 2 * flat["drift_sigma_g_per_cm3"]
+    assert not any("drift" in w for w in flat["warnings"])
+    _write_npt(tmp_path, t, 1.2 + noise + 0.001 * t)        # 0.1 g/cm^3 per 100 ps
+    ramp = bench.npt_density(tmp_path)
+    assert ramp["drift_over_window_g_per_cm3"] == pytest.approx(0.001 * (t[-1] - t[1000]), rel=0.05)
+    assert any("drift" in w for w in ramp["warnings"])
+
+
 def test_unknown_system_is_refused(bench, tmp_path, capsys):
     assert bench.main(["--workdir", str(tmp_path), "--systems", "XYZ"]) == 2
     assert "XYZ" in capsys.readouterr().err

@@ -99,7 +99,8 @@ def _angle(p0, p1, p2):
     return math.acos(np.clip(np.dot(u, v) / np.linalg.norm(u) / np.linalg.norm(v), -1.0, 1.0))
 
 
-def reference_energies(tables, topology, xyz, charge_scale, box_nm=None, cutoff_nm=1.0, mixing="geometric"):
+def reference_energies(tables, topology, xyz, charge_scale, box_nm=None, cutoff_nm=1.0, mixing="geometric",
+                      switch_nm=None):
     """Independent energies per group name, kJ/mol (``mixing="lorentz-berthelot"`` for the negative control)."""
     mix = (lambda a, b: np.sqrt(a * b)) if mixing == "geometric" else (lambda a, b: 0.5 * (a + b))
     atoms = list(topology.atoms())
@@ -180,15 +181,27 @@ def reference_energies(tables, topology, xyz, charge_scale, box_nm=None, cutoff_
         d -= box_nm * np.round(d / box_nm)
         r = np.linalg.norm(d, axis=1)
         inside = r < cutoff_nm
-        E["lj"] += np.sum((4 * EPS * ((S / r) ** 12 - (S / r) ** 6))[inside])
-        E["lj"] += _lj_long_range(sig, eps, cutoff_nm, float(np.prod(box_nm)))
+        sw = np.ones_like(r) if switch_nm is None else _switch(r, switch_nm, cutoff_nm)
+        E["lj"] += np.sum((sw * 4 * EPS * ((S / r) ** 12 - (S / r) ** 6))[inside])
+        E["lj"] += _lj_long_range(sig, eps, cutoff_nm, float(np.prod(box_nm)), switch_nm)
         E["coulomb"] += _ewald(q, xyz, np.asarray(box_nm, float), excl, pair14)
     E["missing_torsions"] = missing
     return E
 
 
-def _lj_long_range(sig, eps, rc, volume):
-    """Dispersion correction averaged over parameter classes, as OpenMM's CustomNonbondedForce."""
+def _switch(r, rs, rc):
+    """OpenMM's switching function 1 - 6x^5 + 15x^4 - 10x^3, x = (r - rs)/(rc - rs), clipped to [0, 1]."""
+    x = np.clip((r - rs) / (rc - rs), 0.0, 1.0)
+    return 1 - 6 * x**5 + 15 * x**4 - 10 * x**3
+
+
+def _lj_long_range(sig, eps, rc, volume, rs=None):
+    """Dispersion correction averaged over parameter classes, as OpenMM's CustomNonbondedForce.
+
+    With switching, the correction also restores the part of U removed between rs and rc.
+    """
+    from scipy.integrate import quad
+
     params = list(zip(sig, eps))
     classes = sorted(set(params))
     count = {c: params.count(c) for c in classes}
@@ -197,6 +210,10 @@ def _lj_long_range(sig, eps, rc, volume):
         w = count[a] * (count[a] + 1) / 2 if a == b else count[a] * count[b]
         s, e = math.sqrt(a[0] * b[0]), math.sqrt(a[1] * b[1])
         total += w * 16 * math.pi * e * (s**12 / (9 * rc**9) - s**6 / (3 * rc**3))
+        if rs is not None:
+            def lost(r, s=s, e=e):
+                return 4 * math.pi * r * r * 4 * e * ((s / r) ** 12 - (s / r) ** 6) * (1 - _switch(r, rs, rc))
+            total += w * quad(lost, rs, rc, epsabs=1e-13, epsrel=1e-11)[0]
         weight += w
     n = len(params)
     return n * n * total / weight / (2 * volume)
@@ -312,6 +329,19 @@ def test_periodic_box_pme_and_lj_cutoff(tables, rng):
     ours = openmm_energies(system, xyz, box)
     assert_groups_match(ours, ref, groups=("bonds", "angles", "torsions", "lj"))
     assert ours["coulomb"] == pytest.approx(ref["coulomb"], rel=2e-4, abs=0.05)
+
+
+def test_periodic_lj_with_switching(tables, rng):
+    """LJ switched between 0.8 and 1.0 nm, long-range correction including the switched-off part."""
+    mols = [molecule(n, seed=i) for i, n in enumerate(["DEC", "FEC", "TFSI", "Li", "PC", "EMC"])]
+    box = np.array([2.1, 2.1, 2.2])
+    top, xyz = _combine(mols, [rng.uniform(0, 1, 3) * box for _ in mols], box)
+    system = create_system(top, cutoff_nm=1.0, switch_distance_nm=0.8, constraints=None)
+    ref = reference_energies(tables, top, xyz, 0.8, box_nm=box, cutoff_nm=1.0, switch_nm=0.8)
+    ours = openmm_energies(system, xyz, box)
+    assert_groups_match(ours, ref, groups=("lj",))
+    plain = reference_energies(tables, top, xyz, 0.8, box_nm=box, cutoff_nm=1.0)
+    assert abs(plain["lj"] - ref["lj"]) > 1e-3  # the switch changes the energy, so the check can fail
 
 
 def test_geometric_differs_from_lorentz_berthelot(tables):
