@@ -105,3 +105,24 @@ def test_missing_checkpoint_is_not_silently_restarted(inputs, tmp_path):
     result = _invoke(system, "-o", out, "--protocol", protocol, "--quiet")
     assert result.exit_code == 2 and "checkpoint.chk" in result.output and "--force" in result.output
     assert (out / "trajectory.dcd").read_bytes() == before
+
+
+def _unavailable_platforms():
+    import openmm
+
+    have = {openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())}
+    return ["Metal"] + [name for name in ("CUDA", "OpenCL") if name not in have][:1]
+
+
+@pytest.mark.parametrize("platform", _unavailable_platforms())
+def test_bad_platform_leaves_nothing_and_force_clobbers_nothing(inputs, tmp_path, platform):
+    _, system, protocol = inputs
+    out = tmp_path / "fresh"
+    result = _invoke(system, "-o", out, "--protocol", protocol, "--platform", platform)
+    assert result.exit_code == 2 and not out.exists()
+    done = tmp_path / "done"
+    assert _invoke(system, "-o", done, "--protocol", protocol, "--platform", "Reference", "--quiet").exit_code == 0
+    before = {p.name: p.read_bytes() for p in done.iterdir()}
+    result = _invoke(system, "-o", done, "--protocol", protocol, "--platform", platform, "--force")
+    assert result.exit_code == 2
+    assert {p.name: p.read_bytes() for p in done.iterdir()} == before

@@ -183,8 +183,19 @@ def run_protocol(
     else:
         proto = Protocol.load(protocol, overrides)
     inputs = read_system_dir(system_dir)
-    return _Run(proto, inputs, Path(run_dir), platform, force, progress, threads, deterministic,
-                stream if stream is not None else sys.stderr).execute()
+    if str(platform).lower() != "auto":
+        # an unknown or unavailable platform fails here, before --force removes anything
+        select_platform(platform, threads=threads, deterministic=deterministic)
+    run_dir = Path(run_dir)
+    fresh = not run_dir.exists()
+    try:
+        job = _Run(proto, inputs, run_dir, platform, force, progress, threads, deterministic,
+                   stream if stream is not None else sys.stderr)
+    except BaseException:
+        if fresh and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # bad input leaves nothing behind
+        raise
+    return job.execute()
 
 
 class _Run:
