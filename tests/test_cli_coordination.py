@@ -36,7 +36,7 @@ def test_writes_json_csv_png(tmp_path, shells):
                "--residence", "--json", out)
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
-    o, dmc = doc["shells"]["O"], doc["shells"]["DMC"]
+    o, dmc = doc["O"], doc["DMC"]
     assert (o["cn"], o["cn_molecules"], o["cutoff_source"]) == (6.0, 6.0, "auto")
     assert 0.2 < o["cutoff_nm"] < 0.4 and o["r_peak_nm"] == pytest.approx(0.2, abs=0.005)
     assert (dmc["cn"], dmc["cutoff_nm"], dmc["cutoff_source"]) == (8.0, 0.45, "given")
@@ -71,7 +71,7 @@ def test_solvent_cn_mode(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["mode"] == "solvent-cn"
     assert doc["solvent_cn"]["carbonate_bound_fraction"] == pytest.approx(1 / 3)
-    assert doc["shells"]["O_carbonyl"]["cn"] == pytest.approx(1.0)
+    assert doc["O_carbonyl"]["cn"] == pytest.approx(1.0)
     header = (tmp_path / "scn_rdf.csv").read_text().splitlines()[0]
     assert "g(r) N_nitrile-C_carbonyl" in header and "n(r) anion" in header
 
@@ -113,8 +113,10 @@ def test_default_groups_from_the_species_table(tmp_path, shells):
     assert r.exit_code == 0, r.output
     assert "Li=resname LI; EC=resname EC and name O1; DMC=resname DMC and name O1" in r.output
     doc = json.loads(out.read_text())
-    assert list(doc["shells"]) == ["EC", "DMC"]
-    assert (doc["shells"]["EC"]["cn"], doc["shells"]["DMC"]["cn"]) == (6.0, 8.0)
+    from aseimd.analysis.coordination import RESERVED_JSON_KEYS
+
+    assert [k for k in doc if k not in RESERVED_JSON_KEYS] == ["EC", "DMC"]
+    assert (doc["EC"]["cn"], doc["DMC"]["cn"]) == (6.0, 8.0)
     assert "speciation" not in doc  # no anion species in this topology
 
 
@@ -133,4 +135,4 @@ def test_residence_without_any_cutoff_still_writes_every_output(tmp_path, shells
     assert all(p.exists() for p in outputs(tmp_path))
     assert (tmp_path / "cn_residence.csv").read_text().splitlines()[0] == "Time (ps)"
     doc = json.loads(out.read_text())
-    assert doc["shells"]["EC"]["cn"] is None and any("no first minimum" in w for w in doc["warnings"])
+    assert doc["EC"]["cn"] is None and any("no first minimum" in w for w in doc["warnings"])

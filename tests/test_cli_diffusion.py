@@ -33,7 +33,7 @@ def test_diffusion_writes_json_csv_png(tmp_path, li_files):
              "--json", out)
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text())
-    li = data["groups"]["Li"]
+    li = data["Li"]
     for key in ("D_m2_per_s", "D_stderr_m2_per_s", "fit_window_ps", "diffusive", "slope", "n_particles", "dims"):
         assert key in li
     assert li["n_particles"] == 30 and li["dims"] == "xyz" and li["diffusive"] is True
@@ -55,7 +55,7 @@ def test_wrapped_input_same_d_via_cli(tmp_path, rng):
         top, traj = write_trajectory(tmp_path / name, xyz, BOX, ions(20, "LI", "LI", "Li"))
         r = _run("--top", top, "--traj", traj, "--group", "Li=all", "--json", tmp_path / name / "d.json")
         assert r.exit_code == 0, r.output
-        d[name] = json.loads((tmp_path / name / "d.json").read_text())["groups"]["Li"]["D_m2_per_s"]
+        d[name] = json.loads((tmp_path / name / "d.json").read_text())["Li"]["D_m2_per_s"]
     assert d["w"] == pytest.approx(d["u"], rel=1e-5)
 
 
@@ -66,7 +66,7 @@ def test_yeh_hummer_and_layers(tmp_path, li_files):
              "--temperature-K", 298.0, "--z-layers", 2, "--json", out)
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text())
-    li = data["groups"]["Li"]
+    li = data["Li"]
     corr = 2.837297 * 1.380649e-23 * 298.0 / (6 * np.pi * 3e-3 * 3.0e-9)
     assert li["D_yh_m2_per_s"] == pytest.approx(li["D_m2_per_s"] + corr, rel=1e-5)
     assert [layer["z_range_nm"] for layer in li["layers"]] == [[0.0, 1.5], [1.5, 3.0]]
@@ -92,6 +92,7 @@ def test_refuses_to_overwrite(tmp_path, li_files):
     (["--group", "Li=resname LI", "--viscosity-mPa-s", "1"], "--temperature-K"),
     (["--group", "Li=resname LI", "--drift", "group:PF6"], "no group labelled"),
     (["--group", "Li"], "not LABEL=SELECTION"),
+    (["--group", "meta=resname LI"], "group label 'meta' is reserved"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, li_files, extra, message):
     (top, traj), _ = li_files

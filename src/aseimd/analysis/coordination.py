@@ -192,13 +192,14 @@ class CoordinationResult:
         return headers, cols
 
     def to_dict(self) -> dict:
-        """JSON-ready result (SI units named in every key)."""
+        """JSON-ready result (SI units named in every key): ``groups``, one block per shell label
+        (``cn``, ``cutoff_nm``, ``r_peak_nm``, ...), ``rdf``, and the optional blocks."""
         out = {
             "groups": {
                 g.label: {"selection": g.selection, "n_atoms": int(len(g.indices)), "n_residues": g.n_residues}
                 for g in self.groups.values()
             },
-            "shells": {k: p.to_dict() for k, p in self.pairs.items()},
+            **{k: p.to_dict() for k, p in self.pairs.items()},  # one block per shell label (CLI contract)
             "rdf": {"r_max_nm": self.r_max_nm, "bin_nm": self.bin_nm},
             "n_blocks": self.n_blocks,
         }
@@ -408,6 +409,11 @@ def run_pairs(
     return out
 
 
+#: Top-level keys of the coordination JSON besides the shell labels.
+RESERVED_JSON_KEYS = ("mode", "groups", "rdf", "n_blocks", "compositions", "speciation", "residence",
+                      "solvent_cn", "warnings", "method", "meta")
+
+
 def _check_pairs(groups: dict[str, Group], pairs: list[PairSpec]) -> None:
     if not pairs:
         raise AnalysisError("no centre-shell pairs to analyse")
@@ -415,6 +421,9 @@ def _check_pairs(groups: dict[str, Group], pairs: list[PairSpec]) -> None:
     for p in pairs:
         if p.key in seen:
             raise AnalysisError(f"pair label {p.key!r} is used twice; labels must be unique")
+        if p.key in RESERVED_JSON_KEYS:
+            raise AnalysisError(f"shell label {p.key!r} is reserved (JSON keys {', '.join(RESERVED_JSON_KEYS)}); "
+                                "choose another label")
         seen.add(p.key)
         for label in (p.center, p.shell):
             if label not in groups:

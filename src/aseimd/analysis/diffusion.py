@@ -385,6 +385,10 @@ def layer_diffusion(
     return out
 
 
+#: Top-level keys of the diffusion JSON besides the group labels.
+RESERVED_JSON_KEYS = ("meta", "method", "yeh_hummer", "warnings")
+
+
 @dataclass
 class DiffusionReport:
     """Everything ``aseimd analyze diffusion`` writes.
@@ -406,7 +410,8 @@ class DiffusionReport:
     warnings: list[str]
 
     def to_json(self) -> dict:
-        """JSON blocks: ``groups`` (per label), ``method``, ``warnings``."""
+        """JSON: one block per label at the top level (the CLI contract:
+        ``doc[label]["D_m2_per_s"]``), then ``method``, ``yeh_hummer`` and ``warnings``."""
         groups = {}
         for label, res in self.results.items():
             block = res.to_json()
@@ -415,7 +420,7 @@ class DiffusionReport:
             if label in self.layers:
                 block["layers"] = [layer.to_json() for layer in self.layers[label]]
             groups[label] = block
-        out = {"groups": groups, "method": self.method}
+        out = {**groups, "method": self.method}
         if self.yeh_hummer is not None:
             out["yeh_hummer"] = self.yeh_hummer
         out["warnings"] = self.warnings
@@ -468,6 +473,10 @@ def analyze_diffusion(
     dims_components(dims)
     if not selections:
         raise AnalysisError("give at least one --group LABEL=SELECTION")
+    reserved = sorted(set(selections) & set(RESERVED_JSON_KEYS))
+    if reserved:
+        raise AnalysisError(f"group label {reserved[0]!r} is reserved (JSON keys {', '.join(RESERVED_JSON_KEYS)}); "
+                            "choose another label")
     if viscosity_mPa_s is not None and temperature_K is None:
         raise AnalysisError("the Yeh-Hummer correction needs --temperature-K as well as --viscosity-mPa-s")
     if z_layers is not None and layer_edges_nm is not None:
