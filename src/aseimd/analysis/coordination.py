@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aseimd.analysis.fitting import block_stderr
 from aseimd.analysis.neighbors import FrameNeighbors, half_min_width
 from aseimd.analysis.rdf import RDF, RDFAccumulator, first_minimum
 from aseimd.analysis.trajectory import Trajectory
@@ -524,10 +525,7 @@ def _block_mean_stderr(sums: np.ndarray, norms: np.ndarray) -> tuple[float, floa
         return float("nan"), float("nan")
     mean = float(np.sum(sums) / total)
     ok = norms > 0
-    if np.count_nonzero(ok) < 2:
-        return mean, float("nan")
-    means = sums[ok] / norms[ok]
-    return mean, float(np.std(means, ddof=1) / np.sqrt(len(means)))
+    return mean, block_stderr(sums[ok] / norms[ok])
 
 
 @dataclass(frozen=True)
