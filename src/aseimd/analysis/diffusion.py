@@ -206,8 +206,20 @@ def self_diffusion(
     _, max_lag = fitting.block_bounds(n_frames, n_blocks)
     full = msd_fft(select_components(positions_nm, comps)).sum(axis=-1)
     blocks = block_msds(positions_nm, n_blocks, max_lag, comps)
+    return _einstein_result(
+        label, f"group {label!r}" if label else "group", "MSD", dims, positions_nm.shape[1], dt_ps,
+        full[: n_frames // 2 + 1], blocks, max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance,
+    )
+
+
+def _einstein_result(label: str, name: str, what: str, dims: str, n_particles: int, dt_ps: float,
+                     curve: np.ndarray, block_curves: np.ndarray, *, max_lag: int,
+                     fit_window_ps: tuple[float, float] | None, tolerance: float) -> DiffusionResult:
+    """Fit the Einstein relation to an MSD curve and its block curves; D, block SE, 95 % CI, warnings."""
+    n_blocks = block_curves.shape[0]
     window, coef, block_coef, slope, intercept = fit_einstein(
-        full, blocks, dt_ps, len(comps), max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance
+        curve, block_curves, dt_ps, len(dims_components(dims)), max_lag=max_lag, fit_window_ps=fit_window_ps,
+        tolerance=tolerance,
     )
     D = coef * NM2_PER_PS_IN_M2_PER_S
     block_D = block_coef * NM2_PER_PS_IN_M2_PER_S
@@ -215,16 +227,15 @@ def self_diffusion(
     tq = fitting.t_quantile_95(n_blocks)
     diffusive = bool(np.isfinite(slope) and abs(slope - 1.0) < tolerance and window.found)
     warnings = []
-    name = f"group {label!r}" if label else "group"
     if not diffusive:
         why = "no window with log-log slope within 1 ± %g" % tolerance if not window.found else "the window"
         warnings.append(
-            f"{name}: MSD not diffusive ({why}; slope {slope:.2f} over "
+            f"{name}: {what} not diffusive ({why}; slope {slope:.2f} over "
             f"{window.ps(dt_ps)[0]:g}-{window.ps(dt_ps)[1]:g} ps); D is an apparent value "
             "(an upper bound if sub-diffusive) -- run longer"
         )
     return DiffusionResult(
-        label, dims, positions_nm.shape[1], dt_ps, full[: n_frames // 2 + 1], window, D, se,
+        label, dims, n_particles, dt_ps, curve, window, D, se,
         [D - tq * se, D + tq * se], block_D, slope, diffusive, intercept, warnings,
     )
 
@@ -366,21 +377,8 @@ def layer_diffusion(
             np.interp(np.arange(max_lag + 1), np.r_[0, grid[bgrid]], np.r_[0.0, bcurve_g[bgrid, b]])
             for b in range(n_blocks)
         ])
-        window, coef, block_coef, slope, intercept = fit_einstein(
-            curve, bcurves, dt_ps, len(comps), max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance
-        )
-        D = coef * NM2_PER_PS_IN_M2_PER_S
-        block_D = block_coef * NM2_PER_PS_IN_M2_PER_S
-        se = fitting.block_stderr(block_D)
-        tq = fitting.t_quantile_95(n_blocks)
-        diffusive = bool(np.isfinite(slope) and abs(slope - 1.0) < tolerance and window.found)
-        warnings = [] if diffusive else [
-            f"{name}: lateral MSD not diffusive (slope {slope:.2f}); D is an apparent value"
-        ]
-        res = DiffusionResult(
-            name, dims, n_particles, dt_ps, curve, window, D, se, [D - tq * se, D + tq * se], block_D,
-            slope, diffusive, intercept, warnings,
-        )
+        res = _einstein_result(name, name, "lateral MSD", dims, n_particles, dt_ps, curve, bcurves,
+                               max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance)
         out.append(LayerResult(lo_hi, float(occupancy[k]), res))
     return out
 
