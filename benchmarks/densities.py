@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """NPT densities of the carbonate solvents and 1 M LiPF6 EC:DMC against experiment.
 
 For every selected system the script builds a box with aseimd's electrolyte
@@ -29,8 +28,8 @@ most one checkpoint interval. Systems run one after another, never in parallel.
 Usage::
 
     python benchmarks/densities.py --workdir dens --json dens.json --markdown dens.md   # GPU defaults
-    python benchmarks/densities.py --workdir dens_cpu --n-molecules 100 --nvt-ps 20 --npt-ps 120 \\
-        --production-ps 40 --hmr-amu 3 --timestep-fs 4 --platform CPU          # short CPU pass
+    python benchmarks/densities.py --workdir dens_cpu --n-molecules 100 --nvt-ps 10 --npt-ps 80 \\
+        --production-ps 20 --hmr-amu 3 --timestep-fs 4 --platform CPU          # short CPU pass
     python benchmarks/densities.py --quick --workdir /tmp/q                  # plumbing check, seconds
 """
 from __future__ import annotations
@@ -87,10 +86,10 @@ SYSTEMS: dict[str, BenchSystem] = {s.key: s for s in (
     BenchSystem("EMC", "EMC", 298.15, 1.006, "Xu 2004, 298 K"),
     BenchSystem("DEC", "DEC", 298.15, 0.969, "Xu 2004, 298 K"),
     BenchSystem("LiPF6_EC_DMC", "1.0 M LiPF6 in EC:DMC 1:1 v/v", 298.15, None,
-                "no verified value in REFERENCE_DATA.md; aseimd's ideal-mixing volume model "
-                "(docs/electrolyte_recipes.md) estimates 1.279 g/cm^3 -- an estimate, not experiment"),
+                "no verified value in REFERENCE_DATA.md; compared with aseimd's ideal-mixing volume "
+                "model for the box's counts (build.json estimated_density_g_per_cm3; 1.279 g/cm^3 at "
+                "the exact 1 M composition, docs/electrolyte_recipes.md) -- an estimate, not experiment"),
 )}
-LIPF6_MODEL_ESTIMATE_G_PER_CM3 = 1.279
 
 
 # --------------------------------------------------------------------------- statistics
@@ -257,24 +256,31 @@ def make_protocol(system: BenchSystem, args: argparse.Namespace, with_production
 # --------------------------------------------------------------------------- one system
 
 
-def pdb_has_residue(pdb: Path, residue: str) -> bool:
-    """Whether any ATOM/HETATM record of ``pdb`` has this residue name."""
+def pdb_residue_atoms(pdb: Path) -> dict[str, int]:
+    """Number of ATOM/HETATM records of ``pdb`` per residue name."""
+    counts: dict[str, int] = {}
     with open(pdb) as fh:
         for line in fh:
-            if line.startswith(("ATOM", "HETATM")) and line[17:21].strip() == residue:
-                return True
-    return False
+            if line.startswith(("ATOM", "HETATM")):
+                name = line[17:21].strip()
+                counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
-def li_coordination(system_dir: Path, run_dir: Path, n_blocks: int) -> dict:
-    """Li+-O(carbonyl) (and Li+-F(PF6)) coordination of the production trajectory."""
+def li_coordination(system_dir: Path, run_dir: Path, n_blocks: int, cutoff_nm: float | None = None) -> dict:
+    """Li+-O(carbonyl) (and Li+-F(PF6)) coordination of the production trajectory.
+
+    ``cutoff_nm`` (nm) is used for every shell if given; otherwise each shell's
+    cut-off is the first minimum of its g(r).
+    """
     from aseimd.analysis.coordination import coordination, default_electrolyte_groups
     from aseimd.analysis.trajectory import Trajectory
+    from aseimd.species import get_species
 
     traj = Trajectory(str(system_dir / "system.pdb"), str(run_dir / "trajectory.dcd"))
     center, shells, anion = default_electrolyte_groups(traj.topology)
-    res = coordination(traj, center, shells, anion=anion, n_blocks=n_blocks)
-    from aseimd.species import get_species
+    cutoffs = None if cutoff_nm is None else {label: cutoff_nm for label in shells}
+    res = coordination(traj, center, shells, anion=anion, n_blocks=n_blocks, cutoffs_nm=cutoffs)
 
     solvents = [k for k in res.pairs if get_species(k).kind == "solvent"]
     per = {k: res.pairs[k].to_dict() for k in res.pairs}
@@ -287,11 +293,25 @@ def li_coordination(system_dir: Path, run_dir: Path, n_blocks: int) -> dict:
         "carbonyl_cn_total_stderr_uncorrelated_sum": total_err,
         "speciation": res.speciation,
         "warnings": res.warnings,
-        "method": "aseimd.analysis.coordination.coordination, default electrolyte groups; cut-off = first "
-                  "minimum of each g(r); CN = molecules with their carbonyl O within the cut-off; stderr "
+        "method": "aseimd.analysis.coordination.coordination, default electrolyte groups; cut-off = "
+                  + ("first minimum of each g(r)" if cutoff_nm is None else f"{cutoff_nm} nm for every shell")
+                  + "; CN = molecules with their carbonyl O within the cut-off; stderr "
                   f"from {n_blocks} time blocks; total stderr adds the per-solvent errors in quadrature "
                   "(ignores their anticorrelation, so it is an upper estimate)",
     }
+
+
+def check_reusable(system_dir: Path, args: argparse.Namespace) -> None:
+    """Refuse to reuse a built system made with other size, seed, charge scale or cut-off."""
+    build = json.loads((system_dir / "build.json").read_text())
+    have = {"--n-molecules": build.get("sizing", {}).get("n_solvent"), "--seed": build.get("seed"),
+            "--charge-scale": build.get("charge_scale"), "--cutoff-nm": build.get("cutoff_nm")}
+    want = {"--n-molecules": args.n_molecules, "--seed": args.seed, "--charge-scale": args.charge_scale,
+            "--cutoff-nm": args.cutoff_nm}
+    for option, value in want.items():
+        if have[option] is not None and have[option] != value:
+            raise RuntimeError(f"{system_dir} was built with {option} {have[option]}, not {value}; "
+                               f"use another --workdir")
 
 
 def run_system(system: BenchSystem, args: argparse.Namespace, log) -> dict:
@@ -310,9 +330,11 @@ def run_system(system: BenchSystem, args: argparse.Namespace, log) -> dict:
         root.mkdir(parents=True, exist_ok=True)
         write_system_dir(cell, system_dir, charge_scale=args.charge_scale, cutoff_nm=args.cutoff_nm)
     else:
+        check_reusable(system_dir, args)
         log(f"[{system.key}] reusing {system_dir}")
-    n_atoms = sum(1 for line in open(system_dir / "system.pdb") if line.startswith(("ATOM", "HETATM")))
-    lithium = pdb_has_residue(system_dir / "system.pdb", "LI")
+    residue_atoms = pdb_residue_atoms(system_dir / "system.pdb")
+    n_atoms, n_li = sum(residue_atoms.values()), residue_atoms.get("LI", 0)
+    lithium = n_li > 0
     proto = Protocol.from_dict(make_protocol(system, args, with_production=lithium and args.production_ps > 0))
     log(f"[{system.key}] {n_atoms} atoms, T = {system.temperature_K} K; running {run_dir}")
     result = run_protocol(system_dir, run_dir, proto, args.platform, progress=not args.no_progress,
@@ -322,7 +344,7 @@ def run_system(system: BenchSystem, args: argparse.Namespace, log) -> dict:
     dens = npt_density(run_dir)
     out = {
         "system": system.key, "recipe": system.recipe, "temperature_K": system.temperature_K,
-        "n_atoms": n_atoms, "n_solvent_molecules": args.n_molecules,
+        "n_atoms": n_atoms, "n_solvent_molecules": build.get("sizing", {}).get("n_solvent"),
         "counts": build.get("counts"),
         "protocol": proto.to_dict(),
         "platform": result.platform, "ns_per_day_last_call": result.ns_per_day,
@@ -335,15 +357,15 @@ def run_system(system: BenchSystem, args: argparse.Namespace, log) -> dict:
         dev = 100.0 * (dens["mean"] / system.exp_density_g_per_cm3 - 1.0)
         out["deviation_percent"] = dev
         out["within_goal"] = abs(dev) <= GOAL_PERCENT
-    elif system.key == "LiPF6_EC_DMC":
-        out["deviation_from_model_estimate_percent"] = 100.0 * (dens["mean"] / LIPF6_MODEL_ESTIMATE_G_PER_CM3 - 1)
+    else:
+        est = build.get("estimated_density_g_per_cm3")
+        out["model_estimate_g_per_cm3"] = est
+        out["deviation_from_model_estimate_percent"] = None if est is None else 100.0 * (dens["mean"] / est - 1)
     if lithium:
-        n_li = sum(1 for line in open(system_dir / "system.pdb")
-                   if line.startswith(("ATOM", "HETATM")) and line[17:21].strip() == "LI")
         out["molarity_md_mol_per_L"] = n_li / (AVOGADRO_PER_MOL * dens["mean_volume_nm3"] * 1e-24)
         if args.production_ps > 0:
-            out["li_coordination"] = li_coordination(system_dir, run_dir, args.cn_blocks)
-    log(f"[{system.key}] density {dens['mean']:.4f} +- {dens['stderr']} g/cm^3 "
+            out["li_coordination"] = li_coordination(system_dir, run_dir, args.cn_blocks, args.cn_cutoff_nm)
+    log(f"[{system.key}] density {dens['mean']:.4f} +- {_fmt(dens['stderr'], '.4f')} g/cm^3 "
         f"({time.time() - t0:.0f} s this call)")
     return out
 
@@ -358,8 +380,8 @@ def _fmt(x, spec=".3f") -> str:
 def markdown_tables(results: list[dict], header: str) -> str:
     """Density table and (if any) Li+ coordination table as markdown."""
     lines = [header, "",
-             "| system | T (K) | atoms | NPT ps (mean over) | ρ MD (g/cm³) | ± SE | τ_ρ (ps) | blocks | "
-             "ρ exp (g/cm³) | dev. (%) | ≤ 3 % |",
+             ("| system | T (K) | atoms | NPT ps (mean over) | ρ MD (g/cm³) | ± SE | τ_ρ (ps) | blocks | "
+              "ρ exp (g/cm³) | dev. (%) | ≤ 3 % |"),
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         if "error" in r:
@@ -372,13 +394,14 @@ def markdown_tables(results: list[dict], header: str) -> str:
         if exp is not None:
             dev, ok = _fmt(r["deviation_percent"], "+.1f"), ("pass" if r["within_goal"] else "**fail**")
         else:
-            dev = f"({_fmt(r['deviation_from_model_estimate_percent'], '+.1f')} vs model est.)"
+            dev = f"({_fmt(r.get('deviation_from_model_estimate_percent'), '+.1f')} vs model est.)"
             ok = "n/a"
         lines.append(
             f"| {r['system']} | {r['temperature_K']:.2f} | {r['n_atoms']} | {npt['length_ps']:g} "
             f"({w[0]:g}–{w[1]:g}) | {_fmt(r['density_g_per_cm3'], '.4f')} | {_fmt(st['stderr'], '.4f')} | "
             f"{_fmt(st['tau_ps'], '.2g')} | {st['n_blocks']} × {_fmt(st['block_ps'], 'g')} ps | "
-            f"{_fmt(exp, '.3f') if exp is not None else '1.279 (model est.)'} | {dev} | {ok} |")
+            f"{_fmt(exp, '.3f') if exp is not None else _fmt(r.get('model_estimate_g_per_cm3'), '.3f') + ' (model est.)'}"
+            f" | {dev} | {ok} |")
     cn_rows = [r for r in results if "li_coordination" in r]
     if cn_rows:
         lines += ["", "| system | c_MD (mol/L) | frames | shell | cut-off (nm) | r_peak (nm) | CN (molecules) ± SE |",
@@ -420,6 +443,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cutoff-nm", type=float, default=1.0, help="non-bonded cut-off [1.0]")
     p.add_argument("--charge-scale", type=float, default=0.8, help="ion charge scale [0.8]")
     p.add_argument("--seed", type=int, default=1, help="packing / geometry seed [1]")
+    p.add_argument("--cn-cutoff-nm", type=float, default=None,
+                   help="one Li+-shell cut-off in nm for every shell (default: first minimum of each g(r))")
     p.add_argument("--cn-blocks", type=int, default=5, help="time blocks for the CN standard errors [5]")
     p.add_argument("--workdir", required=True, help="work directory (reused: resumable)")
     p.add_argument("--json", help="write all results to this JSON file (replaced)")

@@ -137,3 +137,9 @@ def test_quick_pass_end_to_end_and_reuse(bench, tmp_path):
     assert (run_dir / "trajectory.dcd").stat().st_mtime_ns == mtime
     assert again["density_g_per_cm3"] == first["density_g_per_cm3"]
     assert again["li_coordination"]["carbonyl_cn_total"] == cn["carbonyl_cn_total"]
+
+    # a work directory built with other settings is refused, not silently reused
+    assert bench.main(argv + ["--seed", "5"]) == 1
+    refused = json.loads(out.read_text())["results"][0]
+    assert "--seed 1, not 5" in refused["error"]
+    assert (run_dir / "trajectory.dcd").stat().st_mtime_ns == mtime
