@@ -9,28 +9,19 @@ run must be reused, not redone, and give the same numbers).
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_module import loaded_benchmark
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "densities.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("densities_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    try:
-        spec.loader.exec_module(module)
+    with loaded_benchmark("densities.py", "densities_bench") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def _ar1(phi: float, n: int, seed: int) -> np.ndarray:

@@ -7,27 +7,18 @@ so the test takes seconds and checks that the aseimd numbers match the peers'.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_module import loaded_benchmark
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "analysis_speed.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("analysis_speed", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    try:
-        spec.loader.exec_module(module)
+    with loaded_benchmark("analysis_speed.py", "analysis_speed") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_generated_system_has_the_stated_structure(bench, tmp_path):
