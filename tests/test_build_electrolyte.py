@@ -187,3 +187,33 @@ def test_cell_checks_shapes():
 def test_bad_build_options(kwargs, fragment):
     with pytest.raises(SpecError, match=fragment):
         build_electrolyte(RECIPE, n_solvent=N_SOLVENT, **kwargs)
+
+
+def _stereo_signs(cell, resname):
+    """Sign of the signed volume at each residue's stereocentre (the C with three heavy neighbours and one H)."""
+    bonded = {}
+    for a, b in cell.topology.bonds():
+        bonded.setdefault(a.index, []).append(b)
+        bonded.setdefault(b.index, []).append(a)
+    signs = []
+    for res in cell.topology.residues():
+        if res.name != resname:
+            continue
+        for atom in res.atoms():
+            nbrs = bonded.get(atom.index, [])
+            heavy = sorted(n.index for n in nbrs if n.element.symbol != "H")
+            if atom.element.symbol == "C" and len(nbrs) == 4 and len(heavy) == 3:
+                x = cell.positions_nm
+                signs.append(np.sign(np.linalg.det(x[heavy] - x[atom.index])))
+    return np.array(signs)
+
+
+def test_chiral_solvent_is_racemic():
+    """PC has one stereocentre; a PC box holds both enantiomers in equal numbers (up to one)."""
+    pc = build_electrolyte("PC", n_solvent=9, seed=4)
+    signs = _stereo_signs(pc, "PC")
+    assert len(signs) == 9
+    assert sorted([int((signs > 0).sum()), int((signs < 0).sum())]) == [4, 5]
+    assert pc.provenance["racemic_species"] == ["PC"]
+    dmc = build_electrolyte("DMC", n_solvent=4, seed=4)
+    assert dmc.provenance["racemic_species"] == []

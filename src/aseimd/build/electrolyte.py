@@ -25,6 +25,14 @@ PACKING_DENSITY_FRACTION = 0.85
 PACKING_TOLERANCE_NM = 0.2
 
 
+def is_chiral(smiles: str) -> bool:
+    """Whether a molecule has a stereocentre (assigned or not), from its SMILES (RDKit)."""
+    from rdkit import Chem
+
+    return bool(Chem.FindMolChiralCenters(Chem.MolFromSmiles(smiles), includeUnassigned=True,
+                                          useLegacyImplementation=False))
+
+
 def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
                       box_edge_nm: float | None = None, seed: int = 0,
                       packmol_timeout_s: float = 300.0,
@@ -55,7 +63,8 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
     -------
     Cell
         Ions first (cations, anions), then solvents, then additives; one chain
-        per species. ``provenance`` holds the recipe, counts, requested vs
+        per species. Chiral species (PC, FEC) are racemic: half of their
+        copies are packed as the mirror image. ``provenance`` holds the recipe, counts, requested vs
         achieved composition, the volume model, packing settings and seed.
 
     Raises
@@ -77,8 +86,18 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
     molecules = [(molecule(name, seed=int(seed)), n) for name, n in counts.items()]
     edge_nm = (composition.volume_nm3 / packing_density_fraction) ** (1.0 / 3.0)
     box_nm = np.full(3, edge_nm)
-    items = [PackItem(tuple(a.element.symbol if a.element is not None else "X" for a in m.topology.atoms()),
-                      m.positions_nm, n) for m, n in molecules]
+    items, racemic = [], []
+    for m, n in molecules:
+        elements = tuple(a.element.symbol if a.element is not None else "X" for a in m.topology.atoms())
+        if n > 1 and is_chiral(m.species.smiles):
+            # chiral solvents are racemic in the bottle (PC, FEC): pack half of the copies as the mirror
+            # image (x -> -x; the force field is achiral, atom order and topology are unchanged)
+            n_mirror = n // 2
+            items += [PackItem(elements, m.positions_nm, n - n_mirror),
+                      PackItem(elements, m.positions_nm * np.array([-1.0, 1.0, 1.0]), n_mirror)]
+            racemic.append(m.species.name)
+        else:
+            items.append(PackItem(elements, m.positions_nm, n))
     positions_nm = pack_box(items, box_nm, seed=int(seed), tolerance_nm=tolerance_nm,
                             timeout_s=packmol_timeout_s)
     topology = topology_from_molecules(molecules)
@@ -90,6 +109,7 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
         "recipe": {"requested": requested, "canonical": str(recipe)},
         "sizing": {"n_solvent": n_solvent} if n_solvent is not None else {"box_edge_nm": box_edge_nm},
         "seed": int(seed),
+        "racemic_species": racemic,
         **report,
         "packing": {
             "program": "packmol",
