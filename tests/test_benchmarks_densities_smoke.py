@@ -17,7 +17,6 @@ import pytest
 from benchmark_module import loaded_benchmark
 
 
-
 @pytest.fixture(scope="module")
 def bench():
     with loaded_benchmark("densities.py", "densities_bench") as module:
