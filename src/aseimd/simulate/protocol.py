@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -114,8 +114,20 @@ class Duration:
 # ----------------------------------------------------------------------------- stages
 
 
+class _StageDict:
+    """``to_dict`` for every stage: ``type``, then the dataclass fields in order (durations as
+    ``<field>_ps`` or ``<field>_steps``) — the inverse of each stage's ``from_dict``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out.update(value.to_dict_entry(f.name) if isinstance(value, Duration) else {f.name: value})
+        return out
+
+
 @dataclass(frozen=True)
-class Minimize:
+class Minimize(_StageDict):
     """Local energy minimisation (L-BFGS); takes no MD steps.
 
     Parameters
@@ -147,17 +159,9 @@ class Minimize:
             max_iterations=_integer(where, "max_iterations", data.get("max_iterations", 0), minimum=0),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "name": self.name,
-            "tolerance_kj_per_mol_nm": self.tolerance_kj_per_mol_nm,
-            "max_iterations": self.max_iterations,
-        }
-
 
 @dataclass(frozen=True)
-class NVT:
+class NVT(_StageDict):
     """Constant volume and temperature (Langevin middle integrator).
 
     Parameters
@@ -180,12 +184,9 @@ class NVT:
         _reject_unknown(where, data, cls._keys)
         return cls(name=str(data.get("name", cls.name)), length=Duration.from_mapping(where, data, "length"))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, **self.length.to_dict_entry("length")}
-
 
 @dataclass(frozen=True)
-class NPT:
+class NPT(_StageDict):
     """Constant pressure and temperature: Langevin thermostat + Monte Carlo barostat.
 
     Parameters
@@ -226,18 +227,9 @@ class NPT:
             ),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "name": self.name,
-            **self.length.to_dict_entry("length"),
-            "coupling": self.coupling,
-            "barostat_interval_steps": self.barostat_interval_steps,
-        }
-
 
 @dataclass(frozen=True)
-class Production:
+class Production(_StageDict):
     """NVT production at the mean volume of the second half of an NPT stage.
 
     Only production frames go to ``trajectory.dcd`` (unwrapped). No barostat
@@ -272,14 +264,6 @@ class Production:
             length=Duration.from_mapping(where, data, "length"),
             volume_from=None if volume_from is None else str(volume_from),
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "name": self.name,
-            **self.length.to_dict_entry("length"),
-            "volume_from": self.volume_from,
-        }
 
 
 Stage = Minimize | NVT | NPT | Production
