@@ -1,4 +1,4 @@
-"""The memory-mapped DCD reader against mdtraj's decoder on the same files."""
+"""The byte-offset DCD reader against mdtraj's decoder on the same files."""
 
 import numpy as np
 import openmm.app as app
@@ -35,7 +35,7 @@ def _write_openmm_dcd(tmp_path, rng, n_atoms=7, n_frames=11, triclinic=False):
 
 
 @pytest.mark.parametrize("triclinic", [False, True])
-def test_memmap_matches_mdtraj(tmp_path, rng, triclinic):
+def test_offset_reader_matches_mdtraj(tmp_path, rng, triclinic):
     import mdtraj
 
     top, traj = _write_openmm_dcd(tmp_path, rng, triclinic=triclinic)
@@ -49,7 +49,7 @@ def test_memmap_matches_mdtraj(tmp_path, rng, triclinic):
 
 
 def test_trajectory_chunks_equal_mdtraj_path(tmp_path, rng):
-    """Trajectory.iter_chunks (memmap path) gives what mdtraj.iterload gives, for any range/stride/chunk."""
+    """Trajectory.iter_chunks (byte-offset path) gives what mdtraj.iterload gives, for any range/stride/chunk."""
     import mdtraj
 
     top, traj = _write_openmm_dcd(tmp_path, rng, n_frames=23)

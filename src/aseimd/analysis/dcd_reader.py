@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 
-class DCDMemmap:
+class DCDReader:
     """Random access to the frames of a DCD file, reading only the selected atoms.
 
     For each frame and coordinate block only the byte span from the lowest to
@@ -104,8 +104,8 @@ def _box_vectors_nm(a, b, c, alpha, beta, gamma) -> np.ndarray:
     return box.astype(np.float32).astype(np.float64)
 
 
-def open_dcd(path: str | os.PathLike) -> DCDMemmap | None:
-    """Open a DCD for memory-mapped reading, or return ``None`` if it is a variant not handled here."""
+def open_dcd(path: str | os.PathLike) -> DCDReader | None:
+    """Open a DCD for reading selected atoms at byte offsets, or return ``None`` if it is a variant not handled here."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -132,4 +132,4 @@ def open_dcd(path: str | os.PathLike) -> DCDMemmap | None:
     marker, n_atoms, marker2 = struct.unpack(endian + "3i", head[pos:pos + 12])
     if marker != 4 or marker2 != 4 or n_atoms <= 0:
         return None
-    return DCDMemmap(path, endian, pos + 12, n_atoms, has_box)
+    return DCDReader(path, endian, pos + 12, n_atoms, has_box)

@@ -109,7 +109,10 @@ class Trajectory:
         self._has_box = first.unitcell_vectors is not None
         self.first_box_nm = None if first.unitcell_vectors is None else np.asarray(first.unitcell_vectors[0], float)
         """Box vectors (rows, nm) of the first stored frame, shape=(3, 3), or None."""
-        n_stored = _count_frames(self.traj_path, self.topology)
+        # DCDs are read at byte offsets of the selected atoms (dcd_reader); other formats through mdtraj
+        dcd = open_dcd(self.traj_path) if self.traj_path.suffix.lower() == ".dcd" else None
+        self._dcd = dcd if dcd is not None and dcd.n_atoms == self.topology.n_atoms else None
+        n_stored = self._dcd.n_frames if self._dcd is not None else _count_frames(self.traj_path, self.topology)
         stop = n_stored if stop is None else min(stop, n_stored)
         if start >= stop:
             raise AnalysisError(
@@ -194,14 +197,12 @@ class Trajectory:
 
         atom_indices = np.asarray(atom_indices, dtype=int)
         chunk = chunk_frames or self.chunk_frames
-        if self.traj_path.suffix.lower() == ".dcd":
-            dcd = open_dcd(self.traj_path)
-            if dcd is not None and dcd.n_atoms == self.topology.n_atoms:
-                frames = np.arange(self.start, self.stop, self.stride)
-                for lo in range(0, len(frames), chunk):
-                    xyz, box = dcd.read(frames[lo:lo + chunk], atom_indices)
-                    yield Chunk(lo, xyz, box)
-                return
+        if self._dcd is not None:
+            frames = np.arange(self.start, self.stop, self.stride)
+            for lo in range(0, len(frames), chunk):
+                xyz, box = self._dcd.read(frames[lo:lo + chunk], atom_indices)
+                yield Chunk(lo, xyz, box)
+            return
         done = 0
         it = mdtraj.iterload(
             str(self.traj_path),
