@@ -432,10 +432,11 @@ def _check_pairs(groups: dict[str, Group], pairs: list[PairSpec]) -> None:
 
 
 def _first_box(traj: Trajectory) -> np.ndarray:
-    import mdtraj
-
-    frame = mdtraj.load_frame(str(traj.traj_path), traj.start, top=traj.topology, atom_indices=[0])
-    return np.asarray(frame.unitcell_vectors[0], dtype=float)
+    """Box vectors (rows, nm) of the first analysed frame."""
+    chunk = next(traj.iter_chunks(np.array([0]), chunk_frames=1))
+    if chunk.box_nm is None:
+        raise AnalysisError("trajectory frames carry no unit cell")
+    return chunk.box_nm[0]
 
 
 class _Engine:

@@ -107,8 +107,6 @@ class Trajectory:
                 f"{str(self.top_path)!r} ({self.topology.n_atoms} atoms): {_first_line(exc)}"
             ) from None
         self._has_box = first.unitcell_vectors is not None
-        self.first_box_nm = None if first.unitcell_vectors is None else np.asarray(first.unitcell_vectors[0], float)
-        """Box vectors (rows, nm) of the first stored frame, shape=(3, 3), or None."""
         # DCDs are read at byte offsets of the selected atoms (dcd_reader); other formats through mdtraj
         dcd = open_dcd(self.traj_path) if self.traj_path.suffix.lower() == ".dcd" else None
         self._dcd = dcd if dcd is not None and dcd.n_atoms == self.topology.n_atoms else None
