@@ -326,7 +326,8 @@ def run_system(system: BenchSystem, args: argparse.Namespace, log) -> dict:
     t0 = time.time()
     if not (system_dir / "build.json").exists():
         log(f"[{system.key}] building '{system.recipe}' with {args.n_molecules} solvent molecules")
-        cell = build_electrolyte(system.recipe, n_solvent=args.n_molecules, seed=args.seed)
+        cell = build_electrolyte(system.recipe, n_solvent=args.n_molecules, seed=args.seed,
+                                 cutoff_nm=args.cutoff_nm)  # refused if the equilibrium box is too small
         root.mkdir(parents=True, exist_ok=True)
         write_system_dir(cell, system_dir, charge_scale=args.charge_scale, cutoff_nm=args.cutoff_nm)
     else:

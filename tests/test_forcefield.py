@@ -61,17 +61,32 @@ def test_templates_cover_species_with_integral_charge():
         assert t.net_charge == pytest.approx(sp.formal_charge, abs=1e-9)
 
 
-def test_scaling_of_14_charge_products():
-    """Exceptions inside an ion scale with s**2; the 1-4 scale (0.5) is kept."""
+def test_scaling_keeps_intramolecular_ion_charges_full():
+    """Inside an ion the 1-4 products stay 0.5 q_i q_j and every 1-5+ pair gets a full-charge exception."""
     m = molecule("TFSI")
-    def exceptions(s):
-        nb = next(f for f in create_system(m.topology, charge_scale=s).getForces()
-                  if isinstance(f, openmm.NonbondedForce))
-        return np.array([nb.getExceptionParameters(k)[2].value_in_unit(unit.elementary_charge**2)
-                         for k in range(nb.getNumExceptions())])
-    full, scaled = exceptions(1.0), exceptions(0.7)
-    assert np.any(full != 0)
-    np.testing.assert_allclose(scaled, 0.49 * full, rtol=1e-12, atol=1e-12)
+    systems = []  # keep the Systems alive: a force's data belong to its System
+
+    def nonbonded(s):
+        systems.append(create_system(m.topology, charge_scale=s))
+        return next(f for f in systems[-1].getForces() if isinstance(f, openmm.NonbondedForce))
+    def table(nb):
+        return {tuple(sorted(nb.getExceptionParameters(k)[:2])):
+                nb.getExceptionParameters(k)[2].value_in_unit(unit.elementary_charge**2)
+                for k in range(nb.getNumExceptions())}
+    nb_full, nb_scaled = nonbonded(1.0), nonbonded(0.7)
+    full, scaled = table(nb_full), table(nb_scaled)
+    q = np.array([nb_full.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge)
+                  for i in range(nb_full.getNumParticles())])
+    n = len(q)
+    assert len(full) == 63 and len(scaled) == n * (n - 1) // 2  # 1-2, 1-3, 1-4 only / every pair
+    for pair, qq in full.items():
+        assert scaled[pair] == pytest.approx(qq, abs=1e-12)  # 1-2/1-3 zero, 1-4 0.5 q q, unscaled
+    for (i, j), qq in scaled.items():
+        if (i, j) not in full:
+            assert qq == pytest.approx(q[i] * q[j], abs=1e-12)
+    qs = np.array([nb_scaled.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge)
+                   for i in range(n)])
+    np.testing.assert_allclose(qs, 0.7 * q, rtol=1e-12)  # particle charges (between molecules) scaled
 
 
 def test_ionic_atoms_hook_scales_part_of_a_residue(monkeypatch):
@@ -94,6 +109,7 @@ def test_force_groups_and_mirrored_exclusions():
     m = molecule("PC")
     mod = app.Modeller(m.topology, m.positions_nm * unit.nanometer)
     mod.add(molecule("PF6").topology, (molecule("PF6").positions_nm + 1.0) * unit.nanometer)
+    mod.add(molecule("Li").topology, (molecule("Li").positions_nm + 1.8) * unit.nanometer)  # a neutral box
     mod.topology.setPeriodicBoxVectors(np.eye(3) * 2.5 * unit.nanometer)
     system = create_system(mod.topology, switch_distance_nm=0.9)
     groups = {type(f).__name__ + ("/" + f.getName() if f.getName() == "LJ14" else ""): f.getForceGroup()

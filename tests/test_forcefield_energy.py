@@ -107,8 +107,16 @@ def reference_energies(tables, topology, xyz, charge_scale, box_nm=None, cutoff_
     n = len(atoms)
     typ = [tables.residues[a.residue.name][a.name][0] for a in atoms]
     cls = [tables.type_class[t] for t in typ]
-    q = np.array([tables.residues[a.residue.name][a.name][1] for a in atoms])
-    q *= np.array([charge_scale if a.residue.name in ION_RESIDUES else 1.0 for a in atoms])
+    q_full = np.array([tables.residues[a.residue.name][a.name][1] for a in atoms])
+    ionic = np.array([a.residue.name in ION_RESIDUES for a in atoms])
+    q = q_full * np.where(ionic, charge_scale, 1.0)
+    res_index = np.array([a.residue.index for a in atoms])
+
+    def same_ion(i, j):  # electrostatics inside one ion stay at full charge
+        return bool(ionic[i] and ionic[j] and res_index[i] == res_index[j])
+
+    def qq(i, j):
+        return q_full[i] * q_full[j] if same_ion(i, j) else q[i] * q[j]
     sig = np.array([tables.lj[t][0] for t in typ])
     eps = np.array([tables.lj[t][1] for t in typ])
     nbr = [set() for _ in range(n)]
@@ -166,17 +174,22 @@ def reference_energies(tables, topology, xyz, charge_scale, box_nm=None, cutoff_
         r = np.linalg.norm(xyz[i] - xyz[j])
         s, e = mix(sig[i], sig[j]), 0.5 * math.sqrt(eps[i] * eps[j])
         E["lj"] += 4 * e * ((s / r) ** 12 - (s / r) ** 6)
-        E["coulomb"] += 0.5 * COULOMB * q[i] * q[j] / r
+        E["coulomb"] += 0.5 * COULOMB * qq(i, j) / r
     skip = excl | pair14
     iu, ju = np.triu_indices(n, 1)
     keep = np.array([(i, j) not in skip for i, j in zip(iu, ju)], dtype=bool)
     iu, ju = iu[keep], ju[keep]
+    # 1-5+ pairs inside one ion: plain Coulomb at full charge, never in the Ewald sum (no image, no cutoff)
+    intra = {(int(i), int(j)) for i, j in zip(iu, ju) if same_ion(i, j)}
+    for i, j in intra:
+        E["coulomb"] += COULOMB * q_full[i] * q_full[j] / np.linalg.norm(xyz[i] - xyz[j])
     S, EPS = mix(sig[iu], sig[ju]), np.sqrt(eps[iu] * eps[ju])
     d = xyz[iu] - xyz[ju]
     if box_nm is None:
         r = np.linalg.norm(d, axis=1)
         E["lj"] += np.sum(4 * EPS * ((S / r) ** 12 - (S / r) ** 6))
-        E["coulomb"] += np.sum(COULOMB * q[iu] * q[ju] / r)
+        inter = np.array([(int(i), int(j)) not in intra for i, j in zip(iu, ju)], dtype=bool)
+        E["coulomb"] += np.sum((COULOMB * q[iu] * q[ju] / r)[inter])
     else:
         d -= box_nm * np.round(d / box_nm)
         r = np.linalg.norm(d, axis=1)
@@ -184,7 +197,7 @@ def reference_energies(tables, topology, xyz, charge_scale, box_nm=None, cutoff_
         sw = np.ones_like(r) if switch_nm is None else _switch(r, switch_nm, cutoff_nm)
         E["lj"] += np.sum((sw * 4 * EPS * ((S / r) ** 12 - (S / r) ** 6))[inside])
         E["lj"] += _lj_long_range(sig, eps, cutoff_nm, float(np.prod(box_nm)), switch_nm)
-        E["coulomb"] += _ewald(q, xyz, np.asarray(box_nm, float), excl, pair14)
+        E["coulomb"] += _ewald(q, xyz, np.asarray(box_nm, float), excl | intra, pair14)
     E["missing_torsions"] = missing
     return E
 
@@ -329,6 +342,33 @@ def test_periodic_box_pme_and_lj_cutoff(tables, rng):
     ours = openmm_energies(system, xyz, box)
     assert_groups_match(ours, ref, groups=("bonds", "angles", "torsions", "lj"))
     assert ours["coulomb"] == pytest.approx(ref["coulomb"], rel=2e-4, abs=0.05)
+
+
+def test_periodic_scaled_ions_keep_full_intramolecular_coulomb(tables, rng):
+    """PME with TFSI-/FSI-: inside each ion the 1-5+ pairs are exceptions at full charge.
+
+    An exception's chargeProd replaces the direct-space pair and OpenMM removes
+    that pair's reciprocal-space part; the numpy side instead excludes the pair
+    from a converged Ewald sum and adds plain full-charge Coulomb.  The negative
+    control (every intramolecular pair scaled by s**2, the old model) differs.
+    """
+    names = ["Li", "TFSI", "EC", "Li", "FSI", "DMC"]
+    mols = [molecule(n, seed=i) for i, n in enumerate(names)]
+    box = np.array([2.1, 2.2, 2.3])
+    top, xyz = _combine(mols, [rng.uniform(0, 1, 3) * box for _ in mols], box)
+    system = create_system(top, charge_scale=0.8, cutoff_nm=1.0, constraints=None, ewald_error_tolerance=1e-6)
+    ref = reference_energies(tables, top, xyz, 0.8, box_nm=box, cutoff_nm=1.0)
+    ours = openmm_energies(system, xyz, box)
+    assert ours["coulomb"] == pytest.approx(ref["coulomb"], rel=2e-4, abs=0.05)
+    assert_groups_match(ours, ref, groups=("bonds", "angles", "torsions", "lj"))
+    # negative control: the same ions with all their intramolecular pairs scaled (s**2 = 0.64)
+    from aseimd.forcefield.charges import atom_charge_scales, scale_charges
+
+    old = create_system(top, charge_scale=1.0, cutoff_nm=1.0, constraints=None, ewald_error_tolerance=1e-6)
+    nb = next(f for f in old.getForces() if isinstance(f, openmm.NonbondedForce))
+    scale_charges(nb, atom_charge_scales(top, 0.8))
+    e_old = openmm_energies(old, xyz, box)["coulomb"]
+    assert abs(e_old - ours["coulomb"]) > 10.0
 
 
 def test_periodic_lj_with_switching(tables, rng):

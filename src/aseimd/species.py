@@ -16,6 +16,8 @@ from aseimd.errors import BuildError
 
 #: Allowed values of :attr:`Species.kind`.
 KINDS = ("cation", "anion", "solvent", "polymer", "metal")
+#: Allowed values of :attr:`Species.parameter_status`.
+PARAMETER_STATUSES = ("literature", "derived")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class Species:
         File name under ``forcefields/`` holding the residue template and parameters.
     source : str
         Citation of the parameters.
+    parameter_status : str
+        ``"literature"``: the parameter set is a published one (cited in ``source``);
+        ``"derived"``: no published set exists in the sources read, aseimd built it by
+        the rule in ``derivation_rule``.  One of :data:`PARAMETER_STATUSES`.
+    derivation_rule : str
+        The rule a derived set was built with (required when derived, empty otherwise).
     density_g_per_cm3 : float or None
         Liquid density used to estimate solution volumes (solvents only).
     density_T_K : float or None
@@ -69,6 +77,8 @@ class Species:
     description: str = ""
     aliases: tuple[str, ...] = field(default=())
     ionic_atoms: tuple[str, ...] = field(default=())
+    parameter_status: str = "literature"
+    derivation_rule: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -77,6 +87,19 @@ class Species:
             raise ValueError(f"species {self.name}: residue {self.residue!r} longer than 3 characters")
         if self.ionic_atoms and self.kind in ("cation", "anion"):
             raise ValueError(f"species {self.name}: ionic_atoms is for partly charged residues, not {self.kind}s")
+        if self.parameter_status not in PARAMETER_STATUSES:
+            raise ValueError(f"species {self.name}: parameter_status {self.parameter_status!r} "
+                             f"not in {PARAMETER_STATUSES}")
+        if (self.parameter_status == "derived") != bool(self.derivation_rule):
+            raise ValueError(f"species {self.name}: derivation_rule is required for derived parameters "
+                             "and only for them")
+
+    @property
+    def parameter_label(self) -> str:
+        """``"literature"`` or ``"derived (rule: ...)"``, as shown by ``aseimd species`` and in build.json."""
+        if self.parameter_status == "derived":
+            return f"derived (rule: {self.derivation_rule})"
+        return "literature"
 
     @property
     def molar_mass_g_per_mol(self) -> float:
@@ -93,34 +116,47 @@ def _molar_mass(smiles: str) -> float:
 
 
 _XU2004 = "K. Xu, Chem. Rev. 104, 4303 (2004), Table 2"
-_CLP = "J. N. Canongia Lopes, A. A. H. Padua, J. Phys. Chem. B 108, 16893 (2004) (CL&P)"
-_OPLS_PC = "OPLS-AA (Jorgensen et al., JACS 118, 11225 (1996)), PC types opls_771-779"
-_OPLS_GROUP = _OPLS_PC + " + aseimd group charges"
+_ILFF = "CL&P il.ff version 2019/06/19 (A. Padua, J. N. Canongia Lopes)"
+_OPLS_PC = ("OPLS-AA PC types opls_771-779 (GROMACS oplsaa.ff, 'Luciennes param.': L. B. Silva, "
+            "L. C. G. Freitas, J. Mol. Struct. THEOCHEM 806, 23 (2007))")
+_FFTOOL_EC_PC = "ring terms of the CL&P/fftool oplsaa.ff 'ethylene and propylene carbonate' block"
+_OPLS_BONDED = "OPLS-AA bonded terms (Jorgensen et al., JACS 118, 11225 (1996), GROMACS oplsaa.ff)"
+_GROUP_RULE = ("aseimd group charges: carbonate core O=C(-O)2 of OPLS-AA PC (-0.54 e), each O-bound alkyl "
+               "group +0.27 e as in PC; alkyl C/H OPLS-AA alkane; missing bonded terms by analogy")
 
 _SPECIES: tuple[Species, ...] = (
     Species("Li", "LI", "cation", +1, "[Li+]", "ions.xml",
-            "J. Aqvist, J. Phys. Chem. 94, 8021 (1990)", description="lithium ion",
+            f"J. Aqvist, J. Phys. Chem. 94, 8021 (1990), as tabulated in {_ILFF}", description="lithium ion",
             aliases=("Li+",)),
     Species("PF6", "PF6", "anion", -1, "F[P-](F)(F)(F)(F)F", "ions.xml",
-            _CLP, description="hexafluorophosphate", aliases=("PF6-",)),
+            f"{_ILFF} hexafluorophosphate (G. A. Kaminski, W. L. Jorgensen, J. Chem. Soc. Perkin Trans. 2, "
+            "2365 (1999))", description="hexafluorophosphate", aliases=("PF6-",)),
     Species("TFSI", "TFS", "anion", -1, "FC(F)(F)S(=O)(=O)[N-]S(=O)(=O)C(F)(F)F", "ions.xml",
-            _CLP, description="bis(trifluoromethanesulfonyl)imide", aliases=("TFSI-", "NTf2")),
+            "J. N. Canongia Lopes, A. A. H. Padua, J. Phys. Chem. B 108, 16893 (2004); O and F LJ as "
+            f"updated in {_ILFF}", description="bis(trifluoromethanesulfonyl)imide", aliases=("TFSI-", "NTf2")),
     Species("FSI", "FSI", "anion", -1, "FS(=O)(=O)[N-]S(=O)(=O)F", "ions.xml",
-            "K. Shimizu et al., J. Phys. Chem. B 114, 3592 (2010) (CL&P FSI)",
+            f"K. Shimizu et al., J. Phys. Chem. B 114, 3592 (2010), as in {_ILFF} (corrected FB-SB-NB-SB "
+            "torsion, updated O and F LJ)",
             description="bis(fluorosulfonyl)imide", aliases=("FSI-",)),
-    Species("EC", "EC", "solvent", 0, "O=C1OCCO1", "carbonates.xml", _OPLS_GROUP,
+    Species("EC", "EC", "solvent", 0, "O=C1OCCO1", "carbonates.xml",
+            f"{_OPLS_PC} without the PC methyl, as in the CL&P/fftool oplsaa.ff EC/PC block; {_FFTOOL_EC_PC}",
             1.321, 313.15, _XU2004, "ethylene carbonate"),
-    Species("PC", "PC", "solvent", 0, "CC1COC(=O)O1", "carbonates.xml", _OPLS_PC,
+    Species("PC", "PC", "solvent", 0, "CC1COC(=O)O1", "carbonates.xml", f"{_OPLS_PC}; {_FFTOOL_EC_PC}",
             1.200, 298.15, _XU2004, "propylene carbonate"),
-    Species("DMC", "DMC", "solvent", 0, "COC(=O)OC", "carbonates.xml", _OPLS_GROUP,
-            1.063, 298.15, _XU2004, "dimethyl carbonate"),
-    Species("EMC", "EMC", "solvent", 0, "CCOC(=O)OC", "carbonates.xml", _OPLS_GROUP,
-            1.006, 298.15, _XU2004, "ethyl methyl carbonate"),
-    Species("DEC", "DEC", "solvent", 0, "CCOC(=O)OCC", "carbonates.xml", _OPLS_GROUP,
-            0.969, 298.15, _XU2004, "diethyl carbonate"),
-    Species("FEC", "FEC", "solvent", 0, "O=C1OCC(F)O1", "carbonates.xml", _OPLS_GROUP,
+    Species("DMC", "DMC", "solvent", 0, "COC(=O)OC", "carbonates.xml", f"{_OPLS_PC}; {_OPLS_BONDED}",
+            1.063, 298.15, _XU2004, "dimethyl carbonate",
+            parameter_status="derived", derivation_rule=_GROUP_RULE),
+    Species("EMC", "EMC", "solvent", 0, "CCOC(=O)OC", "carbonates.xml", f"{_OPLS_PC}; {_OPLS_BONDED}",
+            1.006, 298.15, _XU2004, "ethyl methyl carbonate",
+            parameter_status="derived", derivation_rule=_GROUP_RULE),
+    Species("DEC", "DEC", "solvent", 0, "CCOC(=O)OCC", "carbonates.xml", f"{_OPLS_PC}; {_OPLS_BONDED}",
+            0.969, 298.15, _XU2004, "diethyl carbonate",
+            parameter_status="derived", derivation_rule=_GROUP_RULE),
+    Species("FEC", "FEC", "solvent", 0, "O=C1OCC(F)O1", "carbonates.xml",
+            f"EC ({_OPLS_PC}); F of OPLS-AA alkyl fluoride opls_956; {_FFTOOL_EC_PC}; {_OPLS_BONDED}",
             1.454, 298.15, "supplier data sheet (Sigma-Aldrich 757349) -- verify",
-            "fluoroethylene carbonate"),
+            "fluoroethylene carbonate", parameter_status="derived",
+            derivation_rule=_GROUP_RULE + "; CHF group C 0.46, H 0.03, F -0.22"),
 )
 
 #: Salts as (cation name, anion name).

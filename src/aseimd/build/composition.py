@@ -423,3 +423,94 @@ def count_molecules(recipe: Recipe | str, *, n_solvent: int | None = None,
         salt_counts=tuple(int(round(n * total)) for n in amounts.salts),
         additive_counts=tuple(int(round(n * total)) for n in amounts.additives),
     )
+
+
+#: Relative margin between the expected equilibrium box edge and twice the cut-off.
+#: It covers a force-field density up to 3 % above the experimental one the
+#: volume model uses (edge -1 %), the NPT volume fluctuations of small boxes
+#: (density r.m.s. 1.0-1.3 % in 2.3-2.8 nm boxes, docs/validation.md: edge
+#: +-0.4 %, 3 sigma 1.3 %) and the overshoot while the barostat compresses the
+#: packed box.
+EQUILIBRIUM_EDGE_MARGIN = 0.05
+
+
+def min_equilibrium_edge_nm(cutoff_nm: float, margin: float = EQUILIBRIUM_EDGE_MARGIN) -> float:
+    """Smallest expected equilibrium box edge that a cut-off allows, ``2 cutoff / (1 - margin)``, in nm."""
+    return 2.0 * cutoff_nm / (1.0 - margin)
+
+
+def min_n_solvent_for_cutoff(recipe: Recipe | str, cutoff_nm: float,
+                             margin: float = EQUILIBRIUM_EDGE_MARGIN) -> int:
+    """Fewest solvent molecules whose expected equilibrium cube holds ``cutoff_nm`` with ``margin``.
+
+    Parameters
+    ----------
+    recipe : Recipe or str
+    cutoff_nm : float
+        Non-bonded cut-off, in nm.
+    margin : float
+        See :data:`EQUILIBRIUM_EDGE_MARGIN`.
+
+    Returns
+    -------
+    int
+        The smallest ``n_solvent`` with ``count_molecules(...).volume_nm3 ** (1/3) >=
+        min_equilibrium_edge_nm(cutoff_nm, margin)``.
+    """
+    if isinstance(recipe, str):
+        recipe = Recipe.parse(recipe)
+    need = min_equilibrium_edge_nm(cutoff_nm, margin) ** 3
+    per_solvent_nm3 = continuous_amounts(recipe).volume_cm3 / CM3_PER_NM3 / AVOGADRO_PER_MOL
+    n = max(1, math.floor(need / per_solvent_nm3) - 2)
+    while True:  # integer ion counts make the volume a step function of n: walk up to the first fit
+        try:
+            if count_molecules(recipe, n_solvent=n).volume_nm3 >= need:
+                return n
+        except BuildError:  # too small for one molecule of every component
+            pass
+        n += 1
+
+
+def check_cutoff_fits(composition: Composition, cutoff_nm: float, *,
+                      packed_edge_nm: float | None = None,
+                      margin: float = EQUILIBRIUM_EDGE_MARGIN) -> None:
+    """Refuse a box whose expected *equilibrium* edge is too small for the cut-off.
+
+    The packed box is larger than the equilibrium one (it is packed below the
+    estimated density and NPT compresses it), so a cut-off that fits the packed
+    box can fail in NPT with OpenMM's "box size has decreased to less than twice
+    the nonbonded cutoff".  The expected equilibrium edge is the cube root of the
+    ideal-mixing volume (:attr:`Composition.volume_nm3`).
+
+    Parameters
+    ----------
+    composition : Composition
+    cutoff_nm : float
+        Non-bonded cut-off, in nm.
+    packed_edge_nm : float, optional
+        Edge of the packed box, for the message.
+    margin : float
+        Required relative margin (:data:`EQUILIBRIUM_EDGE_MARGIN`).
+
+    Raises
+    ------
+    SpecError
+        If ``cutoff_nm`` is not a positive number.
+    BuildError
+        If ``volume_nm3 ** (1/3) < 2 cutoff_nm / (1 - margin)``; the message gives
+        both edges and the n_solvent, box edge or cut-off that would work.
+    """
+    if isinstance(cutoff_nm, bool) or not isinstance(cutoff_nm, (int, float)) or not cutoff_nm > 0:
+        raise SpecError(f"cutoff_nm must be a positive number, got {cutoff_nm!r}")
+    edge = composition.volume_nm3 ** (1.0 / 3.0)
+    need = min_equilibrium_edge_nm(cutoff_nm, margin)
+    if edge >= need:
+        return
+    n_min = min_n_solvent_for_cutoff(composition.recipe, cutoff_nm, margin)
+    packed = f", packed {packed_edge_nm:.3f} nm" if packed_edge_nm is not None else ""
+    raise BuildError(
+        f"box too small for cutoff_nm {cutoff_nm:g}: the expected equilibrium edge is {edge:.3f} nm{packed} "
+        f"(NPT compresses the packed box), but {cutoff_nm:g} nm needs >= {need:.3f} nm "
+        f"(2 x cutoff / (1 - {margin:.0%} margin)); use n_solvent >= {n_min}, box_edge_nm >= {need:.2f}, "
+        f"or cutoff_nm <= {edge * (1 - margin) / 2:.3f}"
+    )

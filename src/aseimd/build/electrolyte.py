@@ -4,7 +4,9 @@ The box is packed at :data:`PACKING_DENSITY_FRACTION` of the estimated solution
 density (a cube ``(1/0.85)**(1/3) = 1.056`` times the estimated edge): Packmol
 then reaches its 2 Å tolerance in seconds, with margin for concentrated and
 bulky-anion recipes, and the NPT stage of the run protocol compresses the box
-to the force field's own density (a ~15 % volume change).
+to the force field's own density (a ~15 % volume change).  Given the run's
+cut-off, the builder checks it against that *expected equilibrium* box (with
+:data:`~aseimd.build.composition.EQUILIBRIUM_EDGE_MARGIN`), before packing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import numpy as np
 
 from aseimd.build.cell import Cell, topology_from_molecules
-from aseimd.build.composition import CM3_PER_NM3, count_molecules
+from aseimd.build.composition import CM3_PER_NM3, EQUILIBRIUM_EDGE_MARGIN, check_cutoff_fits, count_molecules
 from aseimd.build.packing import PBC_MIN_VERSION, PackItem, pack_box, packmol_executable, packmol_version
 from aseimd.build.recipe import Recipe
 from aseimd.errors import SpecError
@@ -37,7 +39,8 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
                       box_edge_nm: float | None = None, seed: int = 0,
                       packmol_timeout_s: float = 300.0,
                       packing_density_fraction: float = PACKING_DENSITY_FRACTION,
-                      tolerance_nm: float = PACKING_TOLERANCE_NM) -> Cell:
+                      tolerance_nm: float = PACKING_TOLERANCE_NM,
+                      cutoff_nm: float | None = None) -> Cell:
     """Build a periodic box of a liquid electrolyte.
 
     Parameters
@@ -58,6 +61,11 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
         Packed density as a fraction of the estimated solution density, in (0, 1].
     tolerance_nm : float
         Packmol tolerance, in nm.
+    cutoff_nm : float, optional
+        Non-bonded cut-off the system will run with, in nm: refused (before
+        packing) if the expected equilibrium box edge is below
+        ``2 cutoff_nm / (1 - EQUILIBRIUM_EDGE_MARGIN)``
+        (:func:`aseimd.build.composition.check_cutoff_fits`).  None skips the check.
 
     Returns
     -------
@@ -70,7 +78,8 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
     Raises
     ------
     SpecError, BuildError
-        On a bad recipe or sizing, an impossible composition, or failed packing.
+        On a bad recipe or sizing, an impossible composition, a box too small for
+        ``cutoff_nm`` at equilibrium, or failed packing.
     """
     from aseimd.build.molecule import molecule
 
@@ -82,6 +91,9 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
     if not (isinstance(packing_density_fraction, (int, float)) and 0 < packing_density_fraction <= 1):
         raise SpecError(f"packing_density_fraction must be in (0, 1], got {packing_density_fraction!r}")
     composition = count_molecules(recipe, n_solvent=n_solvent, box_edge_nm=box_edge_nm)
+    if cutoff_nm is not None:  # before any molecule is made or packed
+        check_cutoff_fits(composition, cutoff_nm,
+                          packed_edge_nm=(composition.volume_nm3 / packing_density_fraction) ** (1.0 / 3.0))
     counts = composition.species_counts
     molecules = [(molecule(name, seed=int(seed)), n) for name, n in counts.items()]
     edge_nm = (composition.volume_nm3 / packing_density_fraction) ** (1.0 / 3.0)
@@ -110,6 +122,9 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
         "sizing": {"n_solvent": n_solvent} if n_solvent is not None else {"box_edge_nm": box_edge_nm},
         "seed": int(seed),
         "racemic_species": racemic,
+        "cutoff_check": None if cutoff_nm is None else {
+            "cutoff_nm": cutoff_nm, "expected_equilibrium_edge_nm": composition.volume_nm3 ** (1.0 / 3.0),
+            "margin": EQUILIBRIUM_EDGE_MARGIN},
         **report,
         "packing": {
             "program": "packmol",

@@ -49,7 +49,7 @@ def electrolyte(recipe: str, out_dir: str, n_solvent: int | None, box_edge_nm: f
     if n_solvent is None and box_edge_nm is None:
         n_solvent = DEFAULT_N_SOLVENT
     cell = build_electrolyte(recipe, n_solvent=n_solvent, box_edge_nm=box_edge_nm, seed=seed,
-                             packmol_timeout_s=packmol_timeout_s)
+                             packmol_timeout_s=packmol_timeout_s, cutoff_nm=cutoff_nm)
     write_system_dir(cell, out_dir, charge_scale=charge_scale, force=force, cutoff_nm=cutoff_nm)
     p = cell.provenance
     click.echo(f"Built {p['recipe']['canonical']} -> {out_dir}")

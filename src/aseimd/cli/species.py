@@ -23,11 +23,17 @@ def species_command() -> None:
 
     Columns: name used in recipes, PDB residue name, kind, formal charge (e;
     ions are simulated with charge_scale x this), force-field file under
-    forcefields/, parameter source.
+    forcefields/, whether the parameter set is published (literature) or built
+    by aseimd (derived; the rule is printed below the table), parameter source.
     """
-    rows = [[sp.name, sp.residue, sp.kind, f"{sp.formal_charge:+d}", sp.forcefield_file, sp.source]
-            for sp in all_species()]
-    click.echo(_table(rows, ["name", "residue", "kind", "charge", "file", "source"]))
+    rows = [[sp.name, sp.residue, sp.kind, f"{sp.formal_charge:+d}", sp.forcefield_file, sp.parameter_status,
+             sp.source] for sp in all_species()]
+    click.echo(_table(rows, ["name", "residue", "kind", "charge", "file", "parameters", "source"]))
+    derived = [sp for sp in all_species() if sp.parameter_status == "derived"]
+    if derived:
+        click.echo("\nDerived parameter sets (no published set found; built by aseimd):")
+        for sp in derived:
+            click.echo(f"  {sp.name}: {sp.parameter_label}")
     click.echo("")
     salts = [[salt, cat, an] for salt, (cat, an) in SALTS.items()]
     click.echo(_table(salts, ["salt", "cation", "anion"]))

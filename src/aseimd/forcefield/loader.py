@@ -42,12 +42,15 @@ class ResidueTemplate:
         Bonds by atom name.
     filename : str
         XML file that defines the template.
+    external_bonds : tuple of str
+        Atoms with an ``<ExternalBond>`` (bonded to another residue, e.g. a polymer repeat unit).
     """
 
     name: str
     atoms: tuple[TemplateAtom, ...]
     bonds: tuple[tuple[str, str], ...]
     filename: str
+    external_bonds: tuple[str, ...] = ()
 
     @property
     def net_charge(self) -> float:
@@ -112,7 +115,8 @@ def residue_templates() -> dict[str, ResidueTemplate]:
             atoms.append(TemplateAtom(a.get("name"), a.get("type"), elements[a.get("type")],
                                       float(a.get("charge", "0"))))
         bonds = tuple((b.get("atomName1"), b.get("atomName2")) for b in res.iterfind("Bond"))
-        templates[name] = ResidueTemplate(name, tuple(atoms), bonds, filename)
+        external = tuple(b.get("atomName") for b in res.iterfind("ExternalBond"))
+        templates[name] = ResidueTemplate(name, tuple(atoms), bonds, filename, external)
     return templates
 
 
@@ -122,19 +126,23 @@ def forcefield_provenance() -> dict:
     Returns
     -------
     dict
-        ``{"files": {filename: sha256}, "openmm_version": str, "sources": {residue: citation},
-        "mixing": "geometric", "scale14": {"coulomb": 0.5, "lj": 0.5}}``
+        ``{"files": {filename: sha256}, "openmm_version": str,
+        "sources": {residue: {"citation": str, "parameter_status": "literature" | "derived (rule: ...)"}},
+        "mixing": "geometric", "scale14": {"coulomb": 0.5, "lj": 0.5},
+        "ion_charge_scaling": str}``
     """
     import openmm
 
     from aseimd.species import all_species
 
     files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in forcefield_files()}
-    sources = {sp.residue: sp.source for sp in all_species()}
+    sources = {sp.residue: {"citation": sp.source, "parameter_status": sp.parameter_label}
+               for sp in all_species()}
     return {
         "files": files,
         "openmm_version": openmm.__version__,
         "sources": sources,
         "mixing": "geometric",
         "scale14": {"coulomb": 0.5, "lj": 0.5},
+        "ion_charge_scaling": "between molecules only; electrostatics inside an ion at full charge",
     }

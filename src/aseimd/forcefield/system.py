@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from aseimd.errors import ForceFieldError
-from aseimd.forcefield.charges import atom_charge_scales, scale_charges
+from aseimd.forcefield.charges import add_full_charge_pairs, atom_charge_scales, full_charge_groups, scale_charges
 from aseimd.forcefield.groups import assign_force_groups
 from aseimd.forcefield.loader import load_forcefield, residue_templates
 from aseimd.forcefield.mixing import use_geometric_lj
+from aseimd.forcefield.neutrality import check_neutrality
 
 CONSTRAINTS = ("None", "HBonds", "AllBonds", "HAngles")
 
@@ -23,7 +26,8 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
         the system uses PME and an LJ cutoff with long-range correction;
         without, no cutoff.
     charge_scale : float
-        Factor on the charges of ionic atoms (see :mod:`aseimd.forcefield.charges`).
+        Factor on the charges of ionic atoms between molecules; the electrostatics
+        inside an ion stay at full charge (see :mod:`aseimd.forcefield.charges`).
     cutoff_nm : float
         Real-space cutoff in nm (periodic systems), at most half the shortest box edge.
     constraints : {"HBonds", "AllBonds", "HAngles", "None", None}
@@ -43,9 +47,11 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     Raises
     ------
     ForceFieldError
-        Unknown residue (no template), bad option value.
+        Unknown residue (no template), bad option value, a residue whose net charge
+        is not an integer within 1e-6 e, or a periodic box with a net charge
+        (:mod:`aseimd.forcefield.neutrality`).
     """
-    from openmm import NonbondedForce, app
+    from openmm import NonbondedForce, app, unit
 
     const_key = "None" if constraints is None else str(constraints)
     if const_key not in CONSTRAINTS:
@@ -66,9 +72,6 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     periodic = box is not None
     kwargs = {"constraints": const, "rigidWater": False, "removeCMMotion": True}
     if periodic:
-        import numpy as np
-        from openmm import unit
-
         edges = [np.linalg.norm(v.value_in_unit(unit.nanometer)) for v in box]
         if not (0.0 < cutoff_nm <= 0.5 * min(edges)):
             raise ForceFieldError(
@@ -86,10 +89,16 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     else:
         kwargs.update(nonbondedMethod=app.NoCutoff)
 
+    scales = atom_charge_scales(topology, charge_scale)  # validates charge_scale before the expensive part
     system = ff.createSystem(topology, **kwargs)
     nonbonded = next(f for f in system.getForces() if isinstance(f, NonbondedForce))
-    scale_charges(nonbonded, atom_charge_scales(topology, charge_scale))
+    charges_e = np.array([nonbonded.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge)
+                          for i in range(nonbonded.getNumParticles())])
+    check_neutrality(topology, charges_e, periodic=periodic)
+    groups = full_charge_groups(topology, scales)
+    scale_charges(nonbonded, scales, groups)
     use_geometric_lj(system, nonbonded, periodic=periodic, cutoff_nm=cutoff_nm,
                      switch_distance_nm=switch_distance_nm if periodic else None)
+    add_full_charge_pairs(nonbonded, groups, charges_e)  # after the LJ move: these pairs keep their LJ
     assign_force_groups(system)
     return system

@@ -617,8 +617,13 @@ class _Run:
     def _fail(self, stage: str, step: int, reason: str, checkpoint: CheckpointReporter) -> None:
         last = checkpoint.last_step
         where = f"checkpoint at step {last}" if last is not None else "the previous checkpoint"
-        message = (f"blow-up in stage {stage!r} at step {step}: {reason}; the last good {where} is kept in "
-                   f"{str(self.run_dir / 'checkpoint.chk')!r} (check the system or shorten the timestep)")
+        what, hint = "blow-up", "check the system or shorten the timestep"
+        if "less than twice the nonbonded cutoff" in reason:  # OpenMM's barostat check, not an instability
+            what, hint = "box too small for the cut-off", (
+                "the barostat shrank the box below twice the cut-off: rebuild with more molecules or a "
+                "shorter --cutoff-nm (aseimd build checks the expected equilibrium box)")
+        message = (f"{what} in stage {stage!r} at step {step}: {reason}; the last good {where} is kept in "
+                   f"{str(self.run_dir / 'checkpoint.chk')!r} ({hint})")
         self.status, self.error = "failed", message
         atomic_write_json(self.run_dir / "run.json", self._run_json(last or 0), force=True)
         raise SimulationError(message)
