@@ -183,11 +183,15 @@ def replace_problem(path: str | os.PathLike, kind: str, files: Iterable[str] = (
     entries = sorted(path.iterdir())
     if not entries:
         return None
+    def listing(names: list[str]) -> str:
+        return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
     marker = read_marker(path)
     allowed = set(files) | {MARKER}
     if marker is None:
         if not _legacy_owned(path, legacy_json):
-            return "it has no .aseimd marker, so aseimd did not write it"
+            names = [p.name + ("/" if p.is_dir() else "") for p in entries]
+            return f"it has no .aseimd marker, so aseimd did not write it (it holds {listing(names)})"
     elif marker["kind"] != kind:
         return f"it is an aseimd {marker['kind']} directory, not a {kind} directory"
     else:
@@ -195,8 +199,7 @@ def replace_problem(path: str | os.PathLike, kind: str, files: Iterable[str] = (
     foreign = [p.name + ("/" if p.is_dir() else "") for p in entries
                if not ((p.name in allowed or _is_temporary(p.name)) and (p.is_file() or p.is_symlink()))]
     if foreign:
-        shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
-        return f"it holds {len(foreign)} item(s) aseimd did not write ({shown})"
+        return f"it holds {len(foreign)} item(s) aseimd did not write ({listing(foreign)})"
     return None
 
 
