@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aseimd.errors import SimulationError
 from aseimd.fileio import MARKER, atomic_write_bytes, atomic_write_text, clear_output_dir
-from aseimd.simulate.dcd import truncate_dcd
+from aseimd.simulate.dcd import dcd_frame_count, truncate_dcd
 from aseimd.simulate.protocol import Protocol
 from aseimd.simulate.reporters import CHECKPOINT, PREVIOUS_CHECKPOINT, count_reports
 
@@ -158,8 +158,13 @@ def truncate_outputs(run_dir: Path, protocol: Protocol, n_atoms: int, step: int)
         Rows and frames kept.
     """
     rows, frames = expected_thermo_rows(protocol, step), expected_frames(protocol, step)
-    truncate_thermo(run_dir / "thermo.csv", rows)
     dcd = run_dir / "trajectory.dcd"
+    if frames > 0 and dcd.exists():  # check both files before cutting either: a damaged directory is left as is
+        have = dcd_frame_count(dcd, n_atoms)
+        if have < frames:
+            raise SimulationError(f"{str(dcd)!r} holds {have} complete frames but the checkpoint at step {step} "
+                                  f"needs {frames}; the run directory is damaged (use --force to start over)")
+    truncate_thermo(run_dir / "thermo.csv", rows)
     if frames == 0:  # nothing to keep (a header may be half-written): the writer starts a new file
         dcd.unlink(missing_ok=True)
     elif dcd.exists():

@@ -324,7 +324,10 @@ class MinimizationProgress(mm.MinimizationReporter):
 
     def report(self, iteration, x, grad, args):  # noqa: D102 - OpenMM API
         self.iterations += 1
-        self.energy_kj_per_mol = float(args.get("system energy", float("nan")))
+        try:
+            self.energy_kj_per_mol = float(args["system energy"])
+        except (KeyError, TypeError, IndexError):
+            self.energy_kj_per_mol = float("nan")
         now = time.perf_counter()
         if now - self._last_print >= self.min_interval_s:
             self._last_print = now

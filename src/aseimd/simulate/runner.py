@@ -331,7 +331,17 @@ class _Run:
                 f"{str(run_dir)!r} holds a run of a different protocol ({previous.get('protocol', {}).get('name')!r}, "
                 f"other settings); refusing to mix runs: choose another -o or pass --force"
             )
-        if previous.get("system_sha256") != self.inp.sha256:
+        recorded_system = previous.get("system_sha256")
+        if isinstance(recorded_system, dict) and set(recorded_system) == set(self.inp.sha256) \
+                and str(Path(previous.get("system_dir", "")).resolve()) == str(self.inp.directory):
+            changed = [name for name, digest in self.inp.sha256.items() if recorded_system[name] != digest]
+            if changed:
+                raise SimulationError(
+                    f"{', '.join(changed)} in {str(self.inp.directory)!r} differ from the files this run started "
+                    f"from (sha256 in run.json): changed or damaged since; restore them, or pass --force to "
+                    f"start over with the new files"
+                )
+        if recorded_system != self.inp.sha256:
             raise SimulationError(
                 f"{str(run_dir)!r} holds a run of a different system (was {previous.get('system_dir')!r}); "
                 f"refusing to mix runs: choose another -o or pass --force"
@@ -471,6 +481,10 @@ class _Run:
     def execute(self) -> RunResult:
         p = self.p
         if self.finished_before:
+            self._check_finished_trajectory()
+            if self.verified is not None and not self._state_xml_matches(self.verified.record):
+                self._find_checkpoint()  # loads the verified checkpoint and rewrites state.xml from it
+                self._write_run_json(p.total_steps)
             return self._result("already finished", p.total_steps, None)
         self.sessions = list((self.previous or {}).get("sessions", []))
         resume_step, checkpoint = self._find_checkpoint()
@@ -568,15 +582,32 @@ class _Run:
         del probe
         return step, data
 
-    def _check_state_xml(self, context: mm.Context, record: dict) -> None:
-        """Rewrite ``state.xml`` from the verified checkpoint when it does not match its record."""
+    def _check_finished_trajectory(self) -> None:
+        """A finished run's ``trajectory.dcd`` must hold every frame it wrote (else: damaged, stop)."""
+        from aseimd.simulate.dcd import dcd_frame_count
+
+        want = expected_frames(self.p, self.p.total_steps)
+        path = self.run_dir / "trajectory.dcd"
+        if want == 0:
+            return
+        have = dcd_frame_count(path, self.inp.system.getNumParticles()) if path.is_file() else 0
+        if have != want:
+            raise SimulationError(f"{str(path)!r} holds {have} complete frames but the finished run wrote {want}: "
+                                  f"it was damaged or cut; pass --force to run again")
+
+    def _state_xml_matches(self, record: dict) -> bool:
+        """Whether ``state.xml`` is the one recorded with this checkpoint (``True`` if none is recorded)."""
         want = record.get("state_xml_sha256")
         path = self.run_dir / "state.xml"
         if want is None:
+            return True
+        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == want
+
+    def _check_state_xml(self, context: mm.Context, record: dict) -> None:
+        """Rewrite ``state.xml`` from the verified checkpoint when it does not match its record."""
+        if self._state_xml_matches(record):
             return
-        have = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-        if have == want:
-            return
+        path = self.run_dir / "state.xml"
         state = context.getState(getPositions=True, getVelocities=True, getParameters=True, getEnergy=True)
         xml = mm.XmlSerializer.serialize(state)
         atomic_write_text(path, xml)
