@@ -67,7 +67,7 @@ def _display(path: str | os.PathLike) -> str:
 
 def _check_parent_writable(path: Path) -> None:
     """Refuse before any work when ``path`` cannot be created: a file in the way, no permission."""
-    ancestor = path.absolute().parent
+    ancestor = path.parent  # as the user wrote it (relative stays relative in messages)
     while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
@@ -76,6 +76,10 @@ def _check_parent_writable(path: Path) -> None:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise EnvironmentProblem(f"cannot create {_display(path)}: permission denied in {_display(ancestor)}; "
                                  f"check the folder's permissions or choose another output path")
+    try:  # os.access says yes to root everywhere: create (and remove) an empty folder to be sure
+        os.rmdir(tempfile.mkdtemp(prefix=".aseimd-probe-", suffix=".tmp", dir=ancestor))
+    except OSError as exc:
+        raise from_os_error(exc, f"create {_display(path)}") from None
 
 
 def _nonempty(path: str | os.PathLike, what: str = "output path") -> Path:

@@ -196,7 +196,7 @@ class BlowupGuard(_StageReporter):
         if not (math.isfinite(pe) and math.isfinite(ke)):
             raise BlowUp(self.stage, step, f"non-finite energy (potential {pe}, kinetic {ke} kJ/mol)")
         if temperature > self.max_temperature_K:
-            raise BlowUp(self.stage, step, f"temperature {temperature:.0f} K exceeds {self.max_temperature_K:.0f} K")
+            raise BlowUp(self.stage, step, f"temperature {temperature:.4g} K exceeds {self.max_temperature_K:.0f} K")
         if pe > 1.0e3 * self.n_particles:
             raise BlowUp(self.stage, step, f"potential energy {pe:.4g} kJ/mol exceeds +1000 kJ/mol per particle")
 

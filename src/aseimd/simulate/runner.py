@@ -69,6 +69,7 @@ from aseimd.simulate.platform import PlatformChoice, context_platform_info, sele
 from aseimd.simulate.prepare import (
     SystemInput,
     apply_hmr,
+    check_cutoff_fits,
     copy_system,
     make_barostat,
     read_system_dir,
@@ -352,6 +353,7 @@ class _Run:
         system = copy_system(self.inp.system)
         mods: dict[str, Any] = {"removed_forces": strip_barostats(system)}
         if self.p.cutoff_nm is not None:
+            check_cutoff_fits(self.p.cutoff_nm, self.inp.box_vectors_nm)
             mods["cutoff_forces_changed"] = set_cutoff(system, self.p.cutoff_nm)
         if self.p.hydrogen_mass_amu is not None:
             mods["hmr_hydrogens"] = apply_hmr(system, self.inp.topology, self.p.hydrogen_mass_amu)
