@@ -19,6 +19,15 @@ How exact resume works
   checkpoint) restart from a seed derived from (seed, stage, step).
 * The production box comes from the NPT rows of ``thermo.csv`` (truncated
   consistently), so it is the same whether or not the run was interrupted.
+* Checkpoints are verified before they are trusted: ``run.json`` records the
+  size and sha256 of the last two (the previous one is kept as
+  ``checkpoint.prev.chk``); a resume uses the newest file that matches a
+  record, falls back to the previous one, or stops -- never loads an
+  unverified checkpoint (:mod:`aseimd.simulate.checkpoint`).
+* ``run.json`` is written only once the protocol, the system and an OpenMM
+  Context of the first stage have been checked; a run that fails records
+  ``"status": "failed"`` and the reason, and one that failed before any MD
+  progress was checkpointed is started over by the next call, with any settings.
 """
 
 from __future__ import annotations
@@ -174,7 +183,9 @@ def run_protocol(
     platform : str
         ``auto``, ``CUDA``, ``OpenCL``, ``CPU`` or ``Reference``.
     force : bool
-        Delete an existing run in ``run_dir`` and start over.
+        Replace an existing run in ``run_dir`` and start over -- only if
+        ``run_dir`` is an aseimd run directory holding nothing but its own files
+        (:func:`aseimd.fileio.replace_problem`); anything else is refused.
     progress : bool
         Print a progress line to ``stream`` (default stderr).
     threads : int, optional
@@ -193,10 +204,12 @@ def run_protocol(
     Raises
     ------
     SpecError, OutputExistsError
-        Bad input, or ``run_dir`` holds something else and ``force`` is false.
+        Bad input, or ``run_dir`` holds something aseimd did not write.
     SimulationError
-        Mismatched run directory, unusable checkpoint, or a blow-up (the last
-        good checkpoint is kept).
+        Mismatched run directory, no verified checkpoint, damaged run files, or
+        a blow-up (the last good checkpoint is kept).
+    EnvironmentProblem
+        Permission denied, disk full (exit code 3 in the CLI).
     """
     if str(run_dir).strip() == "":
         raise SpecError("the run directory (-o) is empty; give a name, e.g. -o run1")
