@@ -220,3 +220,15 @@ def test_built_and_run_outputs_follow_the_umask(work, toy):
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (work / "run1").iterdir()}
     assert set(modes.values()) == {0o644}, modes
     assert stat.S_IMODE((work / "run1").stat().st_mode) == 0o755
+
+
+def test_a_run_can_be_resumed_from_inside_its_directory_but_not_forced(work, toy, monkeypatch):
+    system, protocol = toy
+    args = ["--protocol", protocol, "--platform", "Reference", "--quiet"]
+    assert cli("run", system, "-o", "run1", *args).exit_code == 0
+    monkeypatch.chdir(work / "run1")
+    result = cli("run", system, "-o", ".", *args)
+    assert result.exit_code == 0 and "already finished" in result.output
+    before = tree(work)
+    assert_one_line_refusal(cli("run", system, "-o", ".", *args, "--force"), "current folder")
+    assert tree(work) == before

@@ -310,7 +310,8 @@ class _Run:
 
     def _prepare_directory(self, force: bool) -> dict | None:
         run_dir = self.run_dir
-        check_output_location(run_dir)  # empty path, a file, a link, '.', a parent of '.', no permission
+        if force or not (run_dir / "run.json").is_file():  # resuming in place (-o . inside the run) is fine
+            check_output_location(run_dir)  # empty path, a file, a link, '.', a parent of '.', no permission
         if force and run_dir.exists():
             remove_run_files(run_dir)  # only an aseimd run directory holding nothing else; refuses otherwise
         make_dir(run_dir)
