@@ -153,18 +153,21 @@ def test_damaged_state_xml_is_rewritten_from_the_verified_checkpoint(finished, c
         assert (copy / name).read_bytes() == reference[name]
 
 
-@pytest.mark.parametrize("damage, offset", [(_truncate, 0), (_truncate, 2000), (_truncate, -40), (_garble, 1500)])
-def test_damaged_system_files_stop_cleanly(system, copy, tmp_path, damage, offset):
+@pytest.mark.parametrize("name, damage, offset", [
+    ("system.xml", _truncate, 0), ("system.xml", _truncate, 2000), ("system.xml", _truncate, -40),
+    ("system.xml", _garble, 1500), ("system.pdb", _truncate, 500), ("system.pdb", _garble, 300),
+])
+def test_damaged_system_files_stop_cleanly(system, copy, tmp_path, name, damage, offset):
     damaged = tmp_path / "system"
     shutil.copytree(system, damaged)
-    damage(damaged / "system.xml", offset)
+    damage(damaged / name, offset)
     before = _snapshot(copy)
-    with pytest.raises(SpecError, match="system.xml") as info:
+    with pytest.raises(SpecError, match=name) as info:
         _run(damaged, copy)
     assert "\n" not in str(info.value) and "rebuild" in str(info.value)
     assert _snapshot(copy) == before
     fresh = tmp_path / "fresh"
-    with pytest.raises(SpecError, match="system.xml"):
+    with pytest.raises(SpecError, match=name):
         _run(damaged, fresh)
     assert not fresh.exists()
 
@@ -205,7 +208,6 @@ def _command(system, protocol, run_dir):
 
 @pytest.mark.parametrize("damage, offset, target", [
     (_truncate, 1900, "checkpoint.chk"),
-    (_garble, 777, "checkpoint.chk"),
     (_truncate, 500, "trajectory.dcd"),
 ])
 def test_killed_run_with_damaged_file_resumes_exactly_or_stops(system, finished, tmp_path, damage, offset, target):

@@ -27,7 +27,7 @@ def build() -> None:
 @click.option("--box-edge-nm", type=float, default=None,
               help="Edge of the cube the solution fills at its estimated density, in nm.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the packing.")
-@click.option("--charge-scale", type=float, default=0.8, show_default=True, help="Ion charge scale.")
+@click.option("--charge-scale", type=click.FloatRange(min=0, max=1, min_open=True), default=0.8, show_default=True, help="Ion charge scale.")
 @click.option("--cutoff-nm", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Non-bonded cutoff, nm.")
 @click.option("--packmol-timeout-s", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
               help="Give up packing after this many seconds.")
