@@ -334,6 +334,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _check_write_target(path: str | os.PathLike, force: bool) -> None:
+    """The full :func:`check_new_output` for a new output; with ``force`` only that it is not a folder."""
+    if not force:
+        check_new_output(path, force=False)
+    elif Path(path).is_dir():
+        raise OutputExistsError(f"output {_display(path)} is a folder, not a file; give a file name")
+
+
 def _json_default(obj: Any) -> Any:
     import numpy as np
 
@@ -372,7 +380,7 @@ def _finite(obj: Any) -> Any:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, force: bool = True) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically (refusing to overwrite unless ``force``)."""
-    check_new_output(path, force=force)
+    _check_write_target(path, force)
     return atomic_write_text(path, dumps_json(obj))
 
 
@@ -447,5 +455,5 @@ def _csv_cell(value: Any) -> str:
 
 def atomic_write_csv(path: str | os.PathLike, headers: list[str], columns: list, force: bool = True) -> Path:
     """Write columns as CSV to ``path`` atomically (refusing to overwrite unless ``force``)."""
-    check_new_output(path, force=force)
+    _check_write_target(path, force)
     return atomic_write_text(path, format_csv(headers, columns))
