@@ -151,6 +151,17 @@ def test_damaged_state_xml_is_rewritten_from_the_verified_checkpoint(finished, c
     assert (copy / "state.xml").read_bytes() == reference["state.xml"]
     for name in OUTPUTS:
         assert (copy / name).read_bytes() == reference[name]
+    info, was = json.loads((copy / "run.json").read_text()), json.loads(reference["run.json"])
+    assert info["status"] == "finished" and info["sessions"] == was["sessions"]
+    assert info["production_box_nm"] == was["production_box_nm"] and info["checkpoints"] == was["checkpoints"]
+
+
+def test_damaged_previous_checkpoint_of_a_finished_run_is_harmless(finished, copy):
+    _garble(copy / "checkpoint.prev.chk", 100)
+    before = _snapshot(copy)
+    result, _ = _run(_system_of(copy), copy)
+    assert result.status == "already finished"  # the final checkpoint verifies; nothing is redone or rewritten
+    assert _snapshot(copy) == before
 
 
 @pytest.mark.parametrize("name, damage, offset", [

@@ -499,6 +499,9 @@ class _Run:
         if self.finished_before:
             self._check_finished_trajectory()
             if self.verified is not None and not self._state_xml_matches(self.verified.record):
+                previous = self.previous or {}
+                self.sessions = list(previous.get("sessions", []))
+                self.status, self.production_box = "finished", previous.get("production_box_nm")
                 self._find_checkpoint()  # loads the verified checkpoint and rewrites state.xml from it
                 self._write_run_json(p.total_steps)
             return self._result("already finished", p.total_steps, None)
@@ -574,9 +577,10 @@ class _Run:
             for reason in self.verified.rejected:
                 self._note(f"note: {reason}")
             if self.verified.rejected:
-                self._note(f"resuming from the previous verified checkpoint ({self.verified.path.name}, step "
-                           f"{self.verified.step})")
-                restore_checkpoint(self.run_dir, self.verified)
+                if self.verified.path.name != CHECKPOINT:
+                    self._note(f"resuming from the previous verified checkpoint ({self.verified.path.name}, step "
+                               f"{self.verified.step})")
+                restore_checkpoint(self.run_dir, self.verified)  # a damaged file is never kept as the fall-back
                 self.checkpoints = [record]
         item = self.p.stage_at(record["step"]) if record is not None else None
         probe = self._simulation(item if item is not None else self.p.schedule[-1], 0)
