@@ -51,7 +51,7 @@ def _replace(args, old, new):
 CASES = [
     # --- top level ---------------------------------------------------------------------------------------------
     ("no-such-option", ["--bogus"], 2, ["--bogus", "aseimd --help"]),
-    ("misspelt-command", ["bild"], 2, ["'bild'", "Did you mean 'build'"]),
+    ("misspelt-command", ["bild"], 2, ["'bild'", "Did you mean 'build'? Allowed: ", "quickstart"]),
     ("species-extra-arg", ["species", "PEO"], 2, ["PEO", "aseimd species --help"]),
     ("species-bad-option", ["species", "--json"], 2, ["--json", "aseimd species --help"]),
     # --- build electrolyte: recipe ---------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ CASES = [
     ("empty-recipe", ["build", "electrolyte", "", "-o", "new"], 2, []),
     ("missing-recipe", ["build", "electrolyte", "-o", "new"], 2, ["Missing argument 'RECIPE'"]),
     ("missing-output", ["build", "electrolyte", RECIPE], 2, ["Missing option '-o'"]),
-    ("unknown-builder", ["build", "crystal", "-o", "new"], 2, ["'crystal'"]),
+    ("unknown-builder", ["build", "crystal", "-o", "new"], 2, ["'crystal'", "allowed: electrolyte"]),
     # --- build electrolyte: options ---------------------------------------------------------------------------------
     ("n-solvent-text", _replace(BUILD, "--n-solvent", "abc"), 2, ["--n-solvent", "'abc' is not a valid integer"]),
     ("n-solvent-float", _replace(BUILD, "--n-solvent", "1.5"), 2, ["'1.5' is not a valid integer"]),
@@ -129,7 +129,7 @@ CASES = [
     ("run-missing-output", RUN[:2], 2, ["Missing option '-o'"]),
     ("run-other-protocol", _replace(RUN, "-o", "run") + ["--set", "temperature_K=310"], 2, ["different protocol"]),
     # --- analyze (option parsing and errors the analysis layer already reports cleanly) -----------------------------
-    ("analyze-unknown", ["analyze", "viscosity"], 2, ["'viscosity'"]),
+    ("analyze-unknown", ["analyze", "viscosity"], 2, ["'viscosity'", "allowed: ", "diffusion"]),
     ("diffusion-missing-top", ["analyze", "diffusion", "--traj", "run/trajectory.dcd", "--group", "A=all"], 2,
      ["Missing option '--top'"]),
     ("diffusion-bad-group", ["analyze", "diffusion", *TRAJ, "--group", "nolabel", "--json", "d.json"], 2,

@@ -68,8 +68,12 @@ class AseimdGroup(click.Group):
 
 def _usage(exc: click.UsageError) -> UserError:
     """A click usage error as one line naming the command's --help."""
-    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    return UserError(_one_line(exc.format_message()).rstrip(".") + where, EXIT_BAD_INPUT)
+    text = _one_line(exc.format_message()).rstrip(".")
+    ctx = exc.ctx
+    if ctx is not None and isinstance(ctx.command, click.Group) and text.startswith("No such command"):
+        text += (" Allowed: " if text.endswith("?") else "; allowed: ") + ", ".join(ctx.command.list_commands(ctx))
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return UserError(text + where, EXIT_BAD_INPUT)
 
 
 def _one_line(exc: BaseException | str) -> str:
