@@ -91,22 +91,33 @@ def _nonempty(path: str | os.PathLike, what: str = "output path") -> Path:
 def check_new_output(path: str | os.PathLike, force: bool = False) -> Path:
     """Check an output *file* before any work is done.
 
+    For a folder (callers that check a directory output this way), the message
+    suggests ``--force`` only where it would work; the directory writer
+    (:func:`staged_directory`) makes the real decision.
+
     Raises
     ------
     OutputExistsError
-        ``path`` exists and ``force`` is false, or ``path`` is a folder.
+        ``path`` exists and ``force`` is false.
     SpecError
         ``path`` is empty or a file stands where a folder of it should be.
     EnvironmentProblem
         No permission to create ``path``.
     """
     path = _nonempty(path)
-    if path.is_dir():
-        raise OutputExistsError(f"output {_display(path)} is a folder, not a file; give a file name")
     if path.exists() and not force:
+        if path.is_dir() and not _replaceable(path):
+            raise OutputExistsError(f"output {_display(path)} already exists and is a folder aseimd did not "
+                                    f"write (or holds other files); choose another output path")
         raise OutputExistsError(f"output {_display(path)} already exists; pass --force to replace it")
     _check_parent_writable(path)
     return path
+
+
+def _replaceable(directory: Path) -> bool:
+    """An aseimd directory (by its marker) that ``force`` could replace."""
+    marker = read_marker(directory)
+    return marker is not None and replace_problem(directory, marker["kind"], marker.get("files") or ()) is None
 
 
 # ---------------------------------------------------------------------- markers
