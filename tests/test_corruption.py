@@ -242,3 +242,21 @@ def test_killed_run_with_damaged_file_resumes_exactly_or_stops(system, finished,
     assert resumed.returncode == 0, resumed.stderr
     for name in OUTPUTS:
         assert (run_dir / name).read_bytes() == reference[name], f"{name} differs from the uninterrupted run"
+
+
+def test_damaged_checkpoint_falls_back_exactly_on_deterministic_cpu(system, tmp_path):
+    """Same fall-back on CPU with one thread and deterministic forces: byte-identical to uninterrupted."""
+    def run(run_dir):
+        return run_protocol(system, run_dir, Protocol.from_dict(PROTOCOL), "CPU", threads=1, deterministic=True,
+                            stream=io.StringIO())
+
+    full = tmp_path / "full"
+    run(full)
+    reference = _snapshot(full)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(full, damaged)
+    _truncate(damaged / "checkpoint.chk", 1900)
+    result = run(damaged)
+    assert result.status == "finished" and result.resumed_from_step == 250
+    for name in OUTPUTS:
+        assert (damaged / name).read_bytes() == reference[name], f"{name} differs from the uninterrupted run"
