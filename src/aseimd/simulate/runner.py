@@ -763,7 +763,7 @@ class _Run:
                 try:
                     sim.step(target - sim.currentStep)
                 except mm.OpenMMException as exc:
-                    self._fail(item.stage.name, sim.currentStep, " ".join(str(exc).split()), checkpoint)
+                    self._fail(item.stage.name, sim.currentStep, " ".join(str(exc).split()).rstrip("."), checkpoint)
                 self.md_steps += sim.currentStep - start_step
                 if sim.currentStep < item.end_step:  # a checkpoint was just written: continue from it
                     sim = self._restart(item, sim.currentStep, checkpoint.last_bytes)
