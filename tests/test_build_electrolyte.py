@@ -48,7 +48,7 @@ def test_counts_and_box(cell):
 
 
 def test_system_directory_files(system_dir, cell):
-    assert sorted(p.name for p in system_dir.iterdir()) == sorted(SYSTEM_FILES)
+    assert sorted(p.name for p in system_dir.iterdir()) == sorted([*SYSTEM_FILES, ".aseimd"])
     assert not list(system_dir.parent.glob(".*partial"))  # staging directory cleaned up
     pdb, system, build = read_system_dir(system_dir)
     assert system.getNumParticles() == pdb.topology.getNumAtoms() == cell.n_atoms == build["n_atoms"]
@@ -145,8 +145,13 @@ def test_existing_directory_is_not_clobbered(cell, tmp_path):
     with pytest.raises(OutputExistsError):
         write_system_dir(cell, out, cutoff_nm=CUTOFF_NM)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    write_system_dir(cell, out, cutoff_nm=CUTOFF_NM, force=True)
-    assert sorted(p.name for p in out.iterdir()) == sorted(SYSTEM_FILES)
+    with pytest.raises(OutputExistsError, match="keep.txt"):  # --force replaces only what aseimd wrote
+        write_system_dir(cell, out, cutoff_nm=CUTOFF_NM, force=True)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    mine = tmp_path / "mine"
+    write_system_dir(cell, mine, cutoff_nm=CUTOFF_NM)
+    write_system_dir(cell, mine, cutoff_nm=CUTOFF_NM, force=True)
+    assert sorted(p.name for p in mine.iterdir()) == sorted([*SYSTEM_FILES, ".aseimd"])
 
 
 def test_bad_system_options_leave_nothing_behind(cell, tmp_path):

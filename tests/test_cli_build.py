@@ -32,7 +32,7 @@ def test_build_electrolyte_writes_system_dir(tmp_path):
     result = _run("build", "electrolyte", "1.0 M LiPF6 in EC:DMC 1:1 v/v", "-o", str(out), *SMALL,
                   "--seed", "2", "--charge-scale", "0.7")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["build.json", "system.pdb", "system.xml"]
+    assert sorted(p.name for p in out.iterdir()) == [".aseimd", "build.json", "system.pdb", "system.xml"]
     build = json.loads((out / "build.json").read_text())
     assert build["seed"] == 2 and build["charge_scale"] == 0.7
     assert build["counts"] == {"Li": 2, "PF6": 2, "EC": 17, "DMC": 13}
@@ -73,14 +73,22 @@ def test_bad_input_exit_2_and_nothing_written(tmp_path, recipe, extra, fragment)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_existing_output_needs_force(tmp_path):
+def test_existing_output_needs_force_and_force_spares_user_files(tmp_path):
     out = tmp_path / "elyte"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     result = _run("build", "electrolyte", "1 M LiPF6 in EC:DMC 1:1 v/v", "-o", str(out), *SMALL)
     assert result.exit_code == 2
-    assert "already exists" in result.output and "--force" in result.output
+    assert "already exists" in result.output and "pass --force" not in result.output  # --force would not help
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     result = _run("build", "electrolyte", "1 M LiPF6 in EC:DMC 1:1 v/v", "-o", str(out), *SMALL, "--force")
+    assert result.exit_code == 2 and "refusing to replace" in result.output and "keep.txt" in result.output
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    built = tmp_path / "built"
+    assert _run("build", "electrolyte", "1 M LiPF6 in EC:DMC 1:1 v/v", "-o", str(built), *SMALL).exit_code == 0
+    result = _run("build", "electrolyte", "1 M LiPF6 in EC:DMC 1:1 v/v", "-o", str(built), *SMALL)
+    assert result.exit_code == 2 and "pass --force" in result.output
+    result = _run("build", "electrolyte", "1 M LiPF6 in EC:DMC 1:1 v/v", "-o", str(built), *SMALL, "--force",
+                  "--seed", "4")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["build.json", "system.pdb", "system.xml"]
+    assert sorted(p.name for p in built.iterdir()) == [".aseimd", "build.json", "system.pdb", "system.xml"]

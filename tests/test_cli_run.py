@@ -82,8 +82,13 @@ def test_foreign_output_directory_is_not_clobbered(inputs, tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("precious")
     result = _invoke(system, "-o", out, "--protocol", protocol, "--platform", "Reference", "--quiet")
-    assert result.exit_code == 2 and "not an aseimd run directory" in result.output and "--force" in result.output
+    assert result.exit_code == 2 and "not an aseimd run directory" in result.output
+    assert "pass --force" not in result.output  # it would not help: --force replaces only what aseimd wrote
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    result = _invoke(system, "-o", out, "--protocol", protocol, "--platform", "Reference", "--quiet", "--force")
+    assert result.exit_code == 2 and "refusing to replace" in result.output and "pass --force" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "precious"
 
 
 def test_mismatched_run_directory(inputs, tmp_path):
@@ -100,10 +105,15 @@ def test_missing_checkpoint_is_not_silently_restarted(inputs, tmp_path):
     _, system, protocol = inputs
     out = tmp_path / "run"
     assert _invoke(system, "-o", out, "--protocol", protocol, "--platform", "Reference", "--quiet").exit_code == 0
-    (out / "checkpoint.chk").unlink()
     before = (out / "trajectory.dcd").read_bytes()
+    (out / "checkpoint.chk").unlink()  # the previous verified checkpoint is used: the tail is redone exactly
     result = _invoke(system, "-o", out, "--protocol", protocol, "--quiet")
-    assert result.exit_code == 2 and "checkpoint.chk" in result.output and "--force" in result.output
+    assert result.exit_code == 0, result.output
+    assert (out / "trajectory.dcd").read_bytes() == before
+    (out / "checkpoint.chk").unlink()
+    (out / "checkpoint.prev.chk").unlink()
+    result = _invoke(system, "-o", out, "--protocol", protocol, "--quiet")
+    assert result.exit_code == 2 and "checkpoint" in result.output and "--force" in result.output
     assert (out / "trajectory.dcd").read_bytes() == before
 
 

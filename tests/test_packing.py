@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from aseimd.build.packing import PackItem, pack_box, packmol_executable, packmol_version
-from aseimd.errors import BuildError, SpecError
+from aseimd.errors import EXIT_ENVIRONMENT, BuildError, EnvironmentProblem, SpecError
 
 # Two small rigid molecules made here (nm): a bent triatomic and a zig-zag 5-atom chain.
 TRIATOMIC = PackItem(("O", "H", "H"), np.array([[0.0, 0.0, 0.0], [0.0957, 0.0, 0.0], [-0.024, 0.0927, 0.0]]), 0)
@@ -105,5 +105,6 @@ def test_bad_arguments():
 
 def test_env_override_must_be_executable(monkeypatch, tmp_path):
     monkeypatch.setenv("ASEIMD_PACKMOL", str(tmp_path / "nope"))
-    with pytest.raises(BuildError, match="nope"):
+    with pytest.raises(EnvironmentProblem, match="nope") as info:  # the machine, not the input: exit code 3
         packmol_executable()
+    assert info.value.exit_code == EXIT_ENVIRONMENT

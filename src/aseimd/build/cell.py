@@ -33,10 +33,21 @@ import openmm
 from openmm import app, unit
 
 from aseimd.errors import SpecError
-from aseimd.fileio import check_new_output, dumps_json, staged_directory
+from aseimd.fileio import check_output_dir, dumps_json, staged_directory
 
 #: The files of a system directory.
 SYSTEM_FILES = ("system.pdb", "system.xml", "build.json")
+#: Kind named in a system directory's ``.aseimd`` marker (see :mod:`aseimd.fileio`).
+SYSTEM_DIR_KIND = "system"
+
+
+def check_system_output(out_dir: str | os.PathLike, force: bool = False) -> Path:
+    """Check ``out_dir`` as a new system directory before any work (see :func:`aseimd.fileio.check_output_dir`).
+
+    ``force`` replaces only a system directory aseimd wrote that holds nothing else.
+    """
+    return check_output_dir(out_dir, kind=SYSTEM_DIR_KIND, files=SYSTEM_FILES, force=force,
+                            legacy_json="build.json")
 
 
 @dataclass
@@ -142,6 +153,17 @@ def system_charge_e(system: openmm.System) -> float:
                      for i in range(nb.getNumParticles())))
 
 
+def _check_cutoff(cutoff_nm, box_nm: np.ndarray) -> None:
+    """A cutoff must be positive and at most half the shortest box edge (minimum image)."""
+    if cutoff_nm is None:
+        return
+    half = float(np.min(box_nm)) / 2.0
+    if not (isinstance(cutoff_nm, (int, float)) and 0 < cutoff_nm <= half):
+        edges = " x ".join(f"{float(x):.3f}" for x in box_nm)
+        raise SpecError(f"cutoff_nm {cutoff_nm!r} not allowed for a {edges} nm box; allowed: "
+                        f"0 < cutoff_nm <= {half:.3f} (half the shortest edge)")
+
+
 def write_system_dir(cell: Cell, out_dir: str | os.PathLike, *, charge_scale: float = 0.8,
                      force: bool = False, **system_options) -> Path:
     """Parametrise a cell and write ``system.pdb``, ``system.xml`` and ``build.json`` atomically.
@@ -167,15 +189,17 @@ def write_system_dir(cell: Cell, out_dir: str | os.PathLike, *, charge_scale: fl
     Raises
     ------
     OutputExistsError
-        If ``out_dir`` exists and ``force`` is false (checked before any work).
+        If ``out_dir`` exists and ``force`` is false, or ``force`` is given but
+        ``out_dir`` is not a system directory aseimd wrote holding only its own
+        files (checked before any work, and again before the swap).
     ForceFieldError
         From ``create_system`` (missing template, cutoff longer than half the box, ...).
     """
     from aseimd import __version__
     from aseimd.forcefield import create_system, forcefield_provenance
 
-    out_dir = Path(out_dir)
-    check_new_output(out_dir, force=force)
+    out_dir = check_system_output(out_dir, force=force)
+    _check_cutoff(system_options.get("cutoff_nm"), cell.box_nm)
     system = create_system(cell.topology, charge_scale=charge_scale, **system_options)
     nb = _nonbonded(system)
     cutoff_nm = None
@@ -183,7 +207,8 @@ def write_system_dir(cell: Cell, out_dir: str | os.PathLike, *, charge_scale: fl
         cutoff_nm = nb.getCutoffDistance().value_in_unit(unit.nanometer)
     xml = openmm.XmlSerializer.serialize(system)
     net_charge = system_charge_e(system)
-    with staged_directory(out_dir, force=force) as tmp:
+    with staged_directory(out_dir, force=force, kind=SYSTEM_DIR_KIND, files=SYSTEM_FILES,
+                          legacy_json="build.json") as tmp:
         with open(tmp / "system.pdb", "w") as fh:
             app.PDBFile.writeFile(cell.topology, cell.positions_nm * unit.nanometer, fh)
         (tmp / "system.xml").write_text(xml)
@@ -216,6 +241,10 @@ class SystemDir(NamedTuple):
 def read_system_dir(path: str | os.PathLike) -> SystemDir:
     """Read a system directory written by :func:`write_system_dir`.
 
+    When ``build.json`` records the sha256 of ``system.pdb`` and ``system.xml``
+    (aseimd always writes them), the files are checked against it first, so a
+    truncated or edited file is reported as such instead of being half-read.
+
     Returns
     -------
     SystemDir
@@ -225,14 +254,39 @@ def read_system_dir(path: str | os.PathLike) -> SystemDir:
     Raises
     ------
     SpecError
-        If ``path`` is not a directory holding the three files.
+        If ``path`` is not a directory holding the three files, or one of them
+        is damaged (digest mismatch, truncated, not parseable).
     """
     path = Path(path)
     missing = [name for name in SYSTEM_FILES if not (path / name).is_file()]
     if missing:
         raise SpecError(f"{str(path)!r} is not a system directory: missing {', '.join(missing)} "
                         f"(expected {', '.join(SYSTEM_FILES)}; make one with 'aseimd build')")
-    pdb = app.PDBFile(str(path / "system.pdb"))
-    system = openmm.XmlSerializer.deserialize((path / "system.xml").read_text())
-    build = json.loads((path / "build.json").read_text())
+    damaged = "; rebuild it with 'aseimd build' (or restore the file)"
+    try:
+        build = json.loads((path / "build.json").read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SpecError(f"build.json in {str(path)!r} is not valid JSON ({exc.__class__.__name__}: "
+                        f"{' '.join(str(exc).split())}){damaged}") from None
+    if not isinstance(build, dict):
+        raise SpecError(f"build.json in {str(path)!r} is not a JSON object{damaged}")
+    recorded = build.get("files") if isinstance(build.get("files"), dict) else {}
+    for name in ("system.pdb", "system.xml"):
+        want = recorded.get(name)
+        if want is not None and _sha256(path / name) != want:
+            size = (path / name).stat().st_size
+            raise SpecError(f"{name} in {str(path)!r} ({size} bytes) does not match the sha256 recorded in "
+                            f"build.json: it was changed or damaged after the build{damaged}")
+    try:
+        pdb = app.PDBFile(str(path / "system.pdb"))
+    except Exception as exc:  # OpenMM's PDB reader raises plain exceptions on garbage
+        raise SpecError(f"system.pdb in {str(path)!r} cannot be read ({' '.join(str(exc).split())[:200]})"
+                        f"{damaged}") from None
+    if pdb.topology.getNumAtoms() == 0:
+        raise SpecError(f"system.pdb in {str(path)!r} holds no atoms{damaged}")
+    try:
+        system = openmm.XmlSerializer.deserialize((path / "system.xml").read_text())
+    except Exception as exc:  # truncated XML: "Unknown property 'mass'" and the like
+        raise SpecError(f"system.xml in {str(path)!r} cannot be read: truncated or not a serialized OpenMM "
+                        f"System ({' '.join(str(exc).split())[:200]}){damaged}") from None
     return SystemDir(pdb, system, build)

@@ -27,12 +27,31 @@ from typing import Sequence
 
 import numpy as np
 
-from aseimd.errors import BuildError, SpecError
+from aseimd.errors import BuildError, EnvironmentProblem, SpecError
 
 #: Packmol exits with this status when it ends without a perfect packing.
 _IMPERFECT_EXIT = 173
 #: First Packmol version with the ``pbc`` keyword.
 PBC_MIN_VERSION = (20, 15)
+#: Largest box aseimd hands to Packmol, in atoms. Packmol's memory and time grow
+#: with the atom count (its default loop budget already runs for many minutes at a
+#: few 10^5 atoms); larger systems are better replicated from a packed,
+#: equilibrated box. Checked before Packmol starts.
+MAX_PACK_ATOMS = 1_000_000
+
+
+def check_pack_size(n_atoms: int, n_molecules: int) -> None:
+    """Refuse a packing job above :data:`MAX_PACK_ATOMS` before any work.
+
+    Raises
+    ------
+    SpecError
+        With the requested size and the limit.
+    """
+    if n_atoms > MAX_PACK_ATOMS:
+        raise SpecError(f"{n_molecules} molecules ({n_atoms} atoms) is above aseimd's packing limit of "
+                        f"{MAX_PACK_ATOMS} atoms; ask for fewer solvent molecules or a smaller box "
+                        f"(replicate an equilibrated box for larger systems)")
 
 
 @dataclass(frozen=True)
@@ -73,15 +92,16 @@ def packmol_executable() -> Path:
 
     Raises
     ------
-    BuildError
-        If none is found.
+    EnvironmentProblem
+        If none is found (exit code 3: the machine, not the input).
     """
     env = os.environ.get("ASEIMD_PACKMOL")
     if env:
         path = Path(env)
         if path.is_file() and os.access(path, os.X_OK):
             return path
-        raise BuildError(f"ASEIMD_PACKMOL={env!r} is not an executable file")
+        raise EnvironmentProblem(f"ASEIMD_PACKMOL={env!r} is not an executable file; point it at the Packmol "
+                                 f"binary or unset it")
     spec = importlib.util.find_spec("packmol")
     if spec is not None and spec.submodule_search_locations:
         for folder in spec.submodule_search_locations:
@@ -92,8 +112,8 @@ def packmol_executable() -> Path:
     which = shutil.which("packmol")
     if which:
         return Path(which)
-    raise BuildError("Packmol not found; install it with 'pip install packmol' "
-                     "or point ASEIMD_PACKMOL at the binary")
+    raise EnvironmentProblem("Packmol not found; install it with 'pip install packmol' "
+                             "or point ASEIMD_PACKMOL at the binary")
 
 
 @functools.lru_cache(maxsize=None)
@@ -178,11 +198,14 @@ def pack_box(items: Sequence[PackItem], box_nm: Sequence[float], *, seed: int = 
         raise SpecError(f"tolerance_nm must be positive, got {tolerance_nm!r}")
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise SpecError(f"seed must be a non-negative integer, got {seed!r}")
+    if not (isinstance(timeout_s, (int, float)) and np.isfinite(timeout_s) and timeout_s > 0):
+        raise SpecError(f"packmol timeout must be a positive number of seconds, got {timeout_s!r}")
     items = [it for it in items if it.count > 0]
     n_atoms = sum(len(it.elements) * it.count for it in items)
     n_mol = sum(it.count for it in items)
     if n_atoms == 0:
         return np.zeros((0, 3))
+    check_pack_size(n_atoms, n_mol)
     exe = str(packmol_executable())
     periodic = packmol_version(exe) >= PBC_MIN_VERSION
     tol_A = tolerance_nm * 10.0
@@ -208,6 +231,8 @@ def pack_box(items: Sequence[PackItem], box_nm: Sequence[float], *, seed: int = 
             try:
                 proc = subprocess.run([exe], stdin=stdin, cwd=tmpdir, capture_output=True, text=True,
                                       timeout=timeout_s, check=False)
+            except OSError as exc:
+                raise EnvironmentProblem(f"cannot start Packmol ({exe!r}): {exc.strerror or exc}") from None
             except subprocess.TimeoutExpired as exc:
                 raise BuildError(f"Packmol timed out after {timeout_s:g} s packing {what}; use a larger box "
                                  f"(lower packing density) or a longer timeout. Last output: "

@@ -1,8 +1,10 @@
 """The ``aseimd`` command line: a thin click layer over the library.
 
-No physics lives here. Every command exits 0 on success and 2 on bad input
-with a one-line ``Error: ...`` message; ``aseimd --traceback CMD`` shows the
-full traceback instead. Subcommands are defined one module per command group
+No physics lives here. Every command exits 0 on success, 2 on bad input
+(including click's usage errors such as ``--seed abc``), 3 when the machine is
+at fault (Packmol missing, permission denied, disk full) and 1 on an internal
+error, always with a single ``Error: ...`` line (codes in :mod:`aseimd.errors`);
+``aseimd --traceback CMD`` shows the full traceback instead. Subcommands are defined one module per command group
 (``cli/build.py``, ``cli/run.py``, ``cli/analyze.py``, ...) and registered below.
 """
 
@@ -13,30 +15,74 @@ import sys
 import click
 
 from aseimd import __version__
-from aseimd.errors import AseimdError
+from aseimd.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, AseimdError, from_os_error
+
+#: Longest message printed (a longer one is cut, the full text is under --traceback).
+MAX_MESSAGE_CHARS = 600
 
 
 class UserError(click.ClickException):
-    """A one-line error for the user, exit code 2."""
+    """A one-line error for the user (exit code from the aseimd error, default 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class AseimdGroup(click.Group):
-    """Click group that turns :class:`AseimdError` into a one-line message and exit 2."""
+    """Click group that turns every error into one ``Error: ...`` line and an exit code.
+
+    :class:`AseimdError` -> its ``exit_code`` (2 bad input, 3 environment);
+    :class:`OSError` -> 3 (permission, disk full, ...) or 2 (a path that does
+    not exist); click usage errors -> 2, on one line with a pointer to
+    ``--help``; anything else -> 1 ("internal error", report it).
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _usage(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except AseimdError as exc:
+        except (click.exceptions.Exit, click.exceptions.Abort, UserError):
+            raise
+        except click.UsageError as exc:
+            raise _usage(exc) from None
+        except click.ClickException as exc:
+            raise UserError(_one_line(exc.format_message()), exc.exit_code) from None
+        except Exception as exc:  # noqa: BLE001 - the one place every error becomes one line
             if (ctx.obj or {}).get("traceback"):
                 raise
-            raise UserError(_one_line(exc)) from None
+            if isinstance(exc, OSError) and not isinstance(exc, AseimdError):
+                exc = from_os_error(exc)
+            if isinstance(exc, AseimdError):
+                raise UserError(_one_line(exc), exc.exit_code) from None
+            raise UserError(f"internal error ({type(exc).__name__}: {_one_line(exc)}); rerun with "
+                            f"'aseimd --traceback ...' and report it", EXIT_INTERNAL) from None
 
 
-def _one_line(exc: BaseException) -> str:
+def _usage(exc: click.UsageError) -> UserError:
+    """A click usage error as one line naming the command's --help."""
+    text = _one_line(exc.format_message()).rstrip(".")
+    ctx = exc.ctx
+    if ctx is not None and isinstance(ctx.command, click.Group) and text.startswith("No such command"):
+        text += (" Allowed: " if text.endswith("?") else "; allowed: ") + ", ".join(ctx.command.list_commands(ctx))
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return UserError(text + where, EXIT_BAD_INPUT)
+
+
+def _one_line(exc: BaseException | str) -> str:
     text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    if not text and isinstance(exc, BaseException):
+        text = type(exc).__name__
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 40].rstrip() + " ... (cut; --traceback shows all)"
+    return text
 
 
 @click.group(cls=AseimdGroup, context_settings={"help_option_names": ["-h", "--help"]})

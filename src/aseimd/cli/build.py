@@ -27,11 +27,12 @@ def build() -> None:
 @click.option("--box-edge-nm", type=float, default=None,
               help="Edge of the cube the solution fills at its estimated density, in nm.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the packing.")
-@click.option("--charge-scale", type=float, default=0.8, show_default=True, help="Ion charge scale.")
-@click.option("--cutoff-nm", type=float, default=1.0, show_default=True, help="Non-bonded cutoff, nm.")
-@click.option("--packmol-timeout-s", type=float, default=300.0, show_default=True,
+@click.option("--charge-scale", type=click.FloatRange(min=0, max=1, min_open=True), default=0.8, show_default=True, help="Ion charge scale.")
+@click.option("--cutoff-nm", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Non-bonded cutoff, nm.")
+@click.option("--packmol-timeout-s", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
               help="Give up packing after this many seconds.")
-@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing system directory that aseimd wrote (never anything else).")
 def electrolyte(recipe: str, out_dir: str, n_solvent: int | None, box_edge_nm: float | None, seed: int,
                 charge_scale: float, cutoff_nm: float, packmol_timeout_s: float, force: bool) -> None:
     """Build a liquid electrolyte box from a RECIPE such as "1.0 M LiPF6 in EC:DMC 1:1 v/v".
@@ -43,9 +44,9 @@ def electrolyte(recipe: str, out_dir: str, n_solvent: int | None, box_edge_nm: f
     """
     from aseimd.build.cell import write_system_dir
     from aseimd.build.electrolyte import build_electrolyte
-    from aseimd.fileio import check_new_output
+    from aseimd.build.cell import check_system_output
 
-    check_new_output(out_dir, force=force)
+    check_system_output(out_dir, force=force)
     if n_solvent is None and box_edge_nm is None:
         n_solvent = DEFAULT_N_SOLVENT
     cell = build_electrolyte(recipe, n_solvent=n_solvent, box_edge_nm=box_edge_nm, seed=seed,

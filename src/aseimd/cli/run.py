@@ -15,7 +15,8 @@ from aseimd.simulate.platform import PLATFORM_NAMES
               help="Shipped protocol name (see workflows/) or a protocol YAML path.")
 @click.option("--platform", default="auto", show_default=True,
               help=f"auto (CUDA > OpenCL > CPU) or one of {', '.join(PLATFORM_NAMES)}.")
-@click.option("--force", is_flag=True, help="Delete an existing run in RUN_DIR and start over.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing aseimd run in RUN_DIR and start over (never a folder with other files).")
 @click.option("--threads", type=int, default=None, help="CPU platform threads.")
 @click.option("--deterministic", is_flag=True,
               help="Deterministic force summation on CPU/CUDA (bit-exact resume there; slightly slower).")

@@ -6,21 +6,111 @@ checkpoint at step ``s`` follows from ``s`` alone. On resume both files are
 cut back to exactly that, which removes whatever was written after the
 checkpoint (a frame written just before a kill, a half-written row) and
 makes the resumed files equal an uninterrupted run's.
+
+Checkpoints are verified before they are trusted: ``run.json`` records the
+size and sha256 of the last two checkpoints (:func:`checkpoint_record`); the
+previous one is kept as ``checkpoint.prev.chk`` (:func:`write_checkpoint`).
+On resume :func:`verified_checkpoint` takes the newest file whose bytes match a
+record and never one that does not; if neither matches, the run stops.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from aseimd.errors import SimulationError
-from aseimd.fileio import atomic_write_text
-from aseimd.simulate.dcd import truncate_dcd
+from aseimd.fileio import MARKER, atomic_write_bytes, atomic_write_text, clear_output_dir
+from aseimd.simulate.dcd import dcd_frame_count, truncate_dcd
 from aseimd.simulate.protocol import Protocol
-from aseimd.simulate.reporters import count_reports
+from aseimd.simulate.reporters import CHECKPOINT, PREVIOUS_CHECKPOINT, count_reports
 
-RUN_FILES = ("run.json", "checkpoint.chk", "state.xml", "thermo.csv", "trajectory.dcd")
-"""Files a run directory holds (``--force`` removes exactly these)."""
+RUN_FILES = ("run.json", CHECKPOINT, PREVIOUS_CHECKPOINT, "state.xml", "thermo.csv", "trajectory.dcd")
+"""Files a run directory holds (``--force`` removes exactly these, and only if nothing else is there)."""
+RUN_DIR_KIND = "run"
+"""Kind named in a run directory's ``.aseimd`` marker."""
+#: How many checkpoint records ``run.json`` keeps (the current one and the previous good one).
+KEPT_CHECKPOINTS = 2
+
+
+def checkpoint_record(data: bytes, step: int, state_xml: str | None = None) -> dict:
+    """What ``run.json`` records about one checkpoint: step, size and sha256 (and state.xml's sha256)."""
+    record = {"step": int(step), "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    if state_xml is not None:
+        record["state_xml_sha256"] = hashlib.sha256(state_xml.encode("utf-8")).hexdigest()
+    return record
+
+
+def restore_checkpoint(run_dir: Path, good: VerifiedCheckpoint) -> None:
+    """Make ``checkpoint.chk`` (and ``checkpoint.prev.chk``) hold the verified checkpoint again.
+
+    Called when resuming from an older file, so that the next checkpoint's
+    rotation keeps a good previous one and never a damaged file.
+    """
+    for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+        path = run_dir / name
+        if not path.is_file() or path.read_bytes() != good.data:
+            atomic_write_bytes(path, good.data)
+
+
+@dataclass(frozen=True)
+class VerifiedCheckpoint:
+    """A checkpoint whose bytes match a record in ``run.json``.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file it was read from.
+    data : bytes
+    record : dict
+        The matching record (``step``, ``size_bytes``, ``sha256``, ...).
+    rejected : list of str
+        Why newer candidate files were not used (empty if the newest one was).
+    """
+
+    path: Path
+    data: bytes
+    record: dict
+    rejected: tuple[str, ...] = ()
+
+    @property
+    def step(self) -> int:
+        return int(self.record["step"])
+
+
+def checkpoint_files(run_dir: Path) -> list[Path]:
+    """The checkpoint files present, newest role first (``checkpoint.chk``, ``checkpoint.prev.chk``)."""
+    return [run_dir / name for name in (CHECKPOINT, PREVIOUS_CHECKPOINT) if (run_dir / name).is_file()]
+
+
+def verified_checkpoint(run_dir: Path, records: list[dict]) -> VerifiedCheckpoint:
+    """The newest checkpoint file in ``run_dir`` whose size and sha256 match one of ``records``.
+
+    Raises
+    ------
+    SimulationError
+        No file matches: the message says what was found and expected and
+        that the run cannot be resumed safely.
+    """
+    by_digest = {(r.get("size_bytes"), r.get("sha256")): r for r in records if isinstance(r, dict)}
+    rejected, matches = [], []
+    for path in checkpoint_files(run_dir):
+        data = path.read_bytes()
+        record = by_digest.get((len(data), hashlib.sha256(data).hexdigest()))
+        if record is None:
+            sizes = ", ".join(str(r.get("size_bytes")) for r in records) or "none"
+            rejected.append(f"{path.name} ({len(data)} bytes) matches no checkpoint recorded in run.json "
+                            f"(recorded sizes: {sizes}; damaged, or the run was killed while writing it)")
+        else:
+            matches.append(VerifiedCheckpoint(path, data, record))
+    if not matches:
+        found = "; ".join(rejected) if rejected else f"no {CHECKPOINT} or {PREVIOUS_CHECKPOINT} in the folder"
+        raise SimulationError(f"no verified checkpoint in {str(run_dir)!r}: {found}; refusing to resume from "
+                              f"an unverified state: pass --force to start over")
+    best = max(matches, key=lambda m: m.step)
+    return VerifiedCheckpoint(best.path, best.data, best.record, tuple(rejected))
 
 
 def expected_thermo_rows(protocol: Protocol, step: int) -> int:
@@ -68,8 +158,13 @@ def truncate_outputs(run_dir: Path, protocol: Protocol, n_atoms: int, step: int)
         Rows and frames kept.
     """
     rows, frames = expected_thermo_rows(protocol, step), expected_frames(protocol, step)
-    truncate_thermo(run_dir / "thermo.csv", rows)
     dcd = run_dir / "trajectory.dcd"
+    if frames > 0 and dcd.exists():  # check both files before cutting either: a damaged directory is left as is
+        have = dcd_frame_count(dcd, n_atoms)
+        if have < frames:
+            raise SimulationError(f"{str(dcd)!r} holds {have} complete frames but the checkpoint at step {step} "
+                                  f"needs {frames}; the run directory is damaged (use --force to start over)")
+    truncate_thermo(run_dir / "thermo.csv", rows)
     if frames == 0:  # nothing to keep (a header may be half-written): the writer starts a new file
         dcd.unlink(missing_ok=True)
     elif dcd.exists():
@@ -81,15 +176,19 @@ def truncate_outputs(run_dir: Path, protocol: Protocol, n_atoms: int, step: int)
 
 def clean_temporaries(run_dir: Path) -> None:
     """Remove temporary files left by an atomic write that was killed half-way."""
-    for name in RUN_FILES:
+    for name in (*RUN_FILES, MARKER):
         for tmp in run_dir.glob(f".{name}.*.tmp"):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
 
 def remove_run_files(run_dir: Path) -> None:
-    """Delete the files of a run (and their temporaries), leaving anything else in ``run_dir``."""
-    clean_temporaries(run_dir)
-    for name in RUN_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (run_dir / name).unlink()
+    """Delete a run's files, only if ``run_dir`` is an aseimd run directory holding nothing else.
+
+    Raises
+    ------
+    OutputExistsError
+        ``run_dir`` holds anything aseimd did not write, or has no marker/run.json
+        naming it an aseimd run (nothing is deleted then).
+    """
+    clear_output_dir(run_dir, kind=RUN_DIR_KIND, files=RUN_FILES, legacy_json="run.json")

@@ -141,6 +141,27 @@ def set_cutoff(system: mm.System, cutoff_nm: float) -> int:
     return changed
 
 
+def check_cutoff_fits(cutoff_nm: float, box_vectors_nm: np.ndarray) -> None:
+    """A cutoff must be at most half the shortest box edge (minimum image convention).
+
+    Parameters
+    ----------
+    cutoff_nm : float
+    box_vectors_nm : numpy.ndarray, shape=(3, 3)
+        Box vectors (rows), nm.
+
+    Raises
+    ------
+    SpecError
+        Naming the cutoff, the box and the largest allowed value.
+    """
+    edges = np.linalg.norm(np.asarray(box_vectors_nm, dtype=float), axis=1)
+    half = float(edges.min()) / 2.0
+    if cutoff_nm > half:
+        raise SpecError(f"cutoff_nm {cutoff_nm:g} is more than half the shortest box edge "
+                        f"({' x '.join(f'{e:.3f}' for e in edges)} nm); allowed: cutoff_nm <= {half:.3f}")
+
+
 def _bonded_pairs(system: mm.System, topology: app.Topology | None) -> set[tuple[int, int]]:
     pairs = set()
     for force in system.getForces():

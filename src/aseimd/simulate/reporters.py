@@ -43,6 +43,11 @@ THERMO_COLUMNS = (
 )
 """Header of ``thermo.csv`` (units in the names)."""
 
+CHECKPOINT = "checkpoint.chk"
+"""The run's current checkpoint (OpenMM ``Context.createCheckpoint`` bytes)."""
+PREVIOUS_CHECKPOINT = "checkpoint.prev.chk"
+"""The checkpoint before it, kept as a fall-back if the current one fails verification."""
+
 _AMU_PER_NM3_TO_G_PER_CM3 = 1.66053906660e-3  # 1 amu/nm^3 = 1.6605e-3 g/cm^3
 _BOLTZMANN_KJ_PER_MOL_K = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin)
 
@@ -191,7 +196,7 @@ class BlowupGuard(_StageReporter):
         if not (math.isfinite(pe) and math.isfinite(ke)):
             raise BlowUp(self.stage, step, f"non-finite energy (potential {pe}, kinetic {ke} kJ/mol)")
         if temperature > self.max_temperature_K:
-            raise BlowUp(self.stage, step, f"temperature {temperature:.0f} K exceeds {self.max_temperature_K:.0f} K")
+            raise BlowUp(self.stage, step, f"temperature {temperature:.4g} K exceeds {self.max_temperature_K:.0f} K")
         if pe > 1.0e3 * self.n_particles:
             raise BlowUp(self.stage, step, f"potential energy {pe:.4g} kJ/mol exceeds +1000 kJ/mol per particle")
 
@@ -245,6 +250,7 @@ class ProgressReporter(_StageReporter):
         self._t0: float | None = None
         self._step0 = 0
         self._last_print = -math.inf
+        self._pending = False
 
     def report(self, simulation: Any, state: mm.State) -> None:
         now, step = time.perf_counter(), simulation.currentStep
@@ -256,6 +262,7 @@ class ProgressReporter(_StageReporter):
         self._last_print = now
         self.stream.write(self.line(step, now) + ("\r" if self.tty else "\n"))
         self.stream.flush()
+        self._pending = self.tty
 
     def start(self, step: int) -> None:
         """Start the clock (call when MD of this stage starts in this process)."""
@@ -275,9 +282,75 @@ class ProgressReporter(_StageReporter):
                 f"{rate:8.2f} ns/day | ETA {_format_seconds(eta)}")
 
     def finish(self) -> None:
-        if self.tty:
+        """End the progress line (on a terminal the last line stays visible)."""
+        if self.tty and self._pending:
             self.stream.write("\n")
             self.stream.flush()
+        self._pending = False
+
+    def close(self) -> None:
+        """End a pending progress line, so an error message never overwrites it."""
+        self.finish()
+
+
+class MinimizationProgress(mm.MinimizationReporter):
+    """Progress of an energy minimisation: iteration, potential energy, elapsed time.
+
+    An OpenMM ``MinimizationReporter`` (``Simulation.minimizeEnergy(reporter=...)``).
+    On a terminal the line is rewritten in place (at most every
+    ``min_interval_s``, default 0.5 s there); elsewhere a line is printed at
+    most every 10 s. :meth:`close` ends the line, so an error printed after it
+    never overwrites it.
+
+    Parameters
+    ----------
+    stage : str
+    stream : file-like, optional
+        Default ``sys.stderr``.
+    min_interval_s : float, optional
+    """
+
+    def __init__(self, stage: str, stream: TextIO | None = None, min_interval_s: float | None = None):
+        super().__init__()
+        self.stage = stage
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.min_interval_s = (0.5 if self.tty else 10.0) if min_interval_s is None else min_interval_s
+        self.t0 = time.perf_counter()
+        self.iterations = 0
+        self.energy_kj_per_mol = float("nan")
+        self._last_print = self.t0
+        self._pending = False
+
+    def report(self, iteration, x, grad, args):  # noqa: D102 - OpenMM API
+        self.iterations += 1
+        try:
+            self.energy_kj_per_mol = float(args["system energy"])
+        except (KeyError, TypeError, IndexError):
+            self.energy_kj_per_mol = float("nan")
+        now = time.perf_counter()
+        if now - self._last_print >= self.min_interval_s:
+            self._last_print = now
+            self._write(self.line(now))
+        return False
+
+    def line(self, now: float | None = None) -> str:
+        """The progress text: stage, iterations, potential energy in kJ/mol, elapsed time."""
+        now = time.perf_counter() if now is None else now
+        return (f"{self.stage:>12s} minimising | {self.iterations} iterations | "
+                f"energy {self.energy_kj_per_mol:.6g} kJ/mol | elapsed {_format_seconds(now - self.t0)}")
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text + ("\r" if self.tty else "\n"))
+        self.stream.flush()
+        self._pending = self.tty
+
+    def close(self) -> None:
+        """End a pending progress line."""
+        if self._pending:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._pending = False
 
 
 def _format_seconds(seconds: float) -> str:
@@ -302,14 +375,15 @@ class CheckpointReporter(_StageReporter):
     stage, start_step, end_step, interval
     before : callable(step, state) -> None
         Called first (guard check, flushing other files).
-    after : callable(step, checkpoint_bytes) -> None
-        Called once the checkpoint is in place (``run.json`` update).
+    after : callable(step, checkpoint_bytes, state_xml) -> None
+        Called once the checkpoint and ``state.xml`` are in place (``run.json``
+        update with their size and sha256).
     """
 
     include = ("energy",)
 
     def __init__(self, run_dir: Path, stage: str, start_step: int, end_step: int, interval: int,
-                 before: Callable[[int, mm.State], None], after: Callable[[int, bytes], None]):
+                 before: Callable[[int, mm.State], None], after: Callable[[int, bytes, str], None]):
         super().__init__(stage, start_step, end_step, interval)
         self.run_dir, self.before, self.after = Path(run_dir), before, after
         self.last_step: int | None = None
@@ -327,12 +401,14 @@ class CheckpointReporter(_StageReporter):
         self.before(step, state)
         crash_point("before-checkpoint")
         data = context.createCheckpoint()
-        atomic_write_bytes(self.run_dir / "checkpoint.chk", data)
+        # the checkpoint it replaces stays as checkpoint.prev.chk (the fall-back if this one fails verification)
+        atomic_write_bytes(self.run_dir / CHECKPOINT, data, keep_previous=self.run_dir / PREVIOUS_CHECKPOINT)
         crash_point("after-checkpoint")
         full = context.getState(getPositions=True, getVelocities=True, getParameters=True, getEnergy=True)
-        atomic_write_text(self.run_dir / "state.xml", mm.XmlSerializer.serialize(full))
+        xml = mm.XmlSerializer.serialize(full)
+        atomic_write_text(self.run_dir / "state.xml", xml)
         self.last_step, self.last_bytes = step, data
-        self.after(step, data)
+        self.after(step, data, xml)
         return data
 
 

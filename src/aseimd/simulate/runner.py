@@ -19,6 +19,15 @@ How exact resume works
   checkpoint) restart from a seed derived from (seed, stage, step).
 * The production box comes from the NPT rows of ``thermo.csv`` (truncated
   consistently), so it is the same whether or not the run was interrupted.
+* Checkpoints are verified before they are trusted: ``run.json`` records the
+  size and sha256 of the last two (the previous one is kept as
+  ``checkpoint.prev.chk``); a resume uses the newest file that matches a
+  record, falls back to the previous one, or stops -- never loads an
+  unverified checkpoint (:mod:`aseimd.simulate.checkpoint`).
+* ``run.json`` is written only once the protocol, the system and an OpenMM
+  Context of the first stage have been checked; a run that fails records
+  ``"status": "failed"`` and the reason, and one that failed before any MD
+  progress was checkpointed is started over by the next call, with any settings.
 """
 
 from __future__ import annotations
@@ -38,19 +47,38 @@ import openmm.app as app
 import openmm.unit as unit
 
 from aseimd import __version__
-from aseimd.errors import OutputExistsError, SimulationError, SpecError
-from aseimd.fileio import atomic_write_json
+from aseimd.errors import AseimdError, OutputExistsError, SimulationError, SpecError
+from aseimd.fileio import (
+    MARKER,
+    atomic_write_json,
+    atomic_write_text,
+    check_output_location,
+    make_dir,
+    read_marker,
+    replace_problem,
+    write_marker,
+)
 from aseimd.simulate._faults import crash_point
 from aseimd.simulate.checkpoint import (
+    CHECKPOINT,
+    KEPT_CHECKPOINTS,
+    RUN_DIR_KIND,
+    RUN_FILES,
+    VerifiedCheckpoint,
+    checkpoint_files,
+    checkpoint_record,
     clean_temporaries,
     expected_frames,
     remove_run_files,
+    restore_checkpoint,
     truncate_outputs,
+    verified_checkpoint,
 )
 from aseimd.simulate.platform import PlatformChoice, context_platform_info, select_platform
 from aseimd.simulate.prepare import (
     SystemInput,
     apply_hmr,
+    check_cutoff_fits,
     copy_system,
     make_barostat,
     read_system_dir,
@@ -64,6 +92,7 @@ from aseimd.simulate.reporters import (
     BlowUp,
     BlowupGuard,
     CheckpointReporter,
+    MinimizationProgress,
     ProgressReporter,
     ThermoReporter,
     TrajectoryReporter,
@@ -154,7 +183,9 @@ def run_protocol(
     platform : str
         ``auto``, ``CUDA``, ``OpenCL``, ``CPU`` or ``Reference``.
     force : bool
-        Delete an existing run in ``run_dir`` and start over.
+        Replace an existing run in ``run_dir`` and start over -- only if
+        ``run_dir`` is an aseimd run directory holding nothing but its own files
+        (:func:`aseimd.fileio.replace_problem`); anything else is refused.
     progress : bool
         Print a progress line to ``stream`` (default stderr).
     threads : int, optional
@@ -173,11 +204,15 @@ def run_protocol(
     Raises
     ------
     SpecError, OutputExistsError
-        Bad input, or ``run_dir`` holds something else and ``force`` is false.
+        Bad input, or ``run_dir`` holds something aseimd did not write.
     SimulationError
-        Mismatched run directory, unusable checkpoint, or a blow-up (the last
-        good checkpoint is kept).
+        Mismatched run directory, no verified checkpoint, damaged run files, or
+        a blow-up (the last good checkpoint is kept).
+    EnvironmentProblem
+        Permission denied, disk full (exit code 3 in the CLI).
     """
+    if str(run_dir).strip() == "":
+        raise SpecError("the run directory (-o) is empty; give a name, e.g. -o run1")
     if isinstance(protocol, Protocol):
         proto = Protocol.from_dict(apply_overrides(protocol.to_dict(), overrides)) if overrides else protocol
     else:
@@ -203,18 +238,41 @@ class _Run:
                  progress: bool, threads: int | None, deterministic: bool, stream: TextIO):
         self.p, self.inp, self.run_dir, self.stream = protocol, inputs, run_dir, stream
         self.progress = progress
+        self.sessions: list = []
+        self.npt_systems: dict[str, tuple[mm.System, mm.Force]] = {}
+        self.platform_info: dict[str, Any] = {}
+        if force and run_dir.exists():
+            # validate the new run completely before --force removes the old one
+            self.choice = select_platform(platform, threads=threads, deterministic=deterministic)
+            self.base, self.modifications = self._base_system()
+            self._probe()
         self.previous = self._prepare_directory(force)
         requested = platform
-        has_checkpoint = (run_dir / "checkpoint.chk").exists()
         previous = self.previous or {}
-        if previous and not has_checkpoint and (previous.get("status") == "finished" or previous.get("steps_done")):
-            raise SimulationError(
-                f"{str(run_dir / 'checkpoint.chk')!r} is missing although run.json records "
-                f"{previous.get('steps_done')} steps done; cannot resume: pass --force to start over"
-            )
+        records = previous.get("checkpoints")
+        #: True for a run.json written before checkpoints were recorded (nothing to verify against)
+        self.legacy = bool(previous) and not isinstance(records, list)
+        self.checkpoints: list[dict] = list(records) if isinstance(records, list) else []
+        self.verified: VerifiedCheckpoint | None = None
+        needs_checkpoint = previous.get("status") == "finished" or bool(previous.get("steps_done"))
+        if self.legacy:
+            has_checkpoint = (run_dir / CHECKPOINT).exists()
+            if needs_checkpoint and not has_checkpoint:
+                raise SimulationError(
+                    f"{str(run_dir / CHECKPOINT)!r} is missing although run.json records "
+                    f"{previous.get('steps_done')} steps done; cannot resume: pass --force to start over"
+                )
+        else:
+            if self.checkpoints:
+                # raises (the run stops) when no file matches a record: never resume from an unverified state
+                self.verified = verified_checkpoint(run_dir, self.checkpoints)
+            elif needs_checkpoint:
+                raise SimulationError(f"run.json in {str(run_dir)!r} records {previous.get('steps_done')} steps "
+                                      f"done but no checkpoint; cannot resume: pass --force to start over")
+            has_checkpoint = self.verified is not None
         self.finished_before = bool(
             previous.get("status") == "finished" and previous.get("steps_done") == protocol.total_steps
-            and has_checkpoint
+            and has_checkpoint and (self.legacy or self.verified.step == protocol.total_steps)
         )
         recorded = previous.get("checkpoint_platform") if has_checkpoint else None
         if recorded and not self.finished_before:
@@ -235,15 +293,15 @@ class _Run:
             requested = recorded
         self.choice: PlatformChoice = select_platform(requested, threads=threads, deterministic=deterministic)
         self.base, self.modifications = self._base_system()
+        if not has_checkpoint and not force:
+            self._probe()  # a set-up OpenMM refuses (cutoff vs box, ...) fails before run.json is written
         self.n_atoms = self.base.getNumParticles()
         self.dof = degrees_of_freedom(self.base)
         self.masses = np.array([self.base.getParticleMass(i).value_in_unit(unit.dalton)
                                 for i in range(self.n_atoms)])
         self.total_mass = float(self.masses.sum())
-        self.npt_systems: dict[str, tuple[mm.System, mm.Force]] = {}
         self.md_seconds = 0.0
         self.md_steps = 0
-        self.platform_info: dict[str, Any] = {}
         self.production_box: list[float] | None = None
         self.status = "running"
         self.error: str | None = None
@@ -252,30 +310,53 @@ class _Run:
 
     def _prepare_directory(self, force: bool) -> dict | None:
         run_dir = self.run_dir
-        if run_dir.exists() and not run_dir.is_dir():
-            raise OutputExistsError(f"output {str(run_dir)!r} exists and is not a directory")
+        if force or not (run_dir / "run.json").is_file():  # resuming in place (-o . inside the run) is fine
+            check_output_location(run_dir)  # empty path, a file, a link, '.', a parent of '.', no permission
         if force and run_dir.exists():
-            remove_run_files(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+            remove_run_files(run_dir)  # only an aseimd run directory holding nothing else; refuses otherwise
+        make_dir(run_dir)
         clean_temporaries(run_dir)
         run_json = run_dir / "run.json"
         if not run_json.exists():
-            if any(run_dir.iterdir()):
-                raise OutputExistsError(
-                    f"output {str(run_dir)!r} exists and is not an aseimd run directory (no run.json); "
-                    f"choose another -o or pass --force"
-                )
+            if any(p.name != MARKER for p in run_dir.iterdir()):
+                problem = replace_problem(run_dir, RUN_DIR_KIND, RUN_FILES, "run.json")
+                if problem is not None:
+                    raise OutputExistsError(
+                        f"output {str(run_dir)!r} exists and is not an aseimd run directory: {problem}; "
+                        f"choose another -o"
+                    )
+                raise OutputExistsError(f"output {str(run_dir)!r} holds aseimd run files but no run.json; "
+                                        f"cannot resume: pass --force to start over")
             return None
         try:
             previous = json.loads(run_json.read_text())
-        except json.JSONDecodeError:
-            raise SimulationError(f"{str(run_json)!r} is not valid JSON; pass --force to start over") from None
+        except (ValueError, UnicodeDecodeError):
+            raise SimulationError(f"{str(run_json)!r} is not valid JSON (damaged); cannot resume: "
+                                  f"pass --force to start over") from None
+        if not isinstance(previous, dict):
+            raise SimulationError(f"{str(run_json)!r} is not an aseimd run.json; pass --force to start over")
+        if previous.get("status") == "failed" and not previous.get("steps_done"):
+            # nothing worth keeping (failed before any MD step was checkpointed): start over, new settings allowed
+            self._note(f"the previous run in {str(run_dir)!r} failed before any MD progress was kept "
+                       f"({previous.get('error') or 'no reason recorded'}); starting over")
+            remove_run_files(run_dir)
+            return None
         if previous.get("protocol_sha256") != self.p.fingerprint():
             raise SimulationError(
                 f"{str(run_dir)!r} holds a run of a different protocol ({previous.get('protocol', {}).get('name')!r}, "
                 f"other settings); refusing to mix runs: choose another -o or pass --force"
             )
-        if previous.get("system_sha256") != self.inp.sha256:
+        recorded_system = previous.get("system_sha256")
+        if isinstance(recorded_system, dict) and set(recorded_system) == set(self.inp.sha256) \
+                and str(Path(previous.get("system_dir", "")).resolve()) == str(self.inp.directory):
+            changed = [name for name, digest in self.inp.sha256.items() if recorded_system[name] != digest]
+            if changed:
+                raise SimulationError(
+                    f"{', '.join(changed)} in {str(self.inp.directory)!r} differ from the files this run started "
+                    f"from (sha256 in run.json): changed or damaged since; restore them, or pass --force to "
+                    f"start over with the new files"
+                )
+        if recorded_system != self.inp.sha256:
             raise SimulationError(
                 f"{str(run_dir)!r} holds a run of a different system (was {previous.get('system_dir')!r}); "
                 f"refusing to mix runs: choose another -o or pass --force"
@@ -286,10 +367,16 @@ class _Run:
         system = copy_system(self.inp.system)
         mods: dict[str, Any] = {"removed_forces": strip_barostats(system)}
         if self.p.cutoff_nm is not None:
+            check_cutoff_fits(self.p.cutoff_nm, self.inp.box_vectors_nm)
             mods["cutoff_forces_changed"] = set_cutoff(system, self.p.cutoff_nm)
         if self.p.hydrogen_mass_amu is not None:
             mods["hmr_hydrogens"] = apply_hmr(system, self.inp.topology, self.p.hydrogen_mass_amu)
         return system, mods
+
+    def _probe(self) -> None:
+        """Create (and drop) a Context of the first stage: OpenMM's set-up checks run before anything is written."""
+        probe = self._simulation(self.p.schedule[0], 0)
+        del probe
 
     def _system_for(self, item: ScheduledStage, step: int) -> mm.System:
         stage = item.stage
@@ -381,6 +468,7 @@ class _Run:
             "production_box_nm": self.production_box,
             "thermo": {"file": "thermo.csv", "dt_ps": p.thermo_steps * p.timestep_ps},
             "trajectory": traj,
+            "checkpoints": self.checkpoints,
             "sessions": self.sessions,
         }
 
@@ -389,13 +477,33 @@ class _Run:
 
     def _write_run_json(self, step: int) -> None:
         crash_point("before-run-json")
+        if read_marker(self.run_dir) is None:
+            write_marker(self.run_dir, RUN_DIR_KIND, RUN_FILES)
         atomic_write_json(self.run_dir / "run.json", self._run_json(step), force=True)
+
+    def _checkpointed(self, step: int, data: bytes, state_xml: str) -> None:
+        """A checkpoint is in place: record its size and sha256 (the newest first) and update run.json."""
+        self.checkpoints = [checkpoint_record(data, step, state_xml)] + self.checkpoints[: KEPT_CHECKPOINTS - 1]
+        self._write_run_json(step)
+
+    def _record_failure(self, message: str) -> None:
+        """run.json says ``failed`` and why, at the step of the last verified checkpoint."""
+        self.status, self.error = "failed", message
+        last = self.checkpoints[0]["step"] if self.checkpoints else 0
+        atomic_write_json(self.run_dir / "run.json", self._run_json(last), force=True)
 
     # ------------------------------------------------------------------ driver
 
     def execute(self) -> RunResult:
         p = self.p
         if self.finished_before:
+            self._check_finished_trajectory()
+            if self.verified is not None and not self._state_xml_matches(self.verified.record):
+                previous = self.previous or {}
+                self.sessions = list(previous.get("sessions", []))
+                self.status, self.production_box = "finished", previous.get("production_box_nm")
+                self._find_checkpoint()  # loads the verified checkpoint and rewrites state.xml from it
+                self._write_run_json(p.total_steps)
             return self._result("already finished", p.total_steps, None)
         self.sessions = list((self.previous or {}).get("sessions", []))
         resume_step, checkpoint = self._find_checkpoint()
@@ -412,8 +520,8 @@ class _Run:
                 self._write_run_json(resume_step)
             return self._result("already finished" if already else "finished", resume_step, resume_step)
         if resume_step is None:
-            for name in ("thermo.csv", "trajectory.dcd", "state.xml"):
-                (self.run_dir / name).unlink(missing_ok=True)
+            for name in ("thermo.csv", "trajectory.dcd", "state.xml", *(f.name for f in checkpoint_files(self.run_dir))):
+                (self.run_dir / name).unlink(missing_ok=True)  # aseimd's own files, none of them recorded
             start_index = 0
             entry: Any = _Handover(self.inp.positions_nm, None, self.inp.box_vectors_nm, 0)
         else:
@@ -426,12 +534,17 @@ class _Run:
         self._write_run_json(resume_step or 0)
 
         step = resume_step or 0
-        for item in p.schedule[start_index:]:
-            if isinstance(item.stage, Minimize):
-                entry = self._minimize(item, entry)
-            else:
-                entry = self._md_stage(item, entry)
-            step = item.end_step
+        try:
+            for item in p.schedule[start_index:]:
+                if isinstance(item.stage, Minimize):
+                    entry = self._minimize(item, entry)
+                else:
+                    entry = self._md_stage(item, entry)
+                step = item.end_step
+        except AseimdError as exc:
+            if self.status != "failed":  # a blow-up is recorded where it happens
+                self._record_failure(" ".join(str(exc).split()))
+            raise
         self.status = "finished"
         self._write_run_json(step)
         return self._result("finished", step, resume_step)
@@ -449,11 +562,28 @@ class _Run:
             self.stream.flush()
 
     def _find_checkpoint(self) -> tuple[int | None, bytes | None]:
-        path = self.run_dir / "checkpoint.chk"
-        if not path.exists():
+        """The verified checkpoint to resume from (step, bytes); ``(None, None)`` to start fresh."""
+        path = self.run_dir / CHECKPOINT
+        if self.legacy:
+            if not path.exists():
+                return None, None
+            data, record = path.read_bytes(), None
+            self._note(f"note: {str(path)!r} is not verified (run.json from an older aseimd records no size or "
+                       f"sha256); the next checkpoints will be")
+        elif self.verified is None:
             return None, None
-        data = path.read_bytes()
-        probe = self._simulation(self.p.schedule[-1], 0)
+        else:
+            data, record = self.verified.data, self.verified.record
+            for reason in self.verified.rejected:
+                self._note(f"note: {reason}")
+            if self.verified.rejected:
+                if self.verified.path.name != CHECKPOINT:
+                    self._note(f"resuming from the previous verified checkpoint ({self.verified.path.name}, step "
+                               f"{self.verified.step})")
+                restore_checkpoint(self.run_dir, self.verified)  # a damaged file is never kept as the fall-back
+                self.checkpoints = [record]
+        item = self.p.stage_at(record["step"]) if record is not None else None
+        probe = self._simulation(item if item is not None else self.p.schedule[-1], 0)
         try:
             probe.context.loadCheckpoint(data)
         except Exception as exc:
@@ -462,10 +592,48 @@ class _Run:
                 f"pass --force to start over"
             ) from None
         step = probe.context.getStepCount()
-        del probe
         if step > self.p.total_steps or step < 0:
             raise SimulationError(f"checkpoint step {step} is outside this protocol (0..{self.p.total_steps})")
+        if record is not None and step != record["step"]:
+            raise SimulationError(f"checkpoint holds step {step} but run.json records step {record['step']}; "
+                                  f"cannot resume safely: pass --force to start over")
+        if record is not None:
+            self._check_state_xml(probe.context, record)
+        del probe
         return step, data
+
+    def _check_finished_trajectory(self) -> None:
+        """A finished run's ``trajectory.dcd`` must hold every frame it wrote (else: damaged, stop)."""
+        from aseimd.simulate.dcd import dcd_frame_count
+
+        want = expected_frames(self.p, self.p.total_steps)
+        path = self.run_dir / "trajectory.dcd"
+        if want == 0:
+            return
+        have = dcd_frame_count(path, self.inp.system.getNumParticles()) if path.is_file() else 0
+        if have != want:
+            raise SimulationError(f"{str(path)!r} holds {have} complete frames but the finished run wrote {want}: "
+                                  f"it was damaged or cut; pass --force to run again")
+
+    def _state_xml_matches(self, record: dict) -> bool:
+        """Whether ``state.xml`` is the one recorded with this checkpoint (``True`` if none is recorded)."""
+        want = record.get("state_xml_sha256")
+        path = self.run_dir / "state.xml"
+        if want is None:
+            return True
+        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == want
+
+    def _check_state_xml(self, context: mm.Context, record: dict) -> None:
+        """Rewrite ``state.xml`` from the verified checkpoint when it does not match its record."""
+        if self._state_xml_matches(record):
+            return
+        path = self.run_dir / "state.xml"
+        state = context.getState(getPositions=True, getVelocities=True, getParameters=True, getEnergy=True)
+        xml = mm.XmlSerializer.serialize(state)
+        atomic_write_text(path, xml)
+        record["state_xml_sha256"] = hashlib.sha256(xml.encode("utf-8")).hexdigest()
+        self._note(f"note: {str(path)!r} was missing or did not match run.json (damaged); rewritten from the "
+                   f"verified checkpoint at step {record['step']}")
 
     # ------------------------------------------------------------------ stages
 
@@ -474,18 +642,25 @@ class _Run:
         sim = self._simulation(item, entry.step)
         sim.context.setPeriodicBoxVectors(*entry.box_nm)
         sim.context.setPositions(entry.positions_nm)
-        self._note(f"{stage.name}: minimising (tolerance {stage.tolerance_kj_per_mol_nm} kJ/mol/nm)")
+        self._note(f"{stage.name}: minimising {self.n_atoms} atoms (tolerance {stage.tolerance_kj_per_mol_nm} "
+                   f"kJ/mol/nm)")
+        reporter = MinimizationProgress(stage.name, self.stream) if self.progress else None
         try:
             sim.minimizeEnergy(tolerance=stage.tolerance_kj_per_mol_nm * unit.kilojoule_per_mole / unit.nanometer,
-                               maxIterations=stage.max_iterations)
+                               maxIterations=stage.max_iterations, reporter=reporter)
         except Exception as exc:
             reason = " ".join(str(exc).split())
             raise SimulationError(f"minimisation failed in stage {stage.name!r}: {reason}") from None
+        finally:
+            if reporter is not None:
+                reporter.close()  # end the progress line: an error message never overwrites it
         state = sim.context.getState(getPositions=True, getEnergy=True)
         energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
         if not np.isfinite(energy):
             raise SimulationError(f"minimisation in stage {stage.name!r} ended at a non-finite energy ({energy})")
-        self._note(f"{stage.name}: potential energy {energy:.6g} kJ/mol")
+        done = f" after {reporter.iterations} iterations, {reporter.line().rsplit('elapsed ', 1)[1]}" \
+            if reporter is not None else ""
+        self._note(f"{stage.name}: potential energy {energy:.6g} kJ/mol{done}")
         positions = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         return _Handover(np.array(positions), None, entry.box_nm, entry.step)
 
@@ -507,8 +682,8 @@ class _Run:
             for writer in writers:
                 writer.sync()
 
-        def after(step: int, data: bytes) -> None:
-            self._write_run_json(step)
+        def after(step: int, data: bytes, state_xml: str) -> None:
+            self._checkpointed(step, data, state_xml)
 
         checkpoint = CheckpointReporter(self.run_dir, stage.name, item.start_step, item.end_step,
                                         p.checkpoint_steps, before, after)
@@ -588,7 +763,7 @@ class _Run:
                 try:
                     sim.step(target - sim.currentStep)
                 except mm.OpenMMException as exc:
-                    self._fail(item.stage.name, sim.currentStep, " ".join(str(exc).split()), checkpoint)
+                    self._fail(item.stage.name, sim.currentStep, " ".join(str(exc).split()).rstrip("."), checkpoint)
                 self.md_steps += sim.currentStep - start_step
                 if sim.currentStep < item.end_step:  # a checkpoint was just written: continue from it
                     sim = self._restart(item, sim.currentStep, checkpoint.last_bytes)
@@ -624,8 +799,7 @@ class _Run:
                 "shorter --cutoff-nm (aseimd build checks the expected equilibrium box)")
         message = (f"{what} in stage {stage!r} at step {step}: {reason}; the last good {where} is kept in "
                    f"{str(self.run_dir / 'checkpoint.chk')!r} ({hint})")
-        self.status, self.error = "failed", message
-        atomic_write_json(self.run_dir / "run.json", self._run_json(last or 0), force=True)
+        self._record_failure(message)
         raise SimulationError(message)
 
 
