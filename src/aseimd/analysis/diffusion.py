@@ -93,6 +93,11 @@ class DiffusionResult:
     diffusive: bool
     intercept_nm2: float
     warnings: list[str] = field(default_factory=list)
+    method: str = "ols-blocks"
+    D_stderr_analytic_m2_per_s: float | None = None
+    onset: dict | None = None
+    msd_stderr_nm2: np.ndarray | None = None
+    fit_lags: np.ndarray | None = None
 
     @property
     def lag_ps(self) -> np.ndarray:
@@ -112,7 +117,14 @@ class DiffusionResult:
             "n_particles": self.n_particles,
             "dims": self.dims,
             "block_D_m2_per_s": self.block_D_m2_per_s.tolist(),
-        }
+            "n_blocks": int(self.block_D_m2_per_s.size),
+            "estimator": self.method,
+        } | ({} if self.method != "gls" else {
+            "D_stderr_analytic_m2_per_s": self.D_stderr_analytic_m2_per_s,
+            "stderr_source": "jackknife over blocks of time origins",
+            "fit_lags_ps": (np.asarray(self.fit_lags) * self.dt_ps).tolist(),
+            "onset": self.onset,
+        })
 
 
 def fit_einstein(
@@ -173,42 +185,111 @@ def block_msds(positions_nm: np.ndarray, n_blocks: int, max_lag: int, components
 
 
 def self_diffusion(
-    positions_nm: np.ndarray,
+    positions_nm,
     dt_ps: float,
     *,
     dims: str = "xyz",
     fit_window_ps: tuple[float, float] | None = None,
-    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    n_blocks: int | None = None,
     tolerance: float = fitting.SLOPE_TOLERANCE,
     label: str = "",
+    method: str = "gls",
 ) -> DiffusionResult:
     """Self-diffusion coefficient of a set of particles.
 
     Parameters
     ----------
-    positions_nm : numpy.ndarray, shape=(n_frames, n_particles, 3)
-        Unwrapped, drift-corrected positions in nm.
+    positions_nm : numpy.ndarray, shape=(n_frames, n_particles, 3), or a list of them
+        Unwrapped, drift-corrected positions in nm; a list holds replicas (pooled, ``gls`` only).
     dt_ps : float
         Time between frames in ps.
     dims : str
         Directions (keys of :data:`DIMS`).
     fit_window_ps : (float, float), optional
         Fit window in ps; automatic if omitted.
-    n_blocks : int
-        Independent time blocks for the standard error.
+    n_blocks : int, optional
+        ``gls``: blocks of time origins per run (default automatic, 8-100);
+        ``ols-blocks``: independent time slices (default 5).
+    method : {"gls", "ols-blocks"}
+        Estimator (see docs/analysis_transport.md).
 
     Returns
     -------
     DiffusionResult
     """
+    if method not in METHODS:
+        raise AnalysisError(f"method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
     comps = dims_components(dims)
+    runs = list(positions_nm) if isinstance(positions_nm, (list, tuple)) else [positions_nm]
+    name = f"group {label!r}" if label else "group"
+    if method == "gls":
+        return _self_diffusion_gls(runs, dt_ps, comps, dims, fit_window_ps, n_blocks, label, name, tolerance)
+    if len(runs) != 1:
+        raise AnalysisError("replicas are pooled by --method gls only")
+    positions_nm = runs[0]
+    n_blocks = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
     n_frames = positions_nm.shape[0]
     _, max_lag = fitting.block_bounds(n_frames, n_blocks)
     full = msd_fft(select_components(positions_nm, comps)).sum(axis=-1)
     blocks = block_msds(positions_nm, n_blocks, max_lag, comps)
     return _einstein_result(
-        label, f"group {label!r}" if label else "group", "MSD", dims, positions_nm.shape[1], dt_ps,
+        label, name, "MSD", dims, positions_nm.shape[1], dt_ps,
         full[: n_frames // 2 + 1], blocks, max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance,
+    )
+
+
+#: Estimators of :func:`self_diffusion`.
+METHODS = ("gls", "ols-blocks")
+
+
+def _self_diffusion_gls(runs, dt_ps, comps, dims, fit_window_ps, n_blocks, label, name, tolerance
+                        ) -> DiffusionResult:
+    from aseimd.analysis.einstein import Series, ci95, fit_gls, se_disagreement
+    from aseimd.analysis.msd_covariance import msd_variance_diagonal
+
+    d = len(comps)
+    n_particles = runs[0].shape[1]
+    sel = [select_components(r, comps) for r in runs]
+    scale = NM2_PER_PS_IN_M2_PER_S / (2.0 * d * dt_ps)
+    fit = fit_gls({"msd": Series([(x, None) for x in sel], per=n_particles, onset_dims=n_particles * d)},
+                  lambda sl: {"D": sl["msd"] * scale}, dt_ps, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+                  tolerance=tolerance)
+    D, se = fit.values["D"], fit.stderr["D"]
+    b = fit.slopes_per_frame["msd"]
+    analytic = float(np.sqrt(fit.line.slope_variance * 2.0 * b * b / (n_particles * d))) * scale
+    curve = fit.curves["msd"]
+    lags = np.arange(1, curve.size)
+    band = np.r_[0.0, np.sqrt(2.0 * b * b * msd_variance_diagonal(lags, min(fit.n_frames))
+                              / (n_particles * d * len(runs)))]
+    warnings = []
+    w = fit.window.ps(dt_ps)
+    if fit.transient is not None:
+        warnings.append(
+            f"{name}: MSD not diffusive: after the window {w[0]:g}-{w[1]:g} ps its slope falls to "
+            f"{fit.transient['slope_ratio']:.2f} x the fitted one (at {fit.transient['lag_ps']:g} ps); the window "
+            "is a short-time transient and D an apparent value (an upper bound if sub-diffusive) -- run longer"
+        )
+    elif not fit.window.found:
+        warnings.append(
+            f"{name}: MSD not diffusive (no window [t0, 4 t0] up to {w[1]:g} ps is a straight line at the "
+            f"precision of the data, chi² test); D is an apparent value from {w[0]:g}-{w[1]:g} ps "
+            "(an upper bound if sub-diffusive) -- run longer"
+        )
+    ratio = se_disagreement(se, analytic, fit.n_blocks)
+    if ratio is not None:
+        warnings.append(
+            f"{name}: the block standard error of D is {ratio:.2f} x the random-walk (analytic) one; the motion "
+            "is not a simple random walk over the fit window (the block error is reported)"
+        )
+    onset = None
+    if fit.onset is not None:
+        onset = {"p_value": fit.onset.p_value, "found": fit.onset.found, "windows_tested": fit.onset.n_tested,
+                 "onset_ps": fit.onset.start * dt_ps}
+    return DiffusionResult(
+        label, dims, n_particles, dt_ps, curve, fit.window, D, se, ci95(D, se, fit.n_blocks),
+        fit.per_block["D"], fitting.loglog_slope(curve, fit.window), bool(fit.window.found),
+        fit.intercepts["msd"], warnings, method="gls", D_stderr_analytic_m2_per_s=analytic, onset=onset,
+        msd_stderr_nm2=band, fit_lags=fit.lags,
     )
 
 
@@ -383,6 +464,17 @@ def layer_diffusion(
     return out
 
 
+#: How the ``gls`` estimator works, in words (the JSON ``method`` block).
+_GLS_METHOD = {
+    "einstein": "D = slope / (2 d) of a generalised least-squares line with the exact random-walk covariance "
+                "of MSD points (Bullerjahn et al., J. Chem. Phys. 152, 234113 (2020)), intercept free",
+    "fit_window": "automatic: first window [t0, 4 t0] (log grid of t0) where the MSD is a straight line at the "
+                  "precision of the data (chi² test against the random-walk covariance, p >= 0.05)",
+    "stderr": "delete-one-block jackknife over blocks of time origins (each >= 8 window lengths, 8-100 blocks); "
+              "the analytic random-walk error is reported beside it and a warning is given when they disagree",
+    "ci95": "Student t with n_blocks - 1 degrees of freedom",
+}
+
 #: Top-level keys of the diffusion JSON besides the group labels.
 RESERVED_JSON_KEYS = ("meta", "method", "yeh_hummer", "warnings")
 
@@ -433,12 +525,13 @@ def analyze_diffusion(
     dims: str = "xyz",
     drift: str = "system",
     fit_window_ps: tuple[float, float] | None = None,
-    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    n_blocks: int | None = None,
     tolerance: float = fitting.SLOPE_TOLERANCE,
     z_layers: int | None = None,
     layer_edges_nm: list[float] | None = None,
     viscosity_mPa_s: float | None = None,
     temperature_K: float | None = None,
+    method: str = "gls",
 ) -> DiffusionReport:
     """Self-diffusion of labelled groups of a trajectory.
 
@@ -481,9 +574,13 @@ def analyze_diffusion(
         raise AnalysisError("give either --z-layers or --layer-edges-nm, not both")
     if z_layers is not None and z_layers < 1:
         raise AnalysisError(f"--z-layers must be >= 1, got {z_layers}")
-    fitting.block_bounds(traj.n_frames, n_blocks)
-    if fit_window_ps is not None:
-        fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, n_blocks)[1])
+    if method not in METHODS:
+        raise AnalysisError(f"--method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
+    if method == "ols-blocks" or z_layers is not None or layer_edges_nm is not None:
+        ols_blocks = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
+        fitting.block_bounds(traj.n_frames, ols_blocks)
+        if fit_window_ps is not None:
+            fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, ols_blocks)[1])
     want_layers = z_layers is not None or layer_edges_nm is not None
     if (want_layers or viscosity_mPa_s is not None) and not traj.has_box:
         raise AnalysisError("layers and the Yeh-Hummer correction need a periodic box; the trajectory has none")
@@ -503,11 +600,18 @@ def analyze_diffusion(
             raise AnalysisError(f"{exc}; --drift takes system, none, group:LABEL or a selection") from None
     pos = load_positions(traj, groups, drift=ref)
 
+    yh = None
+    if viscosity_mPa_s is not None:
+        edge = cubic_box_edge_nm(pos.box_nm)
+        corr = yeh_hummer_correction_m2_per_s(temperature_K, viscosity_mPa_s * 1e-3, edge)
+        yh = {"correction_m2_per_s": corr, "box_edge_nm": edge, "viscosity_mPa_s": viscosity_mPa_s,
+              "temperature_K": temperature_K, "xi": YH_XI}
+
     results, layers, warnings = {}, {}, []
     for g in groups:
         res = self_diffusion(
             pos.of(g.label), traj.dt_ps, dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
-            tolerance=tolerance, label=g.label,
+            tolerance=tolerance, label=g.label, method=method,
         )
         results[g.label] = res
         warnings += res.warnings
@@ -518,17 +622,11 @@ def analyze_diffusion(
                 edges = np.linspace(0.0, float(pos.box_nm[:, 2, 2].max()), z_layers + 1)
             layers[g.label] = layer_diffusion(
                 pos.of(g.label), pos.box_nm, traj.dt_ps, edges, dims="xy", fit_window_ps=fit_window_ps,
-                n_blocks=n_blocks, tolerance=tolerance, label=g.label,
+                n_blocks=fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks, tolerance=tolerance,
+                label=g.label,
             )
             for layer in layers[g.label]:
                 warnings += layer.result.warnings
-
-    yh = None
-    if viscosity_mPa_s is not None:
-        edge = cubic_box_edge_nm(pos.box_nm)
-        corr = yeh_hummer_correction_m2_per_s(temperature_K, viscosity_mPa_s * 1e-3, edge)
-        yh = {"correction_m2_per_s": corr, "box_edge_nm": edge, "viscosity_mPa_s": viscosity_mPa_s,
-              "temperature_K": temperature_K, "xi": YH_XI}
 
     method = {
         "msd": "FFT mean-squared displacement over all time origins, averaged over particles",
@@ -537,15 +635,20 @@ def analyze_diffusion(
         if traj.has_box else "none (no unit cell in the trajectory)",
         "drift_removed": pos.drift,
         "dims": dims,
+        "estimator": method,
+        "slope_tolerance": tolerance,
+    } | (_GLS_METHOD if method == "gls" else {
         "einstein": f"D = slope / (2 * {len(dims_components(dims))}) of a least-squares line over the fit window",
         "fit_window": "given" if fit_window_ps is not None else (
             f"automatic: longest run of lags with |d ln MSD / d ln t - 1| < {tolerance} "
             f"(half-decade stencil), lags <= half a block"),
-        "stderr": f"block averaging: std of D over {n_blocks} independent consecutive time blocks / sqrt({n_blocks})",
-        "ci95": f"Student t with {n_blocks - 1} degrees of freedom",
-        "n_blocks": n_blocks,
-        "slope_tolerance": tolerance,
-    }
+        "stderr": f"block averaging: std of D over {n_blocks or 5} independent consecutive time blocks / "
+                  f"sqrt({n_blocks or 5})",
+        "ci95": f"Student t with {(n_blocks or 5) - 1} degrees of freedom",
+        "n_blocks": n_blocks or 5,
+    })
+    if method == "gls" and fit_window_ps is not None:
+        method["fit_window"] = "given"
     if want_layers:
         method["layers"] = ("lateral (xy) MSD of particles whose wrapped z lies in the layer at the time "
                             "origin, on a logarithmic lag grid")

@@ -35,7 +35,7 @@ from aseimd.errors import AnalysisError
 #: Blocks of time origins are at least this many window lengths long.
 BLOCK_LENGTH_FACTOR = 8
 #: Fewest / most blocks of time origins per run (automatic choice).
-MIN_BLOCKS = 8
+MIN_BLOCKS = 5
 MAX_BLOCKS = 100
 #: Block and analytic errors "disagree" beyond this relative difference (or 3 x the noise of a block SE).
 SE_AGREEMENT = 0.35
@@ -84,6 +84,9 @@ class GLSFit:
         Blocks of time origins in total (over replicas).
     n_frames : list of int
         Frames per replica.
+    transient : dict or None
+        Set when a tested curve turns sub-diffusive after the window (``lag_ps``,
+        ``slope_ratio``): the window is a short-time transient, not the long-time regime.
     """
 
     window: FitWindow
@@ -98,6 +101,7 @@ class GLSFit:
     curves: dict[str, np.ndarray]
     n_blocks: int
     n_frames: list[int] = field(default_factory=list)
+    transient: dict | None = None
 
 
 def pooled_K(lags: np.ndarray, n_frames: list[int]) -> np.ndarray:
@@ -140,6 +144,7 @@ def fit_gls(
     span: float = gls.WINDOW_SPAN,
     p_min: float = gls.ONSET_P_VALUE,
     curve_lags: int | None = None,
+    tolerance: float = 0.1,
 ) -> GLSFit:
     """Fit every series by GLS over one window and estimate errors by the origin-block jackknife.
 
@@ -158,6 +163,10 @@ def fit_gls(
         Blocks of time origins per run (default: automatic).
     curve_lags : int, optional
         Lags of the returned whole-run curves (default: half the shortest run).
+    tolerance : float
+        Long-time check: a tested curve whose secant slope at later lags (up to a
+        tenth of the run) falls below (1 - tolerance) x the window slope by more
+        than 3 standard errors makes the window a transient (``found = False``).
 
     Returns
     -------
@@ -233,11 +242,37 @@ def fit_gls(
     values, stderr, per_block = jackknife(sums, counts, estimator)
     whole = {k: v.sum(axis=0) / counts.sum(axis=0) for k, v in sums.items()}
     coef = {k: line.coefficients(v) for k, v in whole.items()}
+    transient = None
+    for name, s in series.items():
+        if s.onset_dims:
+            transient = transient or _long_time_check(curves[name], float(coef[name][1]), s.onset_dims, K_of,
+                                                      window.stop, T_min // 10, tolerance, dt_ps)
+    if transient is not None:
+        window = FitWindow(window.start, window.stop, window.automatic, found=False)
     return GLSFit(
         window, lags, line, onset, values, stderr, per_block,
         {k: float(c[1]) for k, c in coef.items()}, {k: float(c[0]) for k, c in coef.items()},
-        curves, int(counts.shape[0]), n_frames,
+        curves, int(counts.shape[0]), n_frames, transient,
     )
+
+
+def _long_time_check(curve, slope, n_eff, K_of, start, stop, tolerance, dt_ps) -> dict | None:
+    """Secant slopes of ``curve`` on a log grid of lags after the window, against the window slope."""
+    from aseimd.analysis.fitting import STENCIL_FACTOR, lag_grid
+
+    if not slope > 0:
+        return None
+    stop = min(stop, curve.size - 1)
+    for m in lag_grid(stop):
+        lo, hi = int(round(m / STENCIL_FACTOR)), int(round(m * STENCIL_FACTOR))
+        if lo <= start or hi > stop or hi <= lo:
+            continue
+        secant = (curve[hi] - curve[lo]) / (hi - lo)
+        K = K_of(np.array([lo, hi]))
+        noise = np.sqrt(max(2.0 * slope**2 / n_eff * (K[0, 0] + K[1, 1] - 2 * K[0, 1]), 0.0)) / (hi - lo)
+        if secant < (1.0 - tolerance) * slope - 3.0 * noise:
+            return {"lag_ps": float(m * dt_ps), "slope_ratio": float(secant / slope)}
+    return None
 
 
 def se_disagreement(block_se: float, analytic_se: float, n_blocks: int) -> float | None:

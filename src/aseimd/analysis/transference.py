@@ -202,8 +202,19 @@ def onsager_transport(
                             n_blocks=fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks,
                             tolerance=tolerance)
     return _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus, z_minus,
-                        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks)
+                        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=tolerance)
 
+
+_GLS_METHOD = {
+    "fit": "one set of generalised least-squares weights for every curve (self, collective, cross), with the exact "
+           "random-walk covariance of displacement correlations (Bullerjahn et al., J. Chem. Phys. 152, 234113 "
+           "(2020), extended to collective and cross terms), intercept free",
+    "fit_window": "automatic: first window [t0, 4 t0] where both ion self MSDs are straight lines at the precision "
+                  "of the data (chi² test against the random-walk covariance, p >= 0.05)",
+    "stderr": "delete-one-block jackknife of every reported number over blocks of time origins (each >= 8 window "
+              "lengths; 8-100 per run; replicas pooled); stderr_analytic is the random-walk error, a warning "
+              "is given when they disagree",
+}
 
 #: Estimators of ``onsager_transport`` and ``self_diffusion``.
 METHODS = ("gls", "ols-blocks")
@@ -214,7 +225,7 @@ SIGMA_MAX_REL_SE = 0.2
 
 
 def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus, z_minus, *,
-                 dims, fit_window_ps, n_blocks) -> TransferenceResult:
+                 dims, fit_window_ps, n_blocks, tolerance=fitting.SLOPE_TOLERANCE) -> TransferenceResult:
     from aseimd.analysis.einstein import Series, fit_gls, se_disagreement
     from aseimd.analysis.msd_covariance import msd_variance_diagonal
 
@@ -248,7 +259,7 @@ def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus
                 "L_pp": sl["pp"] * rate * to_L, "L_mm": sl["mm"] * rate * to_L, "L_pm": sl["pm"] * rate * to_L}
         return coef | _derived(*(coef[k] for k in _COEFS), *args)
 
-    fit = fit_gls(series, derive, dt_ps, fit_window_ps=fit_window_ps, n_blocks=n_blocks)
+    fit = fit_gls(series, derive, dt_ps, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=tolerance)
     values, stderr = fit.values, fit.stderr
     c = fit.curves
     c["eh"] = z_plus**2 * c["pp"] + z_minus**2 * c["mm"] + 2 * z_plus * z_minus * c["pm"]
@@ -290,7 +301,13 @@ def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus
               "eh": fitting.loglog_slope(c["eh"], window)}
     warnings: list[str] = []
     diffusive = bool(window.found)
-    if not window.found:
+    if fit.transient is not None:
+        warnings.append(
+            f"ion self MSD not diffusive: after the window {w[0]:g}-{w[1]:g} ps its slope falls to "
+            f"{fit.transient['slope_ratio']:.2f} x the fitted one (at {fit.transient['lag_ps']:g} ps); all "
+            "coefficients are apparent values from a short-time transient -- run longer"
+        )
+    elif not window.found:
         warnings.append(
             "no window [t0, 4 t0] where the ion self MSDs are straight lines at the precision of the data "
             f"(chi² test, p >= 0.05) up to {w[1]:g} ps; all coefficients are apparent values from "
@@ -582,8 +599,9 @@ def analyze_transference(
     anion_charge: float | None = None,
     dims: str = "xyz",
     fit_window_ps: tuple[float, float] | None = None,
-    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    n_blocks: int | None = None,
     tolerance: float = fitting.SLOPE_TOLERANCE,
+    method: str = "gls",
 ) -> TransferenceReport:
     """Transference numbers and conductivity of a trajectory.
 
@@ -610,20 +628,25 @@ def analyze_transference(
         raise AnalysisError(
             "conductivity and Onsager coefficients need the box volume; the trajectory has no unit cell"
         )
-    fitting.block_bounds(traj.n_frames, n_blocks)
+    if method not in METHODS:
+        raise AnalysisError(f"--method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
+    if method == "ols-blocks":
+        fitting.block_bounds(traj.n_frames, fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks)
     gp = make_group(traj, cation[0], cation[1], com=True)
     gm = make_group(traj, anion[0], anion[1], com=True)
     if np.intersect1d(gp.atom_indices, gm.atom_indices).size:
         raise AnalysisError(f"cation {cation[0]!r} and anion {anion[0]!r} selections share atoms")
     z_p, src_p = group_charge(gp, cation_charge, "--cation-charge")
     z_m, src_m = group_charge(gm, anion_charge, "--anion-charge")
-    if fit_window_ps is not None:
-        fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, n_blocks)[1])
+    if fit_window_ps is not None and method == "ols-blocks":
+        nb = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
+        fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, nb)[1])
     pos = load_positions(traj, [gp, gm], drift="system")
     res = onsager_transport(
         pos.of(gp.label), pos.of(gm.label), traj.dt_ps, volume_nm3(pos.box_nm), temperature_K, z_p, z_m,
-        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=tolerance,
+        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=tolerance, method=method,
     )
+    estimator = method
     method = {
         "frame": "centre of mass of the whole system (all atoms, mass-weighted) subtracted from every ion",
         "ions": "residue centres of mass of the selected atoms (one ion per selected residue)",
@@ -633,11 +656,14 @@ def analyze_transference(
         "sigma_eh": "e^2 (z+^2 L++ + z-^2 L-- + 2 z+ z- L+-)",
         "sigma_ne": "e^2 / (V kB T) (N+ z+^2 D+ + N- z-^2 D-)",
         "charges": "formal charges unless given (scaled simulation charges do not enter unless passed)",
-        "fit_window": "given" if fit_window_ps is not None else
-        "automatic: overlap of the diffusive windows of the cation and anion self MSDs",
-        "stderr": f"block jackknife over {n_blocks} independent consecutive time blocks",
-        "n_blocks": n_blocks,
-    }
+        "estimator": estimator,
+        "n_blocks": res.n_blocks,
+    } | (_GLS_METHOD if estimator == "gls" else {
+        "fit_window": "automatic: overlap of the diffusive windows of the cation and anion self MSDs",
+        "stderr": f"block jackknife over {res.n_blocks} independent consecutive time slices",
+    })
+    if fit_window_ps is not None:
+        method["fit_window"] = "given"
     return TransferenceReport(
         res, (gp.label, gm.label), {"cation": src_p, "anion": src_m}, method, list(res.warnings)
     )
