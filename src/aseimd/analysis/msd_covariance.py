@@ -95,15 +95,25 @@ def overlap_trace(lags: np.ndarray, n_frames: int) -> np.ndarray:
 def msd_variance_diagonal(lags: np.ndarray, n_frames: int) -> np.ndarray:
     """K(m, m) for many lags (for error bands), shape=(k,), in frames².
 
-    Uses the closed form of sum_delta c(delta) o(delta)² for m = n, evaluated by
-    a vectorised sum; cost O(sum of lags).
+    Closed form for 2 m <= T: with A = sum_{k<m} k², B = sum_{k<m} k³,
+    K(m, m) = [(T - m) m² + 2 ((T - 2m) A + B)] / (T - m)²; longer lags by the explicit sum.
+
+    Examples
+    --------
+    >>> bool(np.allclose(msd_variance_diagonal(np.array([1, 5, 30]), 61),
+    ...                  np.diag(overlap_trace(np.array([1, 5, 30]), 61))))
+    True
     """
     lags = np.asarray(lags, dtype=np.int64)
-    out = np.empty(lags.size)
-    for i, m in enumerate(lags):
-        m = int(m)
-        delta = np.arange(-(m - 1), m)
-        overlap = (m - np.abs(delta)).astype(float)
-        count = np.maximum(0, n_frames - m - np.abs(delta)).astype(float)
-        out[i] = np.dot(count, overlap**2) / float(n_frames - m) ** 2
+    m = lags.astype(float)
+    T = float(n_frames)
+    A = (m - 1) * m * (2 * m - 1) / 6.0
+    B = ((m - 1) * m / 2.0) ** 2
+    out = ((T - m) * m**2 + 2.0 * ((T - 2 * m) * A + B)) / (T - m) ** 2
+    for i in np.flatnonzero(2 * lags > n_frames):
+        mi = int(lags[i])
+        delta = np.arange(-(mi - 1), mi)
+        overlap = (mi - np.abs(delta)).astype(float)
+        count = np.maximum(0, n_frames - mi - np.abs(delta)).astype(float)
+        out[i] = np.dot(count, overlap**2) / float(n_frames - mi) ** 2
     return out
