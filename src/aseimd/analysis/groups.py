@@ -13,8 +13,9 @@ all frames at once), unwraps every atom by minimum-image steps
 forms the particles and writes them into one preallocated
 (n_frames, n_particles, 3) float64 array. Drift removal subtracts the
 displacement of a reference centre of mass from every particle: of the whole
-system (default; a second streamed pass over all atoms, bounded memory), of
-another group (e.g. a frozen Li slab), or nothing.
+system (default; every atom is read in the same single pass and its
+minimum-image steps, in float32, are mass-weighted into the centre-of-mass
+step of each frame), of another group (e.g. a frozen Li slab), or nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aseimd.analysis.trajectory import Trajectory
+from aseimd.analysis.pbc import minimum_image
 from aseimd.analysis.unwrap import Unwrapper
 from aseimd.errors import AnalysisError, AseimdError
 
@@ -173,6 +175,11 @@ def load_positions(
     ref = drift if isinstance(drift, Group) else None
     members = groups + ([ref] if ref is not None else [])
     union = np.unique(np.concatenate([g.atom_indices for g in members]))
+    system = drift == "system"
+    n_atoms = traj.topology.n_atoms
+    # drift=system: read every atom once, in the same pass (the selected atoms are a subset of the chunk)
+    read = np.arange(n_atoms) if system else union
+    where_union = np.searchsorted(read, union)
     where = [np.searchsorted(union, g.atom_indices) for g in members]
     top = traj.topology
     residue_of_union = np.array([top.atom(int(i)).residue.index for i in union])
@@ -184,10 +191,19 @@ def load_positions(
     xyz = np.empty((traj.n_frames, int(offsets[-1]), 3), dtype=np.float64)
     ref_com = np.empty((traj.n_frames, 3)) if ref is not None else None
     boxes = np.empty((traj.n_frames, 3, 3)) if traj.has_box else None
+    com_steps = np.zeros((traj.n_frames, 3)) if system else None
+    w_all = None
+    if system:
+        w_all = traj.masses(read)
+        w_all = (w_all / w_all.sum()).astype(np.float32)
+    chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * read.size)))
+    last_all = None
 
-    for chunk in traj.iter_chunks(union):
-        sl = slice(chunk.start, chunk.start + chunk.xyz_nm.shape[0])
-        pos = unwrapper.feed(chunk.xyz_nm, chunk.box_nm)
+    for chunk in traj.iter_chunks(read, chunk_frames=chunk_frames):
+        n = chunk.xyz_nm.shape[0]
+        sl = slice(chunk.start, chunk.start + n)
+        sub = chunk.xyz_nm if read is union else chunk.xyz_nm[:, where_union]
+        pos = unwrapper.feed(sub, chunk.box_nm)
         if boxes is not None:
             if chunk.box_nm is None:
                 raise AnalysisError("the trajectory lost its unit cell part-way")
@@ -197,11 +213,18 @@ def load_positions(
         if ref is not None:
             w = ref.atom_masses / ref.atom_masses.sum()
             ref_com[sl] = np.einsum("fai,a->fi", pos[:, where[-1]], w)
+        if system:
+            prev = chunk.xyz_nm[:1] if last_all is None else last_all[None]
+            steps = np.diff(np.concatenate([prev, chunk.xyz_nm]), axis=0)
+            if chunk.box_nm is not None:
+                steps = minimum_image(steps, chunk.box_nm)
+            com_steps[sl] = np.tensordot(steps, w_all, axes=(1, 0))
+            last_all = np.array(chunk.xyz_nm[-1])
 
     if ref is not None:
         drift_nm, name = ref_com - ref_com[0], f"group:{ref.label}"
-    elif drift == "system":
-        drift_nm, name = system_com_displacement(traj), "system"
+    elif system:
+        drift_nm, name = np.cumsum(com_steps, axis=0), "system"
     else:
         drift_nm, name = np.zeros((traj.n_frames, 3)), "none"
     xyz -= drift_nm[:, None, :]
