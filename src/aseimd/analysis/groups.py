@@ -213,7 +213,9 @@ def load_positions(
         if ref is not None:
             w = ref.atom_masses / ref.atom_masses.sum()
             ref_com[sl] = np.einsum("fai,a->fi", pos[:, where[-1]], w)
-        if system:
+        if system and union.size == n_atoms:  # every atom is selected: its unwrapped positions give the COM
+            com_steps[sl] = np.tensordot(pos, w_all.astype(np.float64), axes=(1, 0))
+        elif system:
             prev = chunk.xyz_nm[:1] if last_all is None else last_all[None]
             steps = np.diff(np.concatenate([prev, chunk.xyz_nm]), axis=0)
             if chunk.box_nm is not None:
@@ -223,6 +225,8 @@ def load_positions(
 
     if ref is not None:
         drift_nm, name = ref_com - ref_com[0], f"group:{ref.label}"
+    elif system and union.size == n_atoms:
+        drift_nm, name = com_steps - com_steps[0], "system"
     elif system:
         drift_nm, name = np.cumsum(com_steps, axis=0), "system"
     else:

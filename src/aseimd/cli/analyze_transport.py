@@ -56,8 +56,14 @@ _window_option = click.option(
     "--fit-window-ps", type=(float, float), default=None, metavar="A B",
     help="Fit window in ps (default: automatic, where the log-log MSD slope is ~1).")
 _blocks_option = click.option(
-    "--blocks", "n_blocks", type=click.IntRange(min=2), default=5, show_default=True,
-    help="Independent time blocks for the standard errors (fit window <= half a block).")
+    "--blocks", "n_blocks", type=click.IntRange(min=2), default=None,
+    help="Blocks for the standard errors: gls, blocks of time origins (default automatic, 5-100, each >= 8 "
+         "window lengths); ols-blocks, time slices (default 5, fit window <= half a slice).")
+_method_option = click.option(
+    "--method", type=click.Choice(["gls", "ols-blocks"]), default="gls", show_default=True,
+    help="gls: generalised least squares with the random-walk covariance over a window from the onset of "
+         "diffusion, jackknife over blocks of time origins; ols-blocks: the earlier estimator (least squares "
+         "over the longest diffusive run, 5 time slices). See docs/analysis_transport.md.")
 _tolerance_option = click.option(
     "--slope-tolerance", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
     help="Diffusive means |log-log slope - 1| below this.")
@@ -95,10 +101,11 @@ def _with(options):
               help="Shear viscosity for the Yeh-Hummer correction (cubic boxes; needs --temperature-K).")
 @click.option("--temperature-K", "temperature_K", type=float, default=None, help="Temperature for Yeh-Hummer.")
 @_blocks_option
+@_method_option
 @_tolerance_option
 @_with(_output_options)
 def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, fit_window_ps, z_layers,
-              layer_edges_nm, viscosity_mPa_s, temperature_K, n_blocks, slope_tolerance, json_path, force):
+              layer_edges_nm, viscosity_mPa_s, temperature_K, n_blocks, method, slope_tolerance, json_path, force):
     """Self-diffusion coefficients (FFT MSD, automatic fit window, block standard errors).
 
     Writes OUT.json (per label D_m2_per_s, D_stderr_m2_per_s, fit_window_ps,
@@ -115,7 +122,7 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
     report = analyze_diffusion(
         t, selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
         tolerance=slope_tolerance, z_layers=z_layers, layer_edges_nm=_layer_edges(layer_edges_nm),
-        viscosity_mPa_s=viscosity_mPa_s, temperature_K=temperature_K,
+        viscosity_mPa_s=viscosity_mPa_s, temperature_K=temperature_K, method=method,
     )
     first = next(iter(report.results.values()))
     headers, columns = ["Time (ps)"], [first.lag_ps]
@@ -152,10 +159,11 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
 @_dims_option
 @_window_option
 @_blocks_option
+@_method_option
 @_tolerance_option
 @_with(_output_options)
 def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperature_K, cation_charge,
-                 anion_charge, dims, fit_window_ps, n_blocks, slope_tolerance, json_path, force):
+                 anion_charge, dims, fit_window_ps, n_blocks, method, slope_tolerance, json_path, force):
     """Onsager coefficients, transference numbers and conductivity (NE and Einstein-Helfand).
 
     Writes OUT.json (t_plus_onsager, t_plus_ne, sigma_ne_S_per_m, sigma_eh_S_per_m,
@@ -175,7 +183,7 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     t = _open(top, traj, dt_ps, start, stop, stride)
     report = analyze_transference(
         t, cat, an, temperature_K=temperature_K, cation_charge=cation_charge, anion_charge=anion_charge,
-        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=slope_tolerance,
+        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=slope_tolerance, method=method,
     )
     res = report.result
     c = res.curves_nm2
