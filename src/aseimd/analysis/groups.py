@@ -11,7 +11,7 @@ residue, located at the centre of mass of its selected atoms only.
 all frames at once), unwraps every atom by minimum-image steps
 (:mod:`aseimd.analysis.unwrap`; residues are made whole in the first frame),
 forms the particles and writes them into one preallocated
-(n_frames, n_particles, 3) float64 array. Drift removal subtracts the
+(n_frames, n_particles, 3) float32 array. Drift removal subtracts the
 displacement of a reference centre of mass from every particle: of the whole
 system (default; every atom is read in the same single pass and its
 minimum-image steps, in float32, are mass-weighted into the centre-of-mass
@@ -126,8 +126,9 @@ class ParticlePositions:
 
     Attributes
     ----------
-    xyz_nm : numpy.ndarray, shape=(n_frames, n_particles, 3), dtype=float64
-        Positions in nm; particles of group ``label`` are ``xyz_nm[:, slices[label]]``.
+    xyz_nm : numpy.ndarray, shape=(n_frames, n_particles, 3), dtype=float32
+        Positions in nm (unwrapped with float64 sums, stored as float32: ~1e-6 nm at 10 nm,
+        far below any displacement that enters an MSD); particles of group ``label`` are ``xyz_nm[:, slices[label]]``.
     slices : dict of str to slice
     box_nm : numpy.ndarray, shape=(n_frames, 3, 3), or None
         Box vectors per frame in nm.
@@ -188,7 +189,7 @@ def load_positions(
     n_part = [g.n_particles for g in groups]
     offsets = np.r_[0, np.cumsum(n_part)]
     slices = {g.label: slice(int(offsets[k]), int(offsets[k + 1])) for k, g in enumerate(groups)}
-    xyz = np.empty((traj.n_frames, int(offsets[-1]), 3), dtype=np.float64)
+    xyz = np.empty((traj.n_frames, int(offsets[-1]), 3), dtype=np.float32)  # unwrapped, drift-free: ~1e-6 nm
     ref_com = np.empty((traj.n_frames, 3)) if ref is not None else None
     boxes = np.empty((traj.n_frames, 3, 3)) if traj.has_box else None
     com_steps = np.zeros((traj.n_frames, 3)) if system else None
@@ -198,6 +199,7 @@ def load_positions(
         w_all = (w_all / w_all.sum()).astype(np.float32)
     chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * read.size)))
     last_all = None
+    com0 = None
 
     for chunk in traj.iter_chunks(read, chunk_frames=chunk_frames):
         n = chunk.xyz_nm.shape[0]
@@ -215,23 +217,27 @@ def load_positions(
             ref_com[sl] = np.einsum("fai,a->fi", pos[:, where[-1]], w)
         if system and union.size == n_atoms:  # every atom is selected: its unwrapped positions give the COM
             com_steps[sl] = np.tensordot(pos, w_all.astype(np.float64), axes=(1, 0))
+            if com0 is None:
+                com0 = com_steps[0].copy()
+            com_steps[sl] -= com0
         elif system:
             prev = chunk.xyz_nm[:1] if last_all is None else last_all[None]
             steps = np.diff(np.concatenate([prev, chunk.xyz_nm]), axis=0)
             if chunk.box_nm is not None:
                 steps = minimum_image(steps, chunk.box_nm)
             com_steps[sl] = np.tensordot(steps, w_all, axes=(1, 0))
+            com_steps[sl] = np.cumsum(com_steps[sl], axis=0) + (0.0 if sl.start == 0 else com_steps[sl.start - 1])
             last_all = np.array(chunk.xyz_nm[-1])
+        if system:  # subtract while the chunk is in cache
+            xyz[sl] -= com_steps[sl][:, None, :]
 
     if ref is not None:
         drift_nm, name = ref_com - ref_com[0], f"group:{ref.label}"
-    elif system and union.size == n_atoms:
-        drift_nm, name = com_steps - com_steps[0], "system"
+        xyz -= drift_nm[:, None, :]
     elif system:
-        drift_nm, name = np.cumsum(com_steps, axis=0), "system"
+        drift_nm, name = com_steps, "system"  # already subtracted chunk by chunk
     else:
         drift_nm, name = np.zeros((traj.n_frames, 3)), "none"
-    xyz -= drift_nm[:, None, :]
     return ParticlePositions(xyz, slices, boxes, drift_nm, name)
 
 

@@ -50,7 +50,7 @@ def _end_sums(p: np.ndarray, n_lags: int) -> np.ndarray:
 def _correlation(x: np.ndarray, y: np.ndarray, n_lags: int) -> np.ndarray:
     """sum_t x(t+m) y(t) + x(t) y(t+m) for m < n_lags, by zero-padded FFTs along axis 0."""
     n = x.shape[0]
-    nfft = fft_length(2 * n)
+    nfft = fft_length(n + n_lags)  # linear (not circular) correlation for lags < n_lags
     fx = scipy.fft.rfft(x, n=nfft, axis=0, workers=-1)
     fy = scipy.fft.rfft(y, n=nfft, axis=0, workers=-1)
     return scipy.fft.irfft(2.0 * (fx * fy.conj()).real, n=nfft, axis=0, workers=-1)[:n_lags]
@@ -97,7 +97,7 @@ def msd_fft(positions_nm: np.ndarray, *, max_lag: int | None = None, per_particl
     n_frames, n_particles, n_dims = x.shape
     n_lags = _check_lags(n_frames, max_lag)
     norm = (n_frames - np.arange(n_lags)).astype(np.float64)
-    nfft = fft_length(2 * n_frames)
+    nfft = fft_length(n_frames + n_lags)  # linear (not circular) correlation for lags < n_lags
     bytes_per_series = (nfft // 2 + 1) * 16 + nfft * 8
     block = max(1, int(FFT_BLOCK_BYTES // (bytes_per_series * n_dims)))
     if per_particle:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aseimd.analysis.pbc import minimum_image
+from aseimd.analysis.pbc import is_orthorhombic, minimum_image
 
 __all__ = ["Unwrapper", "make_whole", "minimum_image"]
 
@@ -99,8 +99,17 @@ class Unwrapper:
         else:
             prev_w, prev_u = self._last_wrapped, self._last_unwrapped
         # steps in the stored precision (float32 for DCD/XTC), one box when it is constant; sums in float64
-        deltas = np.diff(np.concatenate([prev_w[None], xyz]), axis=0)
-        steps = minimum_image(deltas, box)
+        steps = np.empty_like(xyz)
+        np.subtract(xyz[0], prev_w, out=steps[0])
+        np.subtract(xyz[1:], xyz[:-1], out=steps[1:])
+        if np.all(box == box[:1]) and is_orthorhombic(box[0]):  # in place, no temporaries beyond one
+            lengths = np.diag(box[0]).astype(steps.dtype)
+            q = steps / lengths
+            np.rint(q, out=q)
+            q *= lengths
+            steps -= q
+        else:
+            steps = minimum_image(steps, box)
         if self._last_wrapped is None:
             steps[0] = 0.0
         out = np.cumsum(steps, axis=0, dtype=np.float64)
