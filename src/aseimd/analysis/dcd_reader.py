@@ -44,6 +44,10 @@ class DCDReader:
         self.frame_bytes = self._box_bytes + 3 * (8 + 4 * n_atoms)
         size = self.path.stat().st_size
         self.n_frames = max(0, (size - header_bytes) // self.frame_bytes)  # a torn last frame is ignored
+        #: Bytes after the last complete frame (a frame torn by a crash or a copy cut short).
+        self.trailing_bytes = max(0, size - header_bytes - self.n_frames * self.frame_bytes)
+        #: Frames the header announces (NSET; 0 when the writer left it unset).
+        self.n_frames_header = 0
         self._f4 = np.dtype(endian + "f4")
         self._f8 = np.dtype(endian + "f8")
 
@@ -158,4 +162,6 @@ def open_dcd(path: str | os.PathLike) -> DCDReader | None:
     marker, n_atoms, marker2 = struct.unpack(endian + "3i", head[pos:pos + 12])
     if marker != 4 or marker2 != 4 or n_atoms <= 0:
         return None
-    return DCDReader(path, endian, pos + 12, n_atoms, has_box)
+    reader = DCDReader(path, endian, pos + 12, n_atoms, has_box)
+    reader.n_frames_header = max(0, int(icntrl[0]))
+    return reader

@@ -559,97 +559,145 @@ def analyze_diffusion(
     -------
     DiffusionReport
     """
-    from aseimd.analysis.groups import load_positions, make_group
+    from aseimd.analysis.engine import run_analyses
 
-    dims_components(dims)
-    if not selections:
-        raise AnalysisError("give at least one --group LABEL=SELECTION")
-    reserved = sorted(set(selections) & set(RESERVED_JSON_KEYS))
-    if reserved:
-        raise AnalysisError(f"group label {reserved[0]!r} is reserved (JSON keys {', '.join(RESERVED_JSON_KEYS)}); "
-                            "choose another label")
-    if viscosity_mPa_s is not None and temperature_K is None:
-        raise AnalysisError("the Yeh-Hummer correction needs --temperature-K as well as --viscosity-mPa-s")
-    if z_layers is not None and layer_edges_nm is not None:
-        raise AnalysisError("give either --z-layers or --layer-edges-nm, not both")
-    if z_layers is not None and z_layers < 1:
-        raise AnalysisError(f"--z-layers must be >= 1, got {z_layers}")
-    if method not in METHODS:
-        raise AnalysisError(f"--method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
-    if method == "ols-blocks" or z_layers is not None or layer_edges_nm is not None:
-        ols_blocks = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
-        fitting.block_bounds(traj.n_frames, ols_blocks)
-        if fit_window_ps is not None:
-            fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, ols_blocks)[1])
-    want_layers = z_layers is not None or layer_edges_nm is not None
-    if (want_layers or viscosity_mPa_s is not None) and not traj.has_box:
-        raise AnalysisError("layers and the Yeh-Hummer correction need a periodic box; the trajectory has none")
+    analysis = DiffusionAnalysis(
+        selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+        tolerance=tolerance, z_layers=z_layers, layer_edges_nm=layer_edges_nm, viscosity_mPa_s=viscosity_mPa_s,
+        temperature_K=temperature_K, method=method,
+    )
+    return run_analyses(traj, [analysis])[0]
 
-    groups = [make_group(traj, label, sel, com=com) for label, sel in selections.items()]
-    if drift in ("system", "none"):
-        ref = drift
-    elif drift.startswith("group:"):
-        name = drift.split(":", 1)[1]
-        if name not in selections:
-            raise AnalysisError(f"--drift {drift!r}: no group labelled {name!r}; labels: {', '.join(selections)}")
-        ref = next(g for g in groups if g.label == name)
-    else:
-        try:
-            ref = make_group(traj, "--drift", drift, com=False)
-        except AnalysisError as exc:
-            raise AnalysisError(f"{exc}; --drift takes system, none, group:LABEL or a selection") from None
-    pos = load_positions(traj, groups, drift=ref)
 
-    yh = None
-    if viscosity_mPa_s is not None:
-        edge = cubic_box_edge_nm(pos.box_nm)
-        corr = yeh_hummer_correction_m2_per_s(temperature_K, viscosity_mPa_s * 1e-3, edge)
-        yh = {"correction_m2_per_s": corr, "box_edge_nm": edge, "viscosity_mPa_s": viscosity_mPa_s,
-              "temperature_K": temperature_K, "xi": YH_XI}
+class DiffusionAnalysis:
+    """Self-diffusion of labelled groups: the analysis object of :func:`aseimd.analysis.engine.run_analyses`.
 
-    results, layers, warnings = {}, {}, []
-    for g in groups:
-        res = self_diffusion(
-            pos.of(g.label), traj.dt_ps, dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
-            tolerance=tolerance, label=g.label, method=method,
-        )
-        results[g.label] = res
-        warnings += res.warnings
-        if want_layers:
-            if layer_edges_nm is not None:
-                edges = np.asarray(layer_edges_nm, float)
-            else:
-                edges = np.linspace(0.0, float(pos.box_nm[:, 2, 2].max()), z_layers + 1)
-            layers[g.label] = layer_diffusion(
-                pos.of(g.label), pos.box_nm, traj.dt_ps, edges, dims="xy", fit_window_ps=fit_window_ps,
-                n_blocks=fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks, tolerance=tolerance,
-                label=g.label,
+    Life cycle: ``prepare(traj)`` checks the options against the trajectory and
+    returns the groups and the drift reference it needs; the engine reads the
+    frames once for all analyses; ``conclude(positions, traj)`` does the fits
+    and returns a :class:`DiffusionReport` (``to_json()``, ``tables()``).
+    Parameters as in :func:`analyze_diffusion`.
+    """
+
+    name = "diffusion"
+
+    def __init__(self, selections: dict[str, str], *, com: bool = False, dims: str = "xyz", drift: str = "system",
+                 fit_window_ps: tuple[float, float] | None = None, n_blocks: int | None = None,
+                 tolerance: float = fitting.SLOPE_TOLERANCE, z_layers: int | None = None,
+                 layer_edges_nm: list[float] | None = None, viscosity_mPa_s: float | None = None,
+                 temperature_K: float | None = None, method: str = "gls") -> None:
+        dims_components(dims)
+        if not selections:
+            raise AnalysisError("give at least one --group LABEL=SELECTION")
+        reserved = sorted(set(selections) & set(RESERVED_JSON_KEYS))
+        if reserved:
+            raise AnalysisError(f"group label {reserved[0]!r} is reserved (JSON keys "
+                                f"{', '.join(RESERVED_JSON_KEYS)}); choose another label")
+        if viscosity_mPa_s is not None and temperature_K is None:
+            raise AnalysisError("the Yeh-Hummer correction needs --temperature-K as well as --viscosity-mPa-s")
+        if z_layers is not None and layer_edges_nm is not None:
+            raise AnalysisError("give either --z-layers or --layer-edges-nm, not both")
+        if z_layers is not None and z_layers < 1:
+            raise AnalysisError(f"--z-layers must be >= 1, got {z_layers}")
+        if method not in METHODS:
+            raise AnalysisError(f"--method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
+        self.selections = dict(selections)
+        self.com, self.dims, self.drift = com, dims, drift
+        self.fit_window_ps, self.n_blocks, self.tolerance = fit_window_ps, n_blocks, tolerance
+        self.z_layers, self.layer_edges_nm = z_layers, layer_edges_nm
+        self.viscosity_mPa_s, self.temperature_K, self.method = viscosity_mPa_s, temperature_K, method
+        self.groups: list = []
+        self.reference = None
+
+    def prepare(self, traj):
+        """Check the options against ``traj``; return ``(groups, drift)`` for the engine."""
+        from aseimd.analysis.groups import make_group
+
+        n_blocks, fit_window_ps = self.n_blocks, self.fit_window_ps
+        want_layers = self.z_layers is not None or self.layer_edges_nm is not None
+        if self.method == "ols-blocks" or want_layers:
+            ols_blocks = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
+            fitting.block_bounds(traj.n_frames, ols_blocks)
+            if fit_window_ps is not None:
+                fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, ols_blocks)[1])
+        if (want_layers or self.viscosity_mPa_s is not None) and not traj.has_box:
+            raise AnalysisError("layers and the Yeh-Hummer correction need a periodic box; the trajectory has none")
+        groups = [make_group(traj, label, sel, com=self.com) for label, sel in self.selections.items()]
+        drift = self.drift
+        if drift in ("system", "none"):
+            ref = drift
+        elif drift.startswith("group:"):
+            name = drift.split(":", 1)[1]
+            if name not in self.selections:
+                raise AnalysisError(f"--drift {drift!r}: no group labelled {name!r}; labels: "
+                                    f"{', '.join(self.selections)}")
+            ref = next(g for g in groups if g.label == name)
+        else:
+            try:
+                ref = make_group(traj, "--drift", drift, com=False)
+            except AnalysisError as exc:
+                raise AnalysisError(f"{exc}; --drift takes system, none, group:LABEL or a selection") from None
+        self.groups, self.reference = groups, ref
+        return groups, ref
+
+    def conclude(self, pos, traj) -> DiffusionReport:
+        """Fits from the particle positions (:class:`aseimd.analysis.groups.ParticlePositions`)."""
+        groups = self.groups
+        dims, fit_window_ps, n_blocks, tolerance = self.dims, self.fit_window_ps, self.n_blocks, self.tolerance
+        method, com = self.method, self.com
+        viscosity_mPa_s, temperature_K = self.viscosity_mPa_s, self.temperature_K
+        z_layers, layer_edges_nm = self.z_layers, self.layer_edges_nm
+        want_layers = z_layers is not None or layer_edges_nm is not None
+        yh = None
+        if viscosity_mPa_s is not None:
+            edge = cubic_box_edge_nm(pos.box_nm)
+            corr = yeh_hummer_correction_m2_per_s(temperature_K, viscosity_mPa_s * 1e-3, edge)
+            yh = {"correction_m2_per_s": corr, "box_edge_nm": edge, "viscosity_mPa_s": viscosity_mPa_s,
+                  "temperature_K": temperature_K, "xi": YH_XI}
+
+        results, layers, warnings = {}, {}, []
+        for g in groups:
+            res = self_diffusion(
+                pos.of(g.label), traj.dt_ps, dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+                tolerance=tolerance, label=g.label, method=method,
             )
-            for layer in layers[g.label]:
-                warnings += layer.result.warnings
+            results[g.label] = res
+            warnings += res.warnings
+            if want_layers:
+                if layer_edges_nm is not None:
+                    edges = np.asarray(layer_edges_nm, float)
+                else:
+                    edges = np.linspace(0.0, float(pos.box_nm[:, 2, 2].max()), z_layers + 1)
+                layers[g.label] = layer_diffusion(
+                    pos.of(g.label), pos.box_nm, traj.dt_ps, edges, dims="xy", fit_window_ps=fit_window_ps,
+                    n_blocks=fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks, tolerance=tolerance,
+                    label=g.label,
+                )
+                for layer in layers[g.label]:
+                    warnings += layer.result.warnings
 
-    method = {
-        "msd": "FFT mean-squared displacement over all time origins, averaged over particles",
-        "particles": "residue centres of mass of the selected atoms" if com else "atoms",
-        "unwrapping": "minimum-image steps between consecutive frames (idempotent on unwrapped input)"
-        if traj.has_box else "none (no unit cell in the trajectory)",
-        "drift_removed": pos.drift,
-        "dims": dims,
-        "estimator": method,
-        "slope_tolerance": tolerance,
-    } | (_GLS_METHOD if method == "gls" else {
-        "einstein": f"D = slope / (2 * {len(dims_components(dims))}) of a least-squares line over the fit window",
-        "fit_window": "given" if fit_window_ps is not None else (
-            f"automatic: longest run of lags with |d ln MSD / d ln t - 1| < {tolerance} "
-            f"(half-decade stencil), lags <= half a block"),
-        "stderr": f"block averaging: std of D over {n_blocks or 5} independent consecutive time blocks / "
-                  f"sqrt({n_blocks or 5})",
-        "ci95": f"Student t with {(n_blocks or 5) - 1} degrees of freedom",
-        "n_blocks": n_blocks or 5,
-    })
-    if method == "gls" and fit_window_ps is not None:
-        method["fit_window"] = "given"
-    if want_layers:
-        method["layers"] = ("lateral (xy) MSD of particles whose wrapped z lies in the layer at the time "
-                            "origin, on a logarithmic lag grid")
-    return DiffusionReport(results, layers, yh, method, warnings)
+        method = {
+            "msd": "FFT mean-squared displacement over all time origins, averaged over particles",
+            "particles": "residue centres of mass of the selected atoms" if com else "atoms",
+            "unwrapping": "minimum-image steps between consecutive frames (idempotent on unwrapped input)"
+            if traj.has_box else "none (no unit cell in the trajectory)",
+            "drift_removed": pos.drift,
+            "dims": dims,
+            "estimator": method,
+            "slope_tolerance": tolerance,
+        } | (_GLS_METHOD if method == "gls" else {
+            "einstein": f"D = slope / (2 * {len(dims_components(dims))}) of a least-squares line over the fit window",
+            "fit_window": "given" if fit_window_ps is not None else (
+                f"automatic: longest run of lags with |d ln MSD / d ln t - 1| < {tolerance} "
+                f"(half-decade stencil), lags <= half a block"),
+            "stderr": f"block averaging: std of D over {n_blocks or 5} independent consecutive time blocks / "
+                      f"sqrt({n_blocks or 5})",
+            "ci95": f"Student t with {(n_blocks or 5) - 1} degrees of freedom",
+            "n_blocks": n_blocks or 5,
+        })
+        if method == "gls" and fit_window_ps is not None:
+            method["fit_window"] = "given"
+        if want_layers:
+            method["layers"] = ("lateral (xy) MSD of particles whose wrapped z lies in the layer at the time "
+                                "origin, on a logarithmic lag grid")
+        return DiffusionReport(results, layers, yh, method, warnings)

@@ -620,50 +620,89 @@ def analyze_transference(
     -------
     TransferenceReport
     """
-    from aseimd.analysis.groups import load_positions, make_group
+    from aseimd.analysis.engine import run_analyses
 
-    if cation[0] == anion[0]:
-        raise AnalysisError(f"label {cation[0]!r} is used twice; cation and anion labels must differ")
-    if not traj.has_box:
-        raise AnalysisError(
-            "conductivity and Onsager coefficients need the box volume; the trajectory has no unit cell"
+    analysis = TransferenceAnalysis(cation, anion, temperature_K=temperature_K, cation_charge=cation_charge,
+                                    anion_charge=anion_charge, dims=dims, fit_window_ps=fit_window_ps,
+                                    n_blocks=n_blocks, tolerance=tolerance, method=method)
+    return run_analyses(traj, [analysis])[0]
+
+
+class TransferenceAnalysis:
+    """Onsager transport of one cation and one anion group, for :func:`aseimd.analysis.engine.run_analyses`.
+
+    Life cycle as :class:`aseimd.analysis.diffusion.DiffusionAnalysis`: ``prepare(traj)`` returns the
+    two ion groups (residue centres of mass) and the drift reference (the whole system), ``conclude``
+    returns a :class:`TransferenceReport`. Parameters as in :func:`analyze_transference`.
+    """
+
+    name = "transference"
+
+    def __init__(self, cation: tuple[str, str], anion: tuple[str, str], *, temperature_K: float,
+                 cation_charge: float | None = None, anion_charge: float | None = None, dims: str = "xyz",
+                 fit_window_ps: tuple[float, float] | None = None, n_blocks: int | None = None,
+                 tolerance: float = fitting.SLOPE_TOLERANCE, method: str = "gls") -> None:
+        self.cation, self.anion = tuple(cation), tuple(anion)
+        self.temperature_K, self.cation_charge, self.anion_charge = temperature_K, cation_charge, anion_charge
+        self.dims, self.fit_window_ps, self.n_blocks = dims, fit_window_ps, n_blocks
+        self.tolerance, self.method = tolerance, method
+        dims_components(dims)
+        if method not in METHODS:
+            raise AnalysisError(f"--method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
+
+    def prepare(self, traj):
+        """Check the options against ``traj``; return ``(groups, "system")`` for the engine."""
+        from aseimd.analysis.groups import make_group
+
+        cation, anion, method = self.cation, self.anion, self.method
+        n_blocks, fit_window_ps = self.n_blocks, self.fit_window_ps
+        if cation[0] == anion[0]:
+            raise AnalysisError(f"label {cation[0]!r} is used twice; cation and anion labels must differ")
+        if not traj.has_box:
+            raise AnalysisError(
+                "conductivity and Onsager coefficients need the box volume; the trajectory has no unit cell"
+            )
+        if method == "ols-blocks":
+            fitting.block_bounds(traj.n_frames, fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks)
+        gp = make_group(traj, cation[0], cation[1], com=True)
+        gm = make_group(traj, anion[0], anion[1], com=True)
+        if np.intersect1d(gp.atom_indices, gm.atom_indices).size:
+            raise AnalysisError(f"cation {cation[0]!r} and anion {anion[0]!r} selections share atoms")
+        z_p, src_p = group_charge(gp, self.cation_charge, "--cation-charge")
+        z_m, src_m = group_charge(gm, self.anion_charge, "--anion-charge")
+        if fit_window_ps is not None and method == "ols-blocks":
+            nb = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
+            fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, nb)[1])
+        self._state = (gp, gm, z_p, z_m, src_p, src_m)
+        return [gp, gm], "system"
+
+    def conclude(self, pos, traj) -> TransferenceReport:
+        """Fits from the particle positions (:class:`aseimd.analysis.groups.ParticlePositions`)."""
+        gp, gm, z_p, z_m, src_p, src_m = self._state
+        temperature_K, dims, fit_window_ps = self.temperature_K, self.dims, self.fit_window_ps
+        n_blocks, tolerance, method = self.n_blocks, self.tolerance, self.method
+        res = onsager_transport(
+            pos.of(gp.label), pos.of(gm.label), traj.dt_ps, volume_nm3(pos.box_nm), temperature_K, z_p, z_m,
+            dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=tolerance, method=method,
         )
-    if method not in METHODS:
-        raise AnalysisError(f"--method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
-    if method == "ols-blocks":
-        fitting.block_bounds(traj.n_frames, fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks)
-    gp = make_group(traj, cation[0], cation[1], com=True)
-    gm = make_group(traj, anion[0], anion[1], com=True)
-    if np.intersect1d(gp.atom_indices, gm.atom_indices).size:
-        raise AnalysisError(f"cation {cation[0]!r} and anion {anion[0]!r} selections share atoms")
-    z_p, src_p = group_charge(gp, cation_charge, "--cation-charge")
-    z_m, src_m = group_charge(gm, anion_charge, "--anion-charge")
-    if fit_window_ps is not None and method == "ols-blocks":
-        nb = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
-        fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, nb)[1])
-    pos = load_positions(traj, [gp, gm], drift="system")
-    res = onsager_transport(
-        pos.of(gp.label), pos.of(gm.label), traj.dt_ps, volume_nm3(pos.box_nm), temperature_K, z_p, z_m,
-        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=tolerance, method=method,
-    )
-    estimator = method
-    method = {
-        "frame": "centre of mass of the whole system (all atoms, mass-weighted) subtracted from every ion",
-        "ions": "residue centres of mass of the selected atoms (one ion per selected residue)",
-        "onsager": "L_ij = slope of <dX_i . dX_j> / (2 d V kB T), X_i = summed ion positions, FFT correlations",
-        "t_plus_onsager": "(z+^2 L++ + z+ z- L+-) / (z+^2 L++ + z-^2 L-- + 2 z+ z- L+-)",
-        "t_plus_ne": "N+ z+^2 D+ / (N+ z+^2 D+ + N- z-^2 D-)  (= D+/(D+ + D-) for a 1:1 salt)",
-        "sigma_eh": "e^2 (z+^2 L++ + z-^2 L-- + 2 z+ z- L+-)",
-        "sigma_ne": "e^2 / (V kB T) (N+ z+^2 D+ + N- z-^2 D-)",
-        "charges": "formal charges unless given (scaled simulation charges do not enter unless passed)",
-        "estimator": estimator,
-        "n_blocks": res.n_blocks,
-    } | (_GLS_METHOD if estimator == "gls" else {
-        "fit_window": "automatic: overlap of the diffusive windows of the cation and anion self MSDs",
-        "stderr": f"block jackknife over {res.n_blocks} independent consecutive time slices",
-    })
-    if fit_window_ps is not None:
-        method["fit_window"] = "given"
-    return TransferenceReport(
-        res, (gp.label, gm.label), {"cation": src_p, "anion": src_m}, method, list(res.warnings)
-    )
+        estimator = method
+        method = {
+            "frame": "centre of mass of the whole system (all atoms, mass-weighted) subtracted from every ion",
+            "ions": "residue centres of mass of the selected atoms (one ion per selected residue)",
+            "onsager": "L_ij = slope of <dX_i . dX_j> / (2 d V kB T), X_i = summed ion positions, FFT correlations",
+            "t_plus_onsager": "(z+^2 L++ + z+ z- L+-) / (z+^2 L++ + z-^2 L-- + 2 z+ z- L+-)",
+            "t_plus_ne": "N+ z+^2 D+ / (N+ z+^2 D+ + N- z-^2 D-)  (= D+/(D+ + D-) for a 1:1 salt)",
+            "sigma_eh": "e^2 (z+^2 L++ + z-^2 L-- + 2 z+ z- L+-)",
+            "sigma_ne": "e^2 / (V kB T) (N+ z+^2 D+ + N- z-^2 D-)",
+            "charges": "formal charges unless given (scaled simulation charges do not enter unless passed)",
+            "estimator": estimator,
+            "n_blocks": res.n_blocks,
+        } | (_GLS_METHOD if estimator == "gls" else {
+            "fit_window": "automatic: overlap of the diffusive windows of the cation and anion self MSDs",
+            "stderr": f"block jackknife over {res.n_blocks} independent consecutive time slices",
+        })
+        if fit_window_ps is not None:
+            method["fit_window"] = "given"
+        return TransferenceReport(
+            res, (gp.label, gm.label), {"cation": src_p, "anion": src_m}, method, list(res.warnings)
+        )
