@@ -499,6 +499,23 @@ class DiffusionReport:
     method: dict
     warnings: list[str]
 
+    def tables(self) -> dict[str, tuple[list[str], list[np.ndarray]]]:
+        """``{"msd": (headers, columns)}``: lag time, each group's MSD and its ±1σ (random-walk) error, layers."""
+        first = next(iter(self.results.values()))
+        headers, columns = ["Time (ps)"], [first.lag_ps]
+        n = first.msd_nm2.size
+        for label, res in self.results.items():
+            headers.append(f"{label} MSD (nm^2)")
+            columns.append(res.msd_nm2[:n])
+            for layer in self.layers.get(label, []):
+                headers.append(f"{layer.result.label} MSD (nm^2)")
+                columns.append(layer.result.msd_nm2[:n])
+        for label, res in self.results.items():  # errors after the curves: the earlier columns keep their places
+            if res.msd_stderr_nm2 is not None:
+                headers.append(f"{label} MSD stderr (nm^2)")
+                columns.append(res.msd_stderr_nm2[:n])
+        return {"msd": (headers, columns)}
+
     def to_json(self) -> dict:
         """JSON: one block per label at the top level (the CLI contract:
         ``doc[label]["D_m2_per_s"]``), then ``method``, ``yeh_hummer`` and ``warnings``."""

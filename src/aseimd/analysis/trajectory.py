@@ -161,6 +161,17 @@ class Trajectory:
         """Where :attr:`dt_ps` came from (``--dt-ps``, a run.json path, ``DCD header``, ...)."""
         return self._resolved_dt()[1]
 
+    def meta(self) -> dict:
+        """What was read, for the ``meta`` block of every analysis JSON."""
+        from aseimd import __version__
+
+        return {
+            "top": str(self.top_path), "traj": str(self.traj_path),
+            "frames": {"start": self.start, "stop": self.stop, "stride": self.stride, "n_frames": self.n_frames},
+            "dt_ps": self.dt_ps, "dt_source": self.dt_source, "aseimd_version": __version__,
+            "trajectory_warnings": list(self.warnings),
+        }
+
     @property
     def has_box(self) -> bool:
         """Whether the trajectory carries unit-cell information."""

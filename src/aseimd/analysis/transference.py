@@ -577,6 +577,24 @@ class TransferenceReport:
     method: dict
     warnings: list[str]
 
+    def tables(self) -> dict[str, tuple[list[str], list[np.ndarray]]]:
+        """``{"msd": (headers, columns)}``: lag time, self, collective and charge MSDs (and their ±1σ errors)."""
+        res, (cat, an) = self.result, self.labels
+        c, e = res.curves_nm2, res.curves_stderr_nm2
+        names = [("self_plus", f"{cat} self MSD", "nm^2"), ("self_minus", f"{an} self MSD", "nm^2"),
+                 ("pp", f"{cat}-{cat} collective MSD", "nm^2"), ("mm", f"{an}-{an} collective MSD", "nm^2"),
+                 ("pm", f"{cat}-{an} collective MSD", "nm^2"), ("eh", "charge MSD", "e^2 nm^2")]
+        n = c["pp"].size
+        headers, columns = ["Time (ps)"], [res.dt_ps * np.arange(n)]
+        for key, title, unit in names:
+            headers.append(f"{title} ({unit})")
+            columns.append(c[key][:n])
+        for key, title, unit in names:
+            if key in e:
+                headers.append(f"{title} stderr ({unit})")
+                columns.append(e[key][:n])
+        return {"msd": (headers, columns)}
+
     def to_json(self) -> dict:
         """Result keys at the top level, then ``cation``/``anion`` labels, ``method``, ``warnings``."""
         return self.result.to_json() | {

@@ -28,16 +28,6 @@ def _open(top, traj, dt_ps, start, stop, stride):
     return Trajectory(top, traj, dt_ps=dt_ps, start=start, stop=stop, stride=stride)
 
 
-def _meta(traj) -> dict:
-    from aseimd import __version__
-
-    return {
-        "top": str(traj.top_path), "traj": str(traj.traj_path),
-        "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
-        "dt_ps": traj.dt_ps, "dt_source": traj.dt_source, "aseimd_version": __version__,
-    }
-
-
 def _layer_edges(text: str | None) -> list[float] | None:
     if text is None:
         return None
@@ -124,15 +114,8 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
         tolerance=slope_tolerance, z_layers=z_layers, layer_edges_nm=_layer_edges(layer_edges_nm),
         viscosity_mPa_s=viscosity_mPa_s, temperature_K=temperature_K, method=method,
     )
-    first = next(iter(report.results.values()))
-    headers, columns = ["Time (ps)"], [first.lag_ps]
-    for label, res in report.results.items():
-        headers.append(f"{label} MSD (nm^2)")
-        columns.append(res.msd_nm2)
-        for layer in report.layers.get(label, []):
-            headers.append(f"{layer.result.label} MSD (nm^2)")
-            columns.append(layer.result.msd_nm2[: first.msd_nm2.size])
-    data = {"meta": _meta(t)} | report.to_json()
+    headers, columns = report.tables()["msd"]
+    data = {"meta": t.meta()} | report.to_json()
     save_figure(msd_figure(report.results, report.layers), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
@@ -169,8 +152,6 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     Writes OUT.json (t_plus_onsager, t_plus_ne, sigma_ne_S_per_m, sigma_eh_S_per_m,
     L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png.
     """
-    import numpy as np
-
     from aseimd.analysis.transference import analyze_transference
     from aseimd.fileio import atomic_write_csv, atomic_write_json
     from aseimd.report.figures import save_figure
@@ -186,12 +167,8 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
         dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=slope_tolerance, method=method,
     )
     res = report.result
-    c = res.curves_nm2
-    headers = ["Time (ps)", f"{cat[0]} self MSD (nm^2)", f"{an[0]} self MSD (nm^2)",
-               f"{cat[0]}-{cat[0]} collective MSD (nm^2)", f"{an[0]}-{an[0]} collective MSD (nm^2)",
-               f"{cat[0]}-{an[0]} collective MSD (nm^2)", "charge MSD (e^2 nm^2)"]
-    columns = [res.dt_ps * np.arange(c["pp"].size), c["self_plus"], c["self_minus"], c["pp"], c["mm"], c["pm"], c["eh"]]
-    data = {"meta": _meta(t)} | report.to_json()
+    headers, columns = report.tables()["msd"]
+    data = {"meta": t.meta()} | report.to_json()
     save_figure(onsager_figure(res, (cat[0], an[0])), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)

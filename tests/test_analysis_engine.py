@@ -1,0 +1,133 @@
+"""The analysis contract: one read for several analyses, in-memory sources, checked trajectories."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from synthetic import ions, pair_walks, wrap, write_trajectory
+
+from aseimd.analysis import DiffusionAnalysis, TransferenceAnalysis, open_trajectory, run_analyses
+from aseimd.analysis.diffusion import analyze_diffusion
+from aseimd.analysis.trajectory import Trajectory
+from aseimd.analysis.transference import analyze_transference
+from aseimd.errors import AnalysisError
+
+BOX = (3.0, 3.0, 3.0)
+
+
+@pytest.fixture
+def pair_files(tmp_path, rng):
+    cat, an = pair_walks(rng, 12, 400, 0.01, 0.005, 0.015)
+    start = rng.uniform(0, 3, (12, 3))
+    pos = np.concatenate([cat + start, an + start + 0.2], axis=1)
+    # heavy static "solvent" so that the centre-of-mass frame does not pin t+ to the mass ratio
+    solvent = np.broadcast_to(rng.uniform(0, 3, (1, 40, 3)), (400, 40, 3))
+    xyz = wrap(np.concatenate([pos, solvent], axis=1), BOX)
+    spec = ions(12, "LI", "LI", "Li") + ions(12, "PF6", "P", "P") + ions(40, "XE", "XE", "Xe")
+    return write_trajectory(tmp_path, xyz, BOX, spec, name="pairs")
+
+
+def test_one_pass_gives_the_same_numbers_as_separate_runs(pair_files, monkeypatch):
+    import aseimd.analysis.groups as groups
+
+    reads = []
+    real = groups.load_positions
+    monkeypatch.setattr(groups, "load_positions", lambda *a, **k: reads.append(1) or real(*a, **k))
+    traj = Trajectory(*pair_files)
+    diff, tr = run_analyses(traj, [
+        DiffusionAnalysis({"Li": "resname LI", "PF6": "resname PF6"}, com=True),
+        TransferenceAnalysis(("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=300.0),
+    ])
+    assert len(reads) == 1  # both analyses from one read of the file
+    alone_d = analyze_diffusion(traj, {"Li": "resname LI", "PF6": "resname PF6"}, com=True)
+    alone_t = analyze_transference(traj, ("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=300.0)
+    assert diff.to_json()["Li"]["D_m2_per_s"] == alone_d.to_json()["Li"]["D_m2_per_s"]
+    assert tr.to_json()["t_plus_onsager"] == alone_t.to_json()["t_plus_onsager"]
+    # the results own their tables
+    headers, columns = diff.tables()["msd"]
+    assert headers[0] == "Time (ps)" and len(columns) == len(headers)
+    assert "Li MSD stderr (nm^2)" in headers
+    headers, columns = tr.tables()["msd"]
+    assert "charge MSD (e^2 nm^2)" in headers and all(len(c) == len(columns[0]) for c in columns)
+
+
+def test_in_memory_mdtraj_and_mdanalysis_match_the_files(pair_files):
+    import mdtraj
+
+    top, path = pair_files
+    sel = {"Li": "resname LI"}
+    ref = analyze_diffusion(Trajectory(top, path), sel).to_json()["Li"]["D_m2_per_s"]
+    t = mdtraj.load(str(path), top=str(top))
+    t.time = np.arange(t.n_frames) * 1.0
+    mem = analyze_diffusion(open_trajectory(t), sel).to_json()["Li"]["D_m2_per_s"]
+    assert mem == pytest.approx(ref, rel=1e-6)
+    mda = pytest.importorskip("MDAnalysis")
+    u = mda.Universe(str(top), str(path), dt=1.0)
+    uni = analyze_diffusion(open_trajectory(u, dt_ps=1.0), sel).to_json()["Li"]["D_m2_per_s"]
+    assert uni == pytest.approx(ref, rel=1e-5)
+    with pytest.raises(AnalysisError, match="cannot analyse a dict"):
+        open_trajectory({})
+
+
+def _cli(*args):
+    from aseimd.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_truncated_dcd_is_analysed_on_its_complete_frames_with_a_warning(pair_files, tmp_path):
+    top, path = pair_files
+    full = path.read_bytes()
+    frame_bytes = 56 + 3 * (8 + 4 * 64)
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    cut = torn / "pairs.dcd"
+    cut.write_bytes(full[: len(full) - frame_bytes - 100])  # the last frame torn, one more frame short
+    (torn / "run.json").write_text((path.parent / "run.json").read_text())
+    traj = Trajectory(top, cut)
+    assert traj.n_frames == 398
+    assert traj.warnings == [f"trajectory {str(cut)!r} is truncated inside frame 399 of 400; "
+                             "analysing its 398 complete frames"]
+    r = _cli("analyze", "diffusion", "--top", top, "--traj", cut, "--group", "Li=resname LI",
+             "--json", torn / "d.json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((torn / "d.json").read_text())
+    assert doc["meta"]["frames"]["n_frames"] == 398
+    assert any("truncated inside frame 399 of 400" in w for w in doc["warnings"])
+    assert "truncated inside frame 399 of 400" in r.output
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty (0 bytes)"),
+    (b"\x00" * 300, "is not a DCD file"),
+    ("header", "holds no complete frame (truncated inside frame 1 of 400)"),
+])
+def test_unreadable_dcd_is_said_plainly(pair_files, tmp_path, content, message):
+    top, path = pair_files
+    if content == "header":
+        content = path.read_bytes()[:400]
+    bad = tmp_path / "bad.dcd"
+    bad.write_bytes(content)
+    r = _cli("analyze", "diffusion", "--top", top, "--traj", bad, "--group", "Li=resname LI",
+             "--json", tmp_path / "x.json")
+    assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "x.json").exists()
+
+
+def test_atom_count_mismatch_names_both_counts(tmp_path, rng):
+    top, _ = write_trajectory(tmp_path, rng.uniform(0, 3, (5, 4, 3)), BOX, ions(4, "LI"), name="four")
+    _, traj = write_trajectory(tmp_path, rng.uniform(0, 3, (5, 6, 3)), BOX, ions(6, "LI"), name="six")
+    with pytest.raises(AnalysisError, match="6 atoms per frame, the topology has 4"):
+        Trajectory(top, traj)
+
+
+def test_dcd_reader_prints_nothing_on_stdout(pair_files, capfd):
+    top, path = pair_files
+    analyze_diffusion(Trajectory(top, path), {"Li": "resname LI"})
+    t = Trajectory(top, path.with_suffix(".dcd"))
+    next(t.iter_chunks(np.arange(3)))
+    out, _ = capfd.readouterr()
+    assert "dcdplugin" not in out
