@@ -275,9 +275,11 @@ def _long_time_check(curve, slope, n_eff, K_of, start, stop, tolerance, dt_ps) -
     return None
 
 
-def se_disagreement(block_se: float, analytic_se: float, n_blocks: int) -> float | None:
-    """Ratio block/analytic SE when they disagree beyond noise, else None."""
+def se_disagreement(block_se: float, analytic_se: float, n_blocks: int, value: float = 1.0) -> float | None:
+    """Ratio block/analytic SE when they disagree beyond noise, else None (also when both vanish next to ``value``)."""
     if not (np.isfinite(block_se) and np.isfinite(analytic_se) and analytic_se > 0):
+        return None
+    if max(block_se, analytic_se) < 1e-6 * abs(value):  # fixed by constraint (e.g. two species in the COM frame)
         return None
     ratio = block_se / analytic_se
     allowed = max(SE_AGREEMENT, 3.0 / np.sqrt(2.0 * max(n_blocks - 1, 1)))

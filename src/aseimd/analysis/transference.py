@@ -327,7 +327,7 @@ def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus
         )
     for key, name in (("t_plus_onsager", "t+ (Onsager)"), ("sigma_eh", "sigma_EH"), ("D_plus", "D+"),
                       ("D_minus", "D-")):
-        ratio = se_disagreement(stderr[key], analytic[key], fit.n_blocks)
+        ratio = se_disagreement(stderr[key], analytic[key], fit.n_blocks, values[key])
         if ratio is not None:
             warnings.append(
                 f"{name}: the block standard error is {ratio:.2f} x the random-walk (analytic) one; the motion "
