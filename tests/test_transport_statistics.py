@@ -146,3 +146,13 @@ def test_short_time_memory_moves_the_window_and_bias_stays_below_the_error():
         assert auto[:, col + 1].mean() == pytest.approx(auto[:, col].std(ddof=1), rel=0.25)
     fixed_bias = fixed[:, 0].mean() - truth["t_plus_onsager"]
     assert abs(fixed_bias) > 5 * fixed[:, 1].mean()
+
+
+def test_closed_form_distributions_match_scipy():
+    from aseimd.analysis._distributions import chi2_sf, t_quantile
+
+    for dof in range(1, 13):
+        for x in (0.05, 1.0, 4.0, 12.0, 40.0):
+            assert chi2_sf(x, dof) == pytest.approx(stats.chi2.sf(x, dof), rel=1e-9, abs=1e-15)
+        for p in (0.6, 0.8413, 0.975):
+            assert t_quantile(p, dof) == pytest.approx(stats.t.ppf(p, dof), rel=1e-8)

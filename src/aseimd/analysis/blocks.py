@@ -140,6 +140,6 @@ def t_quantile_975(dof: int) -> float:
     """Two-sided 95 % Student-t factor with ``dof`` degrees of freedom (NaN for dof < 1)."""
     if dof < 1:
         return float("nan")
-    from scipy.special import stdtrit
+    from aseimd.analysis._distributions import t_quantile
 
-    return float(stdtrit(dof, 0.975))
+    return t_quantile(0.975, int(dof))

@@ -117,9 +117,9 @@ def line_fit(lags: np.ndarray, n_frames: int | None = None, K: np.ndarray | None
 
 
 def _chi2_sf(x: float, dof: int) -> float:
-    from scipy.special import gammaincc
+    from aseimd.analysis._distributions import chi2_sf
 
-    return float(gammaincc(dof / 2.0, x / 2.0)) if np.isfinite(x) else 0.0
+    return chi2_sf(float(x), int(dof))
 
 
 @dataclass(frozen=True)
