@@ -131,3 +131,25 @@ def test_dcd_reader_prints_nothing_on_stdout(pair_files, capfd):
     next(t.iter_chunks(np.arange(3)))
     out, _ = capfd.readouterr()
     assert "dcdplugin" not in out
+
+
+def test_neutral_residue_as_cation_says_its_charge_is_zero(tmp_path, rng):
+    files = write_trajectory(tmp_path, rng.uniform(0, 3, (200, 4, 3)), BOX,
+                             ions(2, "EC", "C1", "C") + ions(2, "PF6", "P", "P"))
+    with pytest.raises(AnalysisError) as err:
+        analyze_transference(Trajectory(*files), ("EC", "resname EC"), ("PF6", "resname PF6"), temperature_K=300)
+    msg = str(err.value)
+    assert "residue EC is neutral (formal charge 0" in msg and "pass --cation-charge Q" in msg
+    assert "np.float64" not in msg and "\n" not in msg
+
+
+def test_messages_do_not_leak_numpy_reprs(tmp_path, rng):
+    cat, an = pair_walks(rng, 3, 300, 0.01, 0.005, 0.015)
+    from aseimd.analysis.transference import onsager_transport
+
+    with pytest.raises(AnalysisError) as err:
+        onsager_transport(cat, an, 1.0, 27.0, np.float64(300.0), np.float64(0.0), np.float64(-1.0))
+    assert "np.float64" not in str(err.value) and "got 0 and -1" in str(err.value)
+    with pytest.raises(AnalysisError) as err:
+        onsager_transport(cat, an, 1.0, 27.0, np.float64(-3.0), 1.0, -1.0)
+    assert str(err.value) == "--temperature-K must be > 0, got -3"

@@ -20,6 +20,7 @@ Steps (all curves of one analysis share them, so the numbers are comparable):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -112,8 +113,43 @@ def pooled_K(lags: np.ndarray, n_frames: list[int]) -> np.ndarray:
     return sum(np.outer(w[r], w[r]) * overlap_trace(lags, T) for r, T in enumerate(n_frames))
 
 
+#: Whole-run curves computed during one :func:`aseimd.analysis.engine.run_analyses` call, keyed by the
+#: memory they were computed from (cleared before and after each call; empty otherwise).
+CURVE_CACHE: dict = {}
+
+
+def _memory_key(x: np.ndarray) -> tuple:
+    return (x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.str)
+
+
 def whole_curve(series: Series, n_lags: int) -> np.ndarray:
     """Pooled whole-run curve of a series, lags 0..n_lags-1, summed over trailing axes / ``per``."""
+    key = (n_lags, series.per) + tuple(
+        (_memory_key(a), None if b is None else _memory_key(b)) for a, b in series.runs)
+    if key in CURVE_CACHE:
+        return CURVE_CACHE[key].copy()
+    out = _whole_curve(series, n_lags)
+    if _SHARING[0]:
+        CURVE_CACHE[key] = out.copy()
+    return out
+
+
+_SHARING = [False]
+
+
+@contextlib.contextmanager
+def sharing_curves():
+    """Inside the block, curves of the same (unchanged) arrays are computed once (used by run_analyses)."""
+    CURVE_CACHE.clear()
+    _SHARING[0] = True
+    try:
+        yield
+    finally:
+        _SHARING[0] = False
+        CURVE_CACHE.clear()
+
+
+def _whole_curve(series: Series, n_lags: int) -> np.ndarray:
     total = np.zeros(n_lags)
     weight = np.zeros(n_lags)
     for a, b in series.runs:

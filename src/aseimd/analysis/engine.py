@@ -34,7 +34,9 @@ from aseimd.errors import AnalysisError
 
 
 def _key(group) -> tuple:
-    return (group.label, group.com, tuple(int(i) for i in group.atom_indices))
+    # residue centres of single-atom residues are the atoms: the same particles either way
+    com = group.com and group.n_particles != group.atom_indices.size
+    return (group.label, com, tuple(int(i) for i in group.atom_indices))
 
 
 def run_analyses(source, analyses: Sequence, **open_options) -> list:
@@ -78,6 +80,16 @@ def run_analyses(source, analyses: Sequence, **open_options) -> list:
             entry["groups"].setdefault(gk, g)
         entry["members"].append(k)
     results: list = [None] * len(analyses)
+    from aseimd.analysis import einstein
+
+    with einstein.sharing_curves():  # analyses of one read share whole-run curves of the same particles
+        _conclude_all(traj, analyses, plans, by_drift, results)
+    return results
+
+
+def _conclude_all(traj, analyses, plans, by_drift, results) -> None:
+    from aseimd.analysis.groups import ParticlePositions, load_positions
+
     for entry in by_drift.values():
         groups = list(entry["groups"].values())
         pos = load_positions(traj, groups, drift=entry["drift"])
@@ -94,4 +106,3 @@ def run_analyses(source, analyses: Sequence, **open_options) -> list:
             results[k] = analyses[k].conclude(view, traj)
             if traj.warnings and isinstance(getattr(results[k], "warnings", None), list):
                 results[k].warnings[:0] = list(traj.warnings)  # e.g. a torn last frame: said with the numbers
-    return results

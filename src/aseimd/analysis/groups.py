@@ -243,7 +243,7 @@ def load_positions(
 
 def _particle_centres(pos: np.ndarray, group: Group) -> np.ndarray:
     """Mass-weighted centres of each particle's atoms, shape=(n_frames, n_particles, 3)."""
-    if not group.com:
+    if not group.com or group.n_particles == group.atom_indices.size:  # one atom per particle: it is the centre
         return pos
     first = np.r_[0, np.flatnonzero(np.diff(group.particle_of_atom)) + 1]
     weighted = pos * group.atom_masses[None, :, None]

@@ -110,7 +110,8 @@ def msd_fft(positions_nm: np.ndarray, *, max_lag: int | None = None, per_particl
         xb = np.ascontiguousarray(np.moveaxis(np.asarray(x[:, lo:lo + block], dtype=np.float64), 0, -1))
         xb -= xb.mean(axis=-1, keepdims=True)  # the MSD is shift invariant; small numbers keep the FFT precise
         fx = _fft.rfft(xb, n=nfft, axis=-1)
-        spec = fx.real**2 + fx.imag**2
+        spec = fx.real * fx.real
+        spec += fx.imag * fx.imag
         if per_particle:
             corr = _fft.irfft(spec, n=nfft, axis=-1)[..., :n_lags]  # (p, d, lags)
             sq = np.moveaxis(xb**2, -1, 0)  # (frames, p, d)

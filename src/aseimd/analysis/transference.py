@@ -422,12 +422,7 @@ def _onsager_ols(
     """
     comps = dims_components(dims)
     d = len(comps)
-    if not temperature_K > 0:
-        raise AnalysisError(f"--temperature-K must be > 0, got {temperature_K}")
-    if not volume_nm3 > 0:
-        raise AnalysisError(f"box volume must be > 0 nm^3, got {volume_nm3}")
-    if not (z_plus > 0 and z_minus < 0):
-        raise AnalysisError(f"cation charge must be > 0 and anion charge < 0, got {z_plus} and {z_minus}")
+    _check_physical(temperature_K, volume_nm3, z_plus, z_minus)
     n_frames = cations_nm.shape[0]
     block_len, max_lag = fitting.block_bounds(n_frames, n_blocks)
     n_p, n_m = cations_nm.shape[1], anions_nm.shape[1]
@@ -562,7 +557,15 @@ def group_charge(group, given: float | None, option: str) -> tuple[float, str]:
     values = np.unique(charges)
     if values.size != 1:
         raise AnalysisError(
-            f"group {group.label!r} mixes ions of charges {values.tolist()}; select one kind or pass {option}"
+            f"group {group.label!r} mixes ions of charges {', '.join(f'{v:g}' for v in values.tolist())}; "
+            f"select one kind or pass {option}"
+        )
+    if values[0] == 0:
+        names = ", ".join(sorted(set(group.particle_residues)))
+        raise AnalysisError(
+            f"group {group.label!r}: residue {names} is neutral (formal charge 0 in the species table), "
+            f"not an {'anion' if 'anion' in option else 'cation'}; select the ions, or pass {option} Q "
+            "to treat it as charged"
         )
     return float(values[0]), "species table (formal charge by residue name)"
 
