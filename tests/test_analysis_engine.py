@@ -153,3 +153,23 @@ def test_messages_do_not_leak_numpy_reprs(tmp_path, rng):
     with pytest.raises(AnalysisError) as err:
         onsager_transport(cat, an, 1.0, 27.0, np.float64(-3.0), 1.0, -1.0)
     assert str(err.value) == "--temperature-K must be > 0, got -3"
+
+
+def test_structure_analyses_share_the_life_cycle(pair_files):
+    from aseimd.analysis import CoordinationAnalysis, ProfileAnalysis
+    from aseimd.analysis.coordination import coordination
+    from aseimd.analysis.profile import density_profiles
+
+    traj = Trajectory(*pair_files)
+    diff, cn, prof = run_analyses(traj, [
+        DiffusionAnalysis({"Li": "resname LI"}),
+        CoordinationAnalysis({"Li": "resname LI"}, {"PF6": "resname PF6"}, cutoffs_nm={"PF6": 0.5}),
+        ProfileAnalysis({"Li": "resname LI"}, n_bins=10),
+    ])
+    ref = coordination(traj, {"Li": "resname LI"}, {"PF6": "resname PF6"}, cutoffs_nm={"PF6": 0.5})
+    assert cn.to_json()["PF6"]["cn"] == ref.to_json()["PF6"]["cn"]
+    assert "rdf" in cn.tables()
+    headers, columns = prof.tables()["density"]
+    assert headers[0] == "z (nm)" and len(columns[0]) == 10
+    np.testing.assert_allclose(columns[1], density_profiles(traj, {"Li": "resname LI"}, n_bins=10)
+                               .groups["Li"].number_density_per_nm3)

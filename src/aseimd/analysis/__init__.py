@@ -7,24 +7,19 @@ imported only when used.
 
 from __future__ import annotations
 
-__all__ = ["run_analyses", "open_trajectory", "DiffusionAnalysis", "TransferenceAnalysis"]
+__all__ = ["run_analyses", "open_trajectory", "DiffusionAnalysis", "TransferenceAnalysis", "CoordinationAnalysis",
+           "SolventCNAnalysis", "ProfileAnalysis"]
+
+_WHERE = {
+    "run_analyses": "engine", "open_trajectory": "trajectory", "DiffusionAnalysis": "diffusion",
+    "TransferenceAnalysis": "transference", "CoordinationAnalysis": "coordination",
+    "SolventCNAnalysis": "solvent_cn", "ProfileAnalysis": "profile",
+}
 
 
 def __getattr__(name: str):
-    if name == "run_analyses":
-        from aseimd.analysis.engine import run_analyses
+    if name in _WHERE:
+        import importlib
 
-        return run_analyses
-    if name == "open_trajectory":
-        from aseimd.analysis.trajectory import open_trajectory
-
-        return open_trajectory
-    if name == "DiffusionAnalysis":
-        from aseimd.analysis.diffusion import DiffusionAnalysis
-
-        return DiffusionAnalysis
-    if name == "TransferenceAnalysis":
-        from aseimd.analysis.transference import TransferenceAnalysis
-
-        return TransferenceAnalysis
+        return getattr(importlib.import_module(f"aseimd.analysis.{_WHERE[name]}"), name)
     raise AttributeError(f"module 'aseimd.analysis' has no attribute {name!r}")

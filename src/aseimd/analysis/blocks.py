@@ -143,3 +143,24 @@ def t_quantile_975(dof: int) -> float:
     from aseimd.analysis._distributions import t_quantile
 
     return t_quantile(0.975, int(dof))
+
+
+def frame_block(frame: int, n_frames: int, n_blocks: int) -> int:
+    """The consecutive frame block (0 .. n_blocks-1) a frame falls in."""
+    return min(frame * n_blocks // n_frames, n_blocks - 1)
+
+
+def ratio_mean_stderr(sums: np.ndarray, norms: np.ndarray) -> tuple[float, float]:
+    """Overall mean sum/norm over frame blocks and the standard error of the block means.
+
+    Parameters
+    ----------
+    sums, norms : numpy.ndarray, shape=(n_blocks,)
+        Per-block sums of a count and of its normalisation (e.g. contacts and centre-atom frames).
+    """
+    total = float(np.sum(norms))
+    if total == 0:
+        return float("nan"), float("nan")
+    mean = float(np.sum(sums) / total)
+    ok = norms > 0
+    return mean, block_stderr(sums[ok] / norms[ok])

@@ -3,10 +3,13 @@
 Every analysis is an object with the same life cycle (like MDAnalysis'
 ``AnalysisBase``, but results carry their time axes, windows and errors):
 
-``prepare(traj) -> (groups, drift)``
+``prepare(traj) -> (groups, drift)`` or ``None``
     check the options against the trajectory (frame count, box, selections)
     and say which particle groups (:class:`aseimd.analysis.groups.Group`) it
     needs and which drift reference (``"system"``, ``"none"`` or a Group);
+    ``None`` for analyses that stream their own frames (coordination,
+    solvent-CN, profiles: neighbour searches and binning work chunk by chunk on
+    wrapped positions, so they do not hold the run in memory);
 frames
     the engine reads the trajectory **once** for all analyses that share a
     drift reference: the union of their atoms (every atom when the system
@@ -63,10 +66,13 @@ def run_analyses(source, analyses: Sequence, **open_options) -> list:
     traj = open_trajectory(source, **open_options)
     if not analyses:
         raise AnalysisError("no analyses given")
-    plans = [a.prepare(traj) for a in analyses]
+    plans = [a.prepare(traj) for a in analyses]  # every option checked before anything is read
     # one read per distinct drift reference (normally one: the system centre of mass)
     by_drift: dict = {}
-    for k, (groups, drift) in enumerate(plans):
+    for k, plan in enumerate(plans):
+        if plan is None:  # an analysis that streams its own frames (neighbour searches, profiles)
+            continue
+        groups, drift = plan
         dkey = drift if isinstance(drift, str) else ("group",) + _key(drift)
         entry = by_drift.setdefault(dkey, {"drift": drift, "groups": {}, "members": []})
         for g in groups:
@@ -75,7 +81,7 @@ def run_analyses(source, analyses: Sequence, **open_options) -> list:
             if clash:  # same label, different atoms: keep both under distinct internal labels
                 g = Group(f"{g.label}#{k}", *[getattr(g, f) for f in ("selection", "atom_indices",
                           "particle_of_atom", "atom_masses", "particle_masses", "particle_residues",
-                          "formal_charges", "com")])
+                          "formal_charges", "com", "atom_residues")])
                 gk = _key(g)
             entry["groups"].setdefault(gk, g)
         entry["members"].append(k)
@@ -84,6 +90,11 @@ def run_analyses(source, analyses: Sequence, **open_options) -> list:
 
     with einstein.sharing_curves():  # analyses of one read share whole-run curves of the same particles
         _conclude_all(traj, analyses, plans, by_drift, results)
+    for k, plan in enumerate(plans):
+        if plan is None:
+            results[k] = analyses[k].conclude(None, traj)
+            if traj.warnings and isinstance(getattr(results[k], "warnings", None), list):
+                results[k].warnings[:0] = list(traj.warnings)
     return results
 
 

@@ -62,6 +62,8 @@ class Group:
         a whole single-atom residue (e.g. Li+).
     com : bool
         Whether particles are residue centres of mass.
+    atom_residues : numpy.ndarray, shape=(n_atoms,), dtype=int
+        Topology residue index of each atom (coordination counts residues through it).
     """
 
     label: str
@@ -73,11 +75,27 @@ class Group:
     particle_residues: tuple[str, ...]
     formal_charges: np.ndarray
     com: bool
+    atom_residues: np.ndarray | None = None
 
     @property
     def n_particles(self) -> int:
         """Number of particles."""
         return int(self.particle_masses.size)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The selected atom indices (:attr:`atom_indices`), shape=(n_atoms,)."""
+        return self.atom_indices
+
+    @property
+    def residues(self) -> np.ndarray:
+        """Topology residue index of each selected atom, shape=(n_atoms,)."""
+        return self.atom_residues
+
+    @property
+    def n_residues(self) -> int:
+        """Number of distinct residues the group's atoms belong to."""
+        return int(np.unique(self.atom_residues).size)
 
 
 def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Group:
@@ -107,7 +125,23 @@ def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Gr
         residue = top.atom(int(idx[k])).residue
         if com or residue.n_atoms == 1:
             charges[p] = _formal_charge(residue.name)
-    return Group(label, selection, idx, particle.astype(int), masses, pmass, residues, charges, com)
+    return Group(label, selection, idx, particle.astype(int), masses, pmass, residues, charges, com, res_index)
+
+
+def group_from_indices(topology, label: str, selection: str, indices: np.ndarray) -> Group:
+    """A group of atom particles from explicit atom indices of an mdtraj topology (ascending).
+
+    Atoms without an element get mass 0 here (coordination needs no masses).
+    """
+    idx = np.sort(np.asarray(indices, dtype=int))
+    if idx.size == 0:
+        raise AnalysisError(f"group {label!r} ({selection}) matches no atoms")
+    atoms = [topology.atom(int(i)) for i in idx]
+    res = np.array([a.residue.index for a in atoms], dtype=int)
+    masses = np.array([a.element.mass if a.element is not None else 0.0 for a in atoms], dtype=float)
+    names = tuple(a.residue.name for a in atoms)
+    charges = np.array([_formal_charge(a.residue.name) if a.residue.n_atoms == 1 else np.nan for a in atoms])
+    return Group(label, selection, idx, np.arange(idx.size), masses, masses.copy(), names, charges, False, res)
 
 
 @functools.lru_cache(maxsize=None)
