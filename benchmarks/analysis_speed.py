@@ -1,7 +1,15 @@
 """Analysis speed: aseimd against MDAnalysis EinsteinMSD (FFT) and solvation_analysis, on one trajectory.
 
-What it does
-------------
+Two suites. ``--suite transport`` (default, issue 10): ``aseimd analyze
+diffusion`` and ``transference`` end to end on a wrapped file of correlated
+cation-anion pairs with closed-form transport, against MDAnalysis EinsteinMSD
+on the same file and against the raw read of the selected atoms, plus t+'s
+standard error from the GLS and the old (ols-blocks) estimator next to the
+truth (functions under "transport suite" below). ``--suite msd-cn``: the MSD
+and coordination comparison described next.
+
+What it does (msd-cn)
+---------------------
 1. Builds ONE synthetic, unwrapped trajectory (PDB + DCD) in ``--workdir`` (or a
    temporary directory): Li+ (residue LI, 1 atom), PF6- (residue PF6, 7 atoms)
    and EC (residue EC, 10 atoms) in a cubic box. Every Li+ carries four EC
@@ -34,9 +42,11 @@ What it does
 
 Run
 ---
-    python benchmarks/analysis_speed.py --quick          # seconds: smoke run
-    python benchmarks/analysis_speed.py                  # full: >= 1000 ions, 10^4 frames
-    python benchmarks/analysis_speed.py --workdir /tmp/bench --keep --json results.json
+    python benchmarks/analysis_speed.py --quick                   # transport suite, seconds
+    python benchmarks/analysis_speed.py                           # transport suite, 138 MiB file
+    python benchmarks/analysis_speed.py --suite msd-cn --quick    # msd-cn smoke run
+    python benchmarks/analysis_speed.py --suite msd-cn            # full: >= 1000 ions, 10^4 frames
+    python benchmarks/analysis_speed.py --suite msd-cn --workdir /tmp/bench --keep --json results.json
 
 Needs MDAnalysis, tidynamics (EinsteinMSD's FFT) and solvation_analysis (the
 ``test`` extra). Exit status 0 when every comparison agrees, 1 otherwise.
