@@ -287,8 +287,8 @@ def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus
         "L_pp": float(np.sqrt(cov[0, 0])) * rate * to_L,
         "L_mm": float(np.sqrt(cov[1, 1])) * rate * to_L,
         "L_pm": float(np.sqrt(cov[2, 2])) * rate * to_L,
-        "t_plus_onsager": float(np.sqrt(g_t @ cov @ g_t)),
-        "sigma_eh": float(np.sqrt(g_s @ cov @ g_s)),
+        "t_plus_onsager": float(np.sqrt(max(g_t @ cov @ g_t, 0.0))),
+        "sigma_eh": float(np.sqrt(max(g_s @ cov @ g_s, 0.0))),
         "t_plus_ne": float(np.sqrt(g_ne[0] ** 2 * var_self["self_plus"] + g_ne[1] ** 2 * var_self["self_minus"])),
         "sigma_ne": float(E_CHARGE_C**2 / (volume_m3 * kT) * rate * np.sqrt(
             (n_p * z_plus**2) ** 2 * var_self["self_plus"] + (n_m * z_minus**2) ** 2 * var_self["self_minus"])),
