@@ -173,3 +173,50 @@ def test_structure_analyses_share_the_life_cycle(pair_files):
     assert headers[0] == "z (nm)" and len(columns[0]) == 10
     np.testing.assert_allclose(columns[1], density_profiles(traj, {"Li": "resname LI"}, n_bins=10)
                                .groups["Li"].number_density_per_nm3)
+
+
+@pytest.mark.parametrize("selection", ["resnam LI", "resid > ", "(" * 3 + "x" * 3000])
+def test_invalid_selection_is_one_short_line(pair_files, selection):
+    traj = Trajectory(*pair_files)
+    with pytest.raises(AnalysisError) as err:
+        traj.select(selection, "Li")
+    msg = str(err.value)
+    assert "\n" not in msg and "^^^" not in msg and "mdtraj selection syntax" in msg
+    assert len(msg) < 260 + len(repr(selection))
+
+
+def test_minimum_image_is_exact_in_a_skewed_box(rng):
+    from aseimd.analysis.pbc import minimum_image
+
+    box = np.array([[3.0, 0.0, 0.0], [1.4, 2.6, 0.0], [-1.2, 1.1, 2.4]])
+    dr = rng.uniform(-6, 6, size=(2000, 3))
+    got = minimum_image(dr, box)
+    shifts = np.array([[i, j, k] for i in range(-3, 4) for j in range(-3, 4) for k in range(-3, 4)]) @ box
+    frac = dr @ np.linalg.inv(box)
+    start = (frac - np.floor(frac)) @ box  # a lattice translate of dr inside the cell, then all images around it
+    brute = start[:, None, :] + shifts[None]
+    # got is a lattice translate of dr
+    n = (got - dr) @ np.linalg.inv(box)
+    np.testing.assert_allclose(n, np.round(n), atol=1e-9)
+    best = brute[np.arange(len(dr)), np.argmin((brute**2).sum(-1), axis=1)]
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), np.linalg.norm(best, axis=1), atol=1e-12)
+    # per-frame boxes give the same, and float32 orthorhombic input stays float32
+    per_frame = minimum_image(dr.reshape(20, 100, 3), np.broadcast_to(box, (20, 3, 3)))
+    np.testing.assert_allclose(per_frame.reshape(-1, 3), got, atol=1e-12)
+    assert minimum_image(dr.astype(np.float32), np.diag([3.0, 3.0, 3.0])).dtype == np.float32
+
+
+def test_replicas_pool_and_correlated_particles_are_flagged(rng):
+    from aseimd.analysis.diffusion import self_diffusion
+
+    runs = [np.cumsum(rng.normal(scale=0.1, size=(2000, 20, 3)), axis=0) for _ in range(2)]
+    one = self_diffusion(runs[0], 1.0)
+    both = self_diffusion(runs, 1.0)
+    assert both.block_D_m2_per_s.size == 2 * one.block_D_m2_per_s.size
+    assert both.D_stderr_analytic_m2_per_s == pytest.approx(one.D_stderr_analytic_m2_per_s / np.sqrt(2), rel=0.05)
+    assert both.D_m2_per_s == pytest.approx(0.005 * 1e-6, rel=5 * both.D_stderr_m2_per_s / both.D_m2_per_s)
+    # every particle rides on one common walk: the independent-particle (analytic) error is far too small
+    common = np.cumsum(rng.normal(scale=0.1, size=(2000, 1, 3)), axis=0)
+    herd = self_diffusion(common + 0.01 * runs[0], 1.0)
+    assert any("block standard error of D is" in w for w in herd.warnings)
+    assert herd.D_stderr_m2_per_s > 2 * herd.D_stderr_analytic_m2_per_s

@@ -275,7 +275,7 @@ def _self_diffusion_gls(runs, dt_ps, comps, dims, fit_window_ps, n_blocks, label
             f"precision of the data, chi² test); D is an apparent value from {w[0]:g}-{w[1]:g} ps "
             "(an upper bound if sub-diffusive) -- run longer"
         )
-    ratio = se_disagreement(se, analytic, fit.n_blocks)
+    ratio = se_disagreement(se, analytic, fit.n_blocks, D)
     if ratio is not None:
         warnings.append(
             f"{name}: the block standard error of D is {ratio:.2f} x the random-walk (analytic) one; the motion "

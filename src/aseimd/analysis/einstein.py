@@ -311,12 +311,13 @@ def _long_time_check(curve, slope, n_eff, K_of, start, stop, tolerance, dt_ps) -
     return None
 
 
-def se_disagreement(block_se: float, analytic_se: float, n_blocks: int, value: float = 1.0) -> float | None:
+def se_disagreement(block_se: float, analytic_se: float, n_blocks: int, value: float | None = None
+                     ) -> float | None:
     """Ratio block/analytic SE when they disagree beyond noise, else None (also when both vanish next to ``value``)."""
     if not (np.isfinite(block_se) and np.isfinite(analytic_se) and analytic_se > 0):
         return None
-    if max(block_se, analytic_se) < 1e-6 * abs(value):  # fixed by constraint (e.g. two species in the COM frame)
-        return None
+    if value is not None and max(block_se, analytic_se) < 1e-6 * abs(value):
+        return None  # fixed by a constraint (e.g. t+ of two species in the centre-of-mass frame)
     ratio = block_se / analytic_se
     allowed = max(SE_AGREEMENT, 3.0 / np.sqrt(2.0 * max(n_blocks - 1, 1)))
     return float(ratio) if abs(ratio - 1.0) > allowed else None

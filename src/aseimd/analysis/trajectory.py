@@ -193,7 +193,10 @@ class Trajectory:
         try:
             idx = self.topology.select(selection)
         except Exception as exc:
-            raise AnalysisError(f"{name}selection {selection!r} is invalid: {_first_line(exc)}") from None
+            raise AnalysisError(
+                f"{name}selection {selection!r} is invalid: {_selection_problem(exc)}; mdtraj selection syntax, "
+                "e.g. 'resname LI' or 'resname EC and name O1'"
+            ) from None
         if idx.size == 0:
             raise AnalysisError(f"{name}selection {selection!r} matches no atoms")
         return np.asarray(idx, dtype=int)
@@ -315,6 +318,19 @@ def _checked_dcd(path: Path, top_path: Path, topology, warnings: list[str]):
         warnings.append(f"trajectory {name!r} is truncated after frame {dcd.n_frames} of {announced} (its header "
                         f"announces {announced}); analysing its {dcd.n_frames} complete frames")
     return dcd
+
+
+#: Longest part of a parser message quoted in an error (pyparsing can dump its whole grammar).
+MAX_PARSER_MESSAGE = 120
+
+
+def _selection_problem(exc: BaseException) -> str:
+    """What the selection parser objected to, in one short phrase (no grammar dump, no caret line)."""
+    text = _first_line(exc)
+    text = text.split(" (line:")[0].split("  (at char")[0].strip()
+    if len(text) > MAX_PARSER_MESSAGE:
+        text = text[:MAX_PARSER_MESSAGE].rstrip() + " ..."
+    return text
 
 
 def _first_line(exc: BaseException) -> str:
