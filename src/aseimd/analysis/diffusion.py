@@ -2,8 +2,12 @@
 
 D = slope(MSD vs t) / (2 d) over a fit window where the MSD grows linearly
 (d = number of directions: 3 for xyz, 2 for xy, 1 for z). The MSD is the FFT
-MSD over all particles (:mod:`aseimd.analysis.msd`); the fit window and the
-block standard error are described in :mod:`aseimd.analysis.fitting`.
+MSD over all particles (:mod:`aseimd.analysis.msd`). Two estimators: ``gls``
+(default; :mod:`aseimd.analysis.einstein` -- random-walk covariance, onset
+window, jackknife over blocks of time origins) and ``ols-blocks`` (the earlier
+one; fit window and block error in :mod:`aseimd.analysis.fitting`).
+:class:`DiffusionAnalysis` is the analysis object for
+:func:`aseimd.analysis.engine.run_analyses`.
 
 Layers (interface cells): the lateral MSD of particles grouped by the layer
 their (wrapped) z lies in *at each time origin* -- a conditional MSD

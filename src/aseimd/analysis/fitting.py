@@ -1,4 +1,8 @@
-"""Fit windows for Einstein relations, and standard errors from independent time blocks.
+"""The ``ols-blocks`` estimator: fit windows for Einstein relations and errors from 5 time slices.
+
+(The default estimator is ``gls``, :mod:`aseimd.analysis.einstein`; this one is
+kept for comparison and for runs too short for it. ``FitWindow``,
+``lag_grid``, ``loglog_slope`` serve both.)
 
 Fit window (automatic)
 ----------------------

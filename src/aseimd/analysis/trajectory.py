@@ -10,6 +10,14 @@ The frame spacing is resolved in this order: an explicit ``dt_ps``; the
 step stored in a DCD header (NSAVC x DELTA); the time axis of formats that
 carry one (XTC, TRR, NetCDF, HDF5). If none is available an
 :class:`~aseimd.errors.AnalysisError` asks for ``--dt-ps``.
+
+DCDs are checked when opened: empty, not a DCD, an atom count other than the
+topology's, or no complete frame are errors that say so; a file torn inside a
+frame (or shorter than its header announces) is read on its complete frames
+and :attr:`Trajectory.warnings` says so (the analyses report it with their
+numbers). mdtraj's C readers are silenced on stdout (:func:`quiet_c_stdout`).
+:func:`open_trajectory` also accepts an mdtraj Trajectory or an MDAnalysis
+Universe in memory (:class:`MemoryTrajectory`).
 """
 
 from __future__ import annotations

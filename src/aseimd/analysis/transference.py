@@ -28,14 +28,17 @@ an electrode, so sigma uses formal charges by default. Pass scaled values
 explicitly to get the "scaled-charge" conductivity (sigma scales with the
 square of a common factor; t+ does not change).
 
-Fit window: one window for every curve so that the numbers are comparable;
-automatically the overlap of the self-diffusive windows of cations and anions
-(:func:`aseimd.analysis.fitting.choose_window`), or given. Standard errors by
-the block jackknife over ``n_blocks`` independent time blocks
-(:mod:`aseimd.analysis.fitting`). Cross terms converge slowly: a warning is
-issued when the relative standard error of L+- exceeds 0.5, when a self MSD is
-not diffusive, or when the log-log slope of the Einstein-Helfand curve in the
-window is outside 1 ± 0.3.
+Estimators (``method``): ``"gls"`` (default) fits every curve with one set of
+generalised least-squares weights built from the exact random-walk covariance
+of displacement correlations, over a window from the objective onset of
+diffusion of the ion self MSDs (:mod:`aseimd.analysis.einstein`), with
+jackknife errors over many blocks of time origins and the analytic error as
+a cross-check; ``"ols-blocks"`` is the earlier estimator (least squares over
+the overlap of the self-diffusive windows, block jackknife over 5 time
+slices). Cross terms converge slowly: the warnings speak about what the user
+reads -- t+ (Onsager) when its standard error exceeds 0.05, sigma_EH when its
+relative error exceeds 0.2 -- and about a self MSD that is not diffusive in
+the window (docs/analysis_transport.md).
 """
 
 from __future__ import annotations
