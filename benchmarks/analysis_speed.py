@@ -632,6 +632,8 @@ elif task == "mdanalysis-msd":
 elif task == "aseimd-one-pass":
     w0, c0 = clock()
     from aseimd.analysis import run_analyses, DiffusionAnalysis, TransferenceAnalysis
+    import aseimd.analysis.engine, aseimd.analysis.diffusion, aseimd.analysis.transference, aseimd.species
+    import mdtraj
     w1, c1 = clock()
     d, t = run_analyses((workdir + "/pairs.pdb", workdir + "/pairs.dcd"), [
         DiffusionAnalysis({"Li": "resname LI", "PF6": "resname PF6"}),

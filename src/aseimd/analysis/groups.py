@@ -232,6 +232,8 @@ def load_positions(
         w_all = traj.masses(read)
         w_all = (w_all / w_all.sum()).astype(np.float32)
     chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * read.size)))
+    others = np.setdiff1d(np.arange(read.size), where_union) if system else None
+    rest_walk_last = None
     last_all = None
     com0 = None
 
@@ -255,13 +257,21 @@ def load_positions(
                 com0 = com_steps[0].copy()
             com_steps[sl] -= com0
         elif system:
-            prev = chunk.xyz_nm[:1] if last_all is None else last_all[None]
-            steps = np.diff(np.concatenate([prev, chunk.xyz_nm]), axis=0)
+            # selected atoms: their unwrapped positions; the others: minimum-image steps, mass-weighted
+            rest = chunk.xyz_nm[:, others]
+            prev = rest[:1] if last_all is None else last_all[None]
+            steps = np.diff(np.concatenate([prev, rest]), axis=0)
             if chunk.box_nm is not None:
                 steps = minimum_image(steps, chunk.box_nm)
-            com_steps[sl] = np.tensordot(steps, w_all, axes=(1, 0))
-            com_steps[sl] = np.cumsum(com_steps[sl], axis=0) + (0.0 if sl.start == 0 else com_steps[sl.start - 1])
-            last_all = np.array(chunk.xyz_nm[-1])
+            walk = np.cumsum(np.tensordot(steps, w_all[others], axes=(1, 0)), axis=0, dtype=np.float64)
+            if sl.start:
+                walk += rest_walk_last
+            rest_walk_last = walk[-1].copy()
+            com = np.tensordot(pos, w_all[where_union].astype(np.float64), axes=(1, 0)) + walk
+            if com0 is None:
+                com0 = com[0].copy()
+            com_steps[sl] = com - com0
+            last_all = np.array(rest[-1])
         if system:  # subtract while the chunk is in cache
             xyz[sl] -= com_steps[sl][:, None, :]
 

@@ -107,7 +107,9 @@ def msd_fft(positions_nm: np.ndarray, *, max_lag: int | None = None, per_particl
         squares = np.zeros((n_frames, n_dims))
     for lo in range(0, n_particles, block):  # blocks of particles bound memory; each block is vectorised
         # time along the last, contiguous axis: (particles, dims, frames) -> one batch of 1-D transforms
-        xb = np.ascontiguousarray(np.moveaxis(np.asarray(x[:, lo:lo + block], dtype=np.float64), 0, -1))
+        part = x[:, lo:lo + block]
+        xb = np.empty((part.shape[1], n_dims, n_frames))
+        xb[...] = part.transpose(1, 2, 0)  # one strided copy, converting to float64
         xb -= xb.mean(axis=-1, keepdims=True)  # the MSD is shift invariant; small numbers keep the FFT precise
         fx = _fft.rfft(xb, n=nfft, axis=-1)
         spec = fx.real * fx.real
