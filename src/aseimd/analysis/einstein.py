@@ -214,8 +214,9 @@ def fit_gls(
     max_stop = max_window_stop(n_frames, n_blocks)
     if n_blocks is not None and n_blocks < 2:
         raise AnalysisError(f"--blocks must be >= 2 for a standard error, got {n_blocks}")
-    if max_stop < gls.MIN_FIT_POINTS:
-        need = BLOCK_LENGTH_FACTOR * (n_blocks or MIN_BLOCKS) * gls.MIN_FIT_POINTS
+    shortest = gls.window_stop(1, span) if fit_window_ps is None else gls.MIN_FIT_POINTS - 1
+    if max_stop < shortest:
+        need = BLOCK_LENGTH_FACTOR * (n_blocks or MIN_BLOCKS) * shortest
         raise AnalysisError(
             f"trajectory of {T_min} frames is too short for the GLS fit with "
             f"{n_blocks or MIN_BLOCKS} blocks of time origins (needs >= {need} frames); "
