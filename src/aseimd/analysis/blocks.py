@@ -164,3 +164,27 @@ def ratio_mean_stderr(sums: np.ndarray, norms: np.ndarray) -> tuple[float, float
     mean = float(np.sum(sums) / total)
     ok = norms > 0
     return mean, block_stderr(sums[ok] / norms[ok])
+
+
+def block_mean_stderr(block_sums: np.ndarray, frames_per_block: np.ndarray, n_frames: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over all frames and the standard error of the block means, per column (e.g. per bin).
+
+    Parameters
+    ----------
+    block_sums : numpy.ndarray, shape=(n_blocks, n_values)
+        Per-block sums of per-frame values.
+    frames_per_block : numpy.ndarray, shape=(n_blocks,)
+    n_frames : int
+
+    Returns
+    -------
+    mean, stderr : numpy.ndarray, shape=(n_values,)
+        ``stderr`` is NaN with fewer than 2 blocks.
+    """
+    mean = block_sums.sum(axis=0) / n_frames
+    n_blocks = block_sums.shape[0]
+    if n_blocks < 2:
+        return mean, np.full(mean.shape, np.nan)
+    block_means = block_sums / frames_per_block[:, None]
+    return mean, block_means.std(axis=0, ddof=1) / np.sqrt(n_blocks)

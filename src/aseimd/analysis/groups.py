@@ -292,27 +292,3 @@ def _particle_centres(pos: np.ndarray, group: Group) -> np.ndarray:
     first = np.r_[0, np.flatnonzero(np.diff(group.particle_of_atom)) + 1]
     weighted = pos * group.atom_masses[None, :, None]
     return np.add.reduceat(weighted, first, axis=1) / group.particle_masses[None, :, None]
-
-
-def system_com_displacement(traj: Trajectory) -> np.ndarray:
-    """Displacement of the whole system's centre of mass from frame 0, streamed over all atoms.
-
-    Every atom is unwrapped by minimum-image steps, so the result is right for
-    wrapped input too. Chunks hold at most :data:`SYSTEM_PASS_BYTES` of positions.
-
-    Returns
-    -------
-    numpy.ndarray, shape=(n_frames, 3), dtype=float64
-        R(t) - R(0) in nm.
-    """
-    n_atoms = traj.topology.n_atoms
-    everyone = np.arange(n_atoms)
-    w = traj.masses(everyone)
-    w = w / w.sum()
-    chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * n_atoms)))
-    unwrapper = Unwrapper()
-    com = np.empty((traj.n_frames, 3))
-    for chunk in traj.iter_chunks(everyone, chunk_frames=chunk_frames):
-        pos = unwrapper.feed(chunk.xyz_nm, chunk.box_nm)
-        com[chunk.start:chunk.start + pos.shape[0]] = np.einsum("fai,a->fi", pos, w)
-    return com - com[0]

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aseimd.analysis.blocks import block_mean_stderr
 from aseimd.analysis.trajectory import Trajectory
 from aseimd.errors import AnalysisError
 
@@ -369,8 +370,8 @@ def density_profiles(
 
     out: dict[str, GroupProfile] = {}
     for label, (num, chg) in acc.items():
-        num_mean, num_se = _block_stats(num, frames_per_block, n_frames)
-        chg_mean, chg_se = _block_stats(chg, frames_per_block, n_frames)
+        num_mean, num_se = block_mean_stderr(num, frames_per_block, n_frames)
+        chg_mean, chg_se = block_mean_stderr(chg, frames_per_block, n_frames)
         q = group_q[label]
         total_q = float(q.sum())  # NaN if any unknown
         if np.isnan(total_q):
@@ -416,25 +417,6 @@ def _cross_area(box: np.ndarray, ax: int) -> np.ndarray:
     """Area (nm^2) of the face spanned by the two box vectors other than ``ax``, per frame."""
     i, j = [k for k in range(3) if k != ax]
     return np.linalg.norm(np.cross(box[:, i], box[:, j]), axis=-1)
-
-
-def _block_stats(block_sums: np.ndarray, frames_per_block: np.ndarray, n_frames: int):
-    """Mean over all frames and block-average standard error.
-
-    Parameters
-    ----------
-    block_sums : numpy.ndarray, shape=(n_blocks, n_bins)
-        Per-block sums of the per-frame values.
-    frames_per_block : numpy.ndarray, shape=(n_blocks,)
-    n_frames : int
-    """
-    mean = block_sums.sum(axis=0) / n_frames
-    n_blocks = block_sums.shape[0]
-    if n_blocks < 2:
-        return mean, np.full(mean.shape, np.nan)
-    block_means = block_sums / frames_per_block[:, None]
-    se = block_means.std(axis=0, ddof=1) / np.sqrt(n_blocks)
-    return mean, se
 
 
 def _time_step(traj) -> tuple[float | None, str]:
