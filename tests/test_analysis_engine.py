@@ -220,3 +220,14 @@ def test_replicas_pool_and_correlated_particles_are_flagged(rng):
     herd = self_diffusion(common + 0.01 * runs[0], 1.0)
     assert any("block standard error of D is" in w for w in herd.warnings)
     assert herd.D_stderr_m2_per_s > 2 * herd.D_stderr_analytic_m2_per_s
+
+
+def test_a_given_window_over_curved_msd_is_said_to_be_curved(rng):
+    from aseimd.analysis.diffusion import self_diffusion
+
+    cat, _ = pair_walks(rng, 20, 3000, 0.01, 0.005, 0.015, ou_rms_nm=0.3, ou_tau_frames=4.0)
+    res = self_diffusion(cat, 1.0, fit_window_ps=(1.0, 4.0))
+    assert not res.diffusive and res.onset["linearity_p_value"] < 1e-3
+    assert any("not a straight line over the given window 1-4 ps" in w for w in res.warnings)
+    auto = self_diffusion(cat, 1.0)
+    assert auto.window.start > 4  # the onset test moves the window off the memory

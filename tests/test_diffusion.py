@@ -107,7 +107,8 @@ def test_given_window_and_too_short(rng):
         self_diffusion(pos, 1.0)
     long = brownian(rng, 400, 10, 1.0, D_NM2_PER_PS)
     res = self_diffusion(long, 1.0, fit_window_ps=(2.0, 8.0))
-    assert res.window.ps(1.0) == [2.0, 8.0] and not res.window.automatic and res.onset is None
+    assert res.window.ps(1.0) == [2.0, 8.0] and not res.window.automatic and "onset_ps" not in res.onset
+    assert res.onset["linearity_p_value"] > 0.001 and res.diffusive
     with pytest.raises(AnalysisError, match="fit window ends at 50 ps but blocks of time origins"):
         self_diffusion(long, 1.0, fit_window_ps=(2.0, 50.0))
     with pytest.raises(AnalysisError, match="please specify one of"):

@@ -285,10 +285,15 @@ def _self_diffusion_gls(runs, dt_ps, comps, dims, fit_window_ps, n_blocks, label
             f"{name}: the block standard error of D is {ratio:.2f} x the random-walk (analytic) one; the motion "
             "is not a simple random walk over the fit window (the block error is reported)"
         )
-    onset = None
+    if fit_window_ps is not None and not fit.window.found:
+        warnings.append(
+            f"{name}: the MSD is not a straight line over the given window {w[0]:g}-{w[1]:g} ps at the precision "
+            f"of the data (chi² p = {fit.linearity_p_value:.2g}); D is an apparent value"
+        )
+    onset = {"linearity_p_value": fit.linearity_p_value}
     if fit.onset is not None:
-        onset = {"p_value": fit.onset.p_value, "found": fit.onset.found, "windows_tested": fit.onset.n_tested,
-                 "onset_ps": fit.onset.start * dt_ps}
+        onset |= {"p_value": fit.onset.p_value, "found": fit.onset.found, "windows_tested": fit.onset.n_tested,
+                  "onset_ps": fit.onset.start * dt_ps}
     return DiffusionResult(
         label, dims, n_particles, dt_ps, curve, fit.window, D, se, ci95(D, se, fit.n_blocks),
         fit.per_block["D"], fitting.loglog_slope(curve, fit.window), bool(fit.window.found),

@@ -85,6 +85,9 @@ class GLSFit:
         Blocks of time origins in total (over replicas).
     n_frames : list of int
         Frames per replica.
+    linearity_p_value : float
+        chi² p-value of the straight line over the window used, for the tested self MSDs
+        (worst of them); with a given window below the onset threshold, ``window.found`` is False.
     transient : dict or None
         Set when a tested curve turns sub-diffusive after the window (``lag_ps``,
         ``slope_ratio``): the window is a short-time transient, not the long-time regime.
@@ -103,6 +106,7 @@ class GLSFit:
     n_blocks: int
     n_frames: list[int] = field(default_factory=list)
     transient: dict | None = None
+    linearity_p_value: float = float("nan")
 
 
 def pooled_K(lags: np.ndarray, n_frames: list[int]) -> np.ndarray:
@@ -279,6 +283,15 @@ def fit_gls(
     values, stderr, per_block = jackknife(sums, counts, estimator)
     whole = {k: v.sum(axis=0) / counts.sum(axis=0) for k, v in sums.items()}
     coef = {k: line.coefficients(v) for k, v in whole.items()}
+    # linearity of the tested curves over the window actually used (given or found), for the record
+    p_lin = 1.0
+    for name, s in series.items():
+        if s.onset_dims and line.lags.size > 2:
+            y = curves[name][line.lags]
+            b = float(line.coefficients(y)[1])
+            p_lin = min(p_lin, gls._chi2_sf(line.chi2(y, 2.0 * b * b / s.onset_dims), line.lags.size - 2))
+    if fit_window_ps is not None and p_lin < p_min:
+        window = FitWindow(window.start, window.stop, window.automatic, found=False)
     transient = None
     for name, s in series.items():
         if s.onset_dims:
@@ -289,7 +302,7 @@ def fit_gls(
     return GLSFit(
         window, lags, line, onset, values, stderr, per_block,
         {k: float(c[1]) for k, c in coef.items()}, {k: float(c[0]) for k, c in coef.items()},
-        curves, int(counts.shape[0]), n_frames, transient,
+        curves, int(counts.shape[0]), n_frames, transient, float(p_lin),
     )
 
 

@@ -350,11 +350,16 @@ def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus
     cov_unit = np.array([[d * (sig[(a, c_)] * sig[(b_, d_)] + sig[(a, d_)] * sig[(b_, c_)])
                           for (c_, d_) in keys] for (a, b_) in keys])
     bands["eh"] = np.r_[0.0, np.sqrt(np.maximum(Kd * (gs @ cov_unit @ gs), 0))]
-    onset = None
+    if fit_window_ps is not None and not window.found:
+        warnings.append(
+            f"the ion self MSDs are not straight lines over the given window {w[0]:g}-{w[1]:g} ps at the "
+            f"precision of the data (chi² p = {fit.linearity_p_value:.2g}); all coefficients are apparent values"
+        )
+    onset = {"linearity_p_value": fit.linearity_p_value}
     if fit.onset is not None:
-        onset = {"test": "chi2 of the GLS line against the random-walk covariance, first window passing",
-                 "p_value": fit.onset.p_value, "found": fit.onset.found, "windows_tested": fit.onset.n_tested,
-                 "onset_ps": fit.onset.start * dt_ps, "span": 4.0}
+        onset |= {"test": "chi2 of the GLS line against the random-walk covariance, first window passing",
+                  "p_value": fit.onset.p_value, "found": fit.onset.found, "windows_tested": fit.onset.n_tested,
+                  "onset_ps": fit.onset.start * dt_ps, "span": 4.0}
     return TransferenceResult(
         {k: float(v_) for k, v_ in values.items()}, stderr, window, dt_ps, c, slopes, diffusive, n_p, n_m,
         float(z_plus), float(z_minus), float(volume_nm3), float(temperature_K), dims, fit.n_blocks, warnings,
