@@ -42,7 +42,7 @@ def test_quick_tasks_agree_with_peers(bench, tmp_path):
     pytest.importorskip("MDAnalysis")
     pytest.importorskip("tidynamics")  # EinsteinMSD(fft=True)
     pytest.importorskip("solvation_analysis")
-    s = bench.Sizes(n_li=10, n_ec=60, n_frames=120, box_nm=2.6, sa_frames=60)
+    s = bench.Sizes(n_li=10, n_ec=60, n_frames=200, box_nm=2.6, sa_frames=60)  # >= 160 frames for the GLS fit
     bench.generate(s, tmp_path)
     pdb, dcd = tmp_path / "bench.pdb", tmp_path / "bench.dcd"
     t0 = time.perf_counter()
