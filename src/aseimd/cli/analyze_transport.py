@@ -175,8 +175,10 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     v, s = res.values, res.stderr
-    click.echo(f"t+ (Onsager) = {v['t_plus_onsager']:.3f} ± {s['t_plus_onsager']:.3f}; "
-               f"t+ (NE) = {v['t_plus_ne']:.3f} ± {s['t_plus_ne']:.3f}")
+    w0, w1 = res.window.ps(res.dt_ps)
+    click.echo(f"t+ (Onsager) = {v['t_plus_onsager']:.4g} ± {s['t_plus_onsager']:.2g}; "
+               f"t+ (NE) = {v['t_plus_ne']:.4g} ± {s['t_plus_ne']:.2g} "
+               f"({res.method}, window {w0:g}-{w1:g} ps, {res.n_blocks} blocks)")
     click.echo(f"sigma_EH = {v['sigma_eh']:.4g} ± {s['sigma_eh']:.2g} S/m; "
                f"sigma_NE = {v['sigma_ne']:.4g} ± {s['sigma_ne']:.2g} S/m")
     click.echo(f"Wrote {out}, {csv.name}, {png.name}")
