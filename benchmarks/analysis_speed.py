@@ -1,7 +1,15 @@
 """Analysis speed: aseimd against MDAnalysis EinsteinMSD (FFT) and solvation_analysis, on one trajectory.
 
-What it does
-------------
+Two suites. ``--suite transport`` (default, issue 10): ``aseimd analyze
+diffusion`` and ``transference`` end to end on a wrapped file of correlated
+cation-anion pairs with closed-form transport, against MDAnalysis EinsteinMSD
+on the same file and against the raw read of the selected atoms, plus t+'s
+standard error from the GLS and the old (ols-blocks) estimator next to the
+truth (functions under "transport suite" below). ``--suite msd-cn``: the MSD
+and coordination comparison described next.
+
+What it does (msd-cn)
+---------------------
 1. Builds ONE synthetic, unwrapped trajectory (PDB + DCD) in ``--workdir`` (or a
    temporary directory): Li+ (residue LI, 1 atom), PF6- (residue PF6, 7 atoms)
    and EC (residue EC, 10 atoms) in a cubic box. Every Li+ carries four EC
@@ -34,9 +42,11 @@ What it does
 
 Run
 ---
-    python benchmarks/analysis_speed.py --quick          # seconds: smoke run
-    python benchmarks/analysis_speed.py                  # full: >= 1000 ions, 10^4 frames
-    python benchmarks/analysis_speed.py --workdir /tmp/bench --keep --json results.json
+    python benchmarks/analysis_speed.py --quick                   # transport suite, seconds
+    python benchmarks/analysis_speed.py                           # transport suite, 138 MiB file
+    python benchmarks/analysis_speed.py --suite msd-cn --quick    # msd-cn smoke run
+    python benchmarks/analysis_speed.py --suite msd-cn            # full: >= 1000 ions, 10^4 frames
+    python benchmarks/analysis_speed.py --suite msd-cn --workdir /tmp/bench --keep --json results.json
 
 Needs MDAnalysis, tidynamics (EinsteinMSD's FFT) and solvation_analysis (the
 ``test`` extra). Exit status 0 when every comparison agrees, 1 otherwise.
@@ -473,9 +483,251 @@ def print_report(s: Sizes, gen_s: float, dcd: Path, results: dict, comparison: d
               f"solvation_analysis {c['solvation_analysis']:.6f}")
 
 
+# --------------------------------------------------------------------------- transport suite (issue 10)
+
+
+@dataclass(frozen=True)
+class PairSizes:
+    """The transport benchmark file: cation-anion pairs with correlated steps, wrapped, plus static solvent."""
+
+    n_pairs: int = 300
+    n_solvent: int = 600       # static Xe atoms: a heavy frame so that the COM frame does not pin t+
+    n_frames: int = 10_000
+    box_nm: float = 5.0
+    dt_ps: float = 1.0
+    seed: int = 2026
+
+
+PAIR_QUICK = PairSizes(n_pairs=20, n_solvent=40, n_frames=600, box_nm=3.0)
+#: Diffusion coefficients (nm^2/ps) of the shared, cation-only and anion-only Brownian parts.
+DS, DA, DB = 0.01, 0.005, 0.015
+T_K = 300.0
+
+
+def pair_truth_com(p: PairSizes) -> dict:
+    """Closed-form t+, sigma_EH, D+ and D- in the centre-of-mass frame of the whole (ions + static solvent) system."""
+    import mdtraj
+
+    m_p, m_m, m_s = mdtraj.element.lithium.mass, mdtraj.element.phosphorus.mass, mdtraj.element.xenon.mass
+    n = p.n_pairs
+    M = n * (m_p + m_m) + p.n_solvent * m_s
+    # per-direction step covariance per ps / 2 of the summed positions X+, X-
+    S = n * np.array([[DS + DA, DS], [DS, DS + DB]])
+    A = np.array([[1 - n * m_p / M, -n * m_m / M], [-n * m_p / M, 1 - n * m_m / M]])
+    Sp = A @ S @ A.T
+    v = np.array([1.0, -1.0])
+    kT = 1.380649e-23 * T_K
+    volume_m3 = p.box_nm**3 * 1e-27
+    to_L = 1e-6 / (volume_m3 * kT)
+    cov_iR = lambda own, shared: (m_p * own + m_m * shared) / M  # noqa: E731
+    var_R = (m_p**2 * n * (DS + DA) + m_m**2 * n * (DS + DB) + 2 * m_p * m_m * n * DS) / M**2
+    D_p = DS + DA - 2 * cov_iR(DS + DA, DS) + var_R
+    D_m = DS + DB - 2 * (m_p * DS + m_m * (DS + DB)) / M + var_R
+    return {"t_plus_onsager": float((Sp[0, 0] - Sp[0, 1]) / (v @ Sp @ v)),
+            "sigma_eh_S_per_m": float(1.602176634e-19**2 * (v @ Sp @ v) * to_L),
+            "D_plus_m2_per_s": float(D_p * 1e-6), "D_minus_m2_per_s": float(D_m * 1e-6)}
+
+
+def generate_pairs(p: PairSizes, workdir: Path) -> tuple[Path, Path, float]:
+    """Write ``pairs.pdb``, ``pairs.dcd`` (wrapped into the box) and ``run.json`` (dt) into ``workdir``."""
+    import mdtraj
+    from mdtraj.formats import DCDTrajectoryFile
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(p.seed)
+    top = mdtraj.Topology()
+    chain = top.add_chain()
+    for resname, atom, element, count in (("LI", "LI", mdtraj.element.lithium, p.n_pairs),
+                                          ("PF6", "P", mdtraj.element.phosphorus, p.n_pairs),
+                                          ("XE", "XE", mdtraj.element.xenon, p.n_solvent)):
+        for _ in range(count):
+            top.add_atom(atom, element, top.add_residue(resname, chain))
+    n = p.n_pairs
+    start = rng.uniform(0, p.box_nm, (n, 3))
+    pos = np.concatenate([start, start + rng.normal(scale=0.15, size=(n, 3)),
+                          rng.uniform(0, p.box_nm, (p.n_solvent, 3))])
+    scale = np.sqrt(2.0 * np.array([DS, DA, DB]) * p.dt_ps)
+    box = np.full(3, p.box_nm, dtype=np.float32)
+    pdb, dcd = workdir / "pairs.pdb", workdir / "pairs.dcd"
+    chunk = 1000
+    with DCDTrajectoryFile(str(dcd), "w") as fh:
+        done = 0
+        while done < p.n_frames:
+            k = min(chunk, p.n_frames - done)
+            steps = rng.standard_normal((3, k, n, 3)) * scale[:, None, None, None]
+            if done == 0:
+                steps[:, 0] = 0.0
+            shared, a, b = np.cumsum(steps, axis=1)
+            walk = np.concatenate([pos[None, :n] + shared + a, pos[None, n:2 * n] + shared + b,
+                                   np.broadcast_to(pos[2 * n:], (k, p.n_solvent, 3))], axis=1)
+            pos = np.concatenate([walk[-1, :2 * n], pos[2 * n:]])
+            wrapped = (walk - p.box_nm * np.floor(walk / p.box_nm)).astype(np.float32)
+            if done == 0:
+                mdtraj.Trajectory(wrapped[:1], top, unitcell_lengths=box[None],
+                                  unitcell_angles=[[90.0] * 3]).save_pdb(str(pdb))
+            fh.write(wrapped * 10.0, cell_lengths=np.tile(box * 10.0, (k, 1)), cell_angles=np.full((k, 3), 90.0))
+            done += k
+    (workdir / "run.json").write_text(json.dumps({"trajectory": {"file": dcd.name, "dt_ps": p.dt_ps,
+                                                                 "n_frames": p.n_frames}}))
+    return pdb, dcd, time.perf_counter() - t0
+
+
+def _cli_command(workdir: Path, which: str, method: str = "gls") -> list[str]:
+    base = [sys.executable, "-c", "import sys; from aseimd.cli import main; sys.exit(main())", "analyze"]
+    files = ["--top", str(workdir / "pairs.pdb"), "--traj", str(workdir / "pairs.dcd"), "--force"]
+    if which == "diffusion":
+        return base + ["diffusion", *files, "--group", "Li=resname LI", "--group", "PF6=resname PF6",
+                       "--json", str(workdir / f"diffusion_{method}.json"), "--method", method]
+    return base + ["transference", *files, "--cation", "Li=resname LI", "--anion", "PF6=resname PF6",
+                   "--temperature-K", str(T_K), "--json", str(workdir / f"transference_{method}.json"),
+                   "--method", method]
+
+
+def time_command(cmd: list[str], timeout_s: float) -> dict:
+    """Wall and CPU (user + system of the child) of a command, end to end (imports, plots, files included)."""
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    out = {"wall_s": wall, "cpu_s": cpu, "rc": proc.returncode}
+    if proc.returncode != 0:
+        out["error"] = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    out["stdout_has_dcdplugin"] = "dcdplugin" in proc.stdout
+    return out
+
+
+_PAIR_CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+task, workdir = sys.argv[1], sys.argv[2]
+def clock():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), r.ru_utime + r.ru_stime
+if task == "raw-read":
+    from aseimd.analysis.dcd_reader import open_dcd
+    import mdtraj
+    top = mdtraj.load_topology(workdir + "/pairs.pdb")
+    ions = top.select("resname LI or resname PF6")
+    w0, c0 = clock()
+    d = open_dcd(workdir + "/pairs.dcd")
+    for lo in range(0, d.n_frames, 1000):
+        d.read(np.arange(lo, min(lo + 1000, d.n_frames)), ions)
+    w1, c1 = clock()
+    with open(workdir + "/pairs.dcd", "rb") as fh:
+        while fh.read(64 << 20):
+            pass
+    w2, c2 = clock()
+    print(json.dumps({"wall_s": w1 - w0, "cpu_s": c1 - c0, "bytes_wall_s": w2 - w1, "bytes_cpu_s": c2 - c1}))
+elif task == "mdanalysis-msd":
+    w0, c0 = clock()
+    import MDAnalysis as mda
+    from MDAnalysis.analysis.msd import EinsteinMSD
+    w1, c1 = clock()
+    u = mda.Universe(workdir + "/pairs.pdb", workdir + "/pairs.dcd", dt=1.0)
+    for sel in ("resname LI", "resname PF6"):
+        EinsteinMSD(u, select=sel, msd_type="xyz", fft=True).run()
+    w2, c2 = clock()
+    print(json.dumps({"wall_s": w2 - w0, "cpu_s": c2 - c0, "analysis_wall_s": w2 - w1, "analysis_cpu_s": c2 - c1}))
+elif task == "aseimd-one-pass":
+    w0, c0 = clock()
+    from aseimd.analysis import run_analyses, DiffusionAnalysis, TransferenceAnalysis
+    import aseimd.analysis.engine, aseimd.analysis.diffusion, aseimd.analysis.transference, aseimd.species
+    import mdtraj
+    w1, c1 = clock()
+    d, t = run_analyses((workdir + "/pairs.pdb", workdir + "/pairs.dcd"), [
+        DiffusionAnalysis({"Li": "resname LI", "PF6": "resname PF6"}),
+        TransferenceAnalysis(("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=300.0)])
+    w2, c2 = clock()
+    print(json.dumps({"wall_s": w2 - w0, "cpu_s": c2 - c0, "analysis_wall_s": w2 - w1, "analysis_cpu_s": c2 - c1,
+                      "t_plus_onsager": t.to_json()["t_plus_onsager"]}))
+"""
+
+
+def run_pair_child(task: str, workdir: Path, timeout_s: float) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _PAIR_CHILD, task, str(workdir)], capture_output=True, text=True,
+                          timeout=timeout_s)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1])
+
+
+def transport_suite(p: PairSizes, workdir: Path, timeout_s: float, with_mdanalysis: bool = True) -> dict:
+    """Time the transport commands end to end against MDAnalysis and the raw read; compare the errors."""
+    pdb, dcd, gen_s = generate_pairs(p, workdir)
+    warm_page_cache(dcd)
+    res: dict = {"sizes": asdict(p), "dcd_MiB": dcd.stat().st_size / 2**20, "generate_s": gen_s}
+    res["raw_read"] = run_pair_child("raw-read", workdir, timeout_s)
+    res["diffusion"] = time_command(_cli_command(workdir, "diffusion"), timeout_s)
+    res["transference"] = time_command(_cli_command(workdir, "transference"), timeout_s)
+    res["transference_ols_blocks"] = time_command(_cli_command(workdir, "transference", "ols-blocks"), timeout_s)
+    res["one_pass_both"] = run_pair_child("aseimd-one-pass", workdir, timeout_s)
+    if with_mdanalysis:
+        res["mdanalysis_einstein_msd_two_groups"] = run_pair_child("mdanalysis-msd", workdir, timeout_s)
+    truth = pair_truth_com(p)
+    res["truth"] = truth
+    estimates = {}
+    for method in ("gls", "ols-blocks"):
+        path = workdir / f"transference_{method}.json"
+        if path.exists():
+            doc = json.loads(path.read_text())
+            estimates[method] = {k: [doc[k], doc[k.replace("_S_per_m", "") + "_stderr" + (
+                "_S_per_m" if k.endswith("_S_per_m") else "")]] for k in ("t_plus_onsager", "sigma_eh_S_per_m")}
+            estimates[method]["fit_window_ps"] = doc["fit_window_ps"]
+            estimates[method]["n_blocks"] = doc["n_blocks"]
+    res["estimates"] = estimates
+    return res
+
+
+def print_transport(res: dict) -> None:
+    p = res["sizes"]
+    print(f"transport file: {p['n_pairs']} Li+/{p['n_pairs']} anion pairs with correlated steps + "
+          f"{p['n_solvent']} static Xe, {p['n_frames']} frames, wrapped, DCD {res['dcd_MiB']:.0f} MiB")
+    raw = res["raw_read"]
+    if "error" in raw:
+        print("raw read: ERROR", raw["error"])
+        return
+    print(f"{'what':44s} {'wall (s)':>9s} {'CPU (s)':>8s}")
+    print(f"{'raw read of the ion atoms (I/O limit)':44s} {raw['wall_s']:9.2f} {raw['cpu_s']:8.2f}")
+    print(f"{'  (plain byte read of the whole file)':44s} {raw['bytes_wall_s']:9.2f} {raw['bytes_cpu_s']:8.2f}")
+    rows = [("aseimd analyze diffusion (CLI, end to end)", res["diffusion"]),
+            ("aseimd analyze transference (CLI, end to end)", res["transference"]),
+            ("  same, --method ols-blocks", res["transference_ols_blocks"]),
+            ("run_analyses(diffusion + transference), 1 read", res["one_pass_both"])]
+    mda = res.get("mdanalysis_einstein_msd_two_groups")
+    if mda:
+        rows.append(("MDAnalysis EinsteinMSD, Li and PF6 (incl. import)", mda))
+    for name, r in rows:
+        if "error" in r:
+            print(f"{name:44s} ERROR {r['error']}")
+        else:
+            print(f"{name:44s} {r['wall_s']:9.2f} {r['cpu_s']:8.2f}")
+    if mda and "error" not in mda and "error" not in res["diffusion"]:
+        print(f"diffusion vs MDAnalysis (CPU): {mda['cpu_s'] / res['diffusion']['cpu_s']:.2f}x faster (goal >= 5x); "
+              f"vs raw read: {res['diffusion']['cpu_s'] / raw['cpu_s']:.1f}x the read time (goal <= 3x)")
+        one = res["one_pass_both"]
+        if "error" not in one:
+            print(f"library, both analyses without imports: {one['analysis_cpu_s']:.2f} s CPU = "
+                  f"{one['analysis_cpu_s'] / raw['cpu_s']:.1f}x the raw read; MDAnalysis analysis alone "
+                  f"{mda['analysis_cpu_s']:.2f} s ({mda['analysis_cpu_s'] / one['analysis_cpu_s']:.1f}x)")
+    truth = res["truth"]
+    for method, est in res["estimates"].items():
+        t, s = est["t_plus_onsager"], est["sigma_eh_S_per_m"]
+        print(f"{method:10s} t+ = {t[0]:.4f} ± {t[1]:.4f} (truth {truth['t_plus_onsager']:.4f}); "
+              f"sigma_EH = {s[0]:.3f} ± {s[1]:.3f} S/m (truth {truth['sigma_eh_S_per_m']:.3f}); "
+              f"window {est['fit_window_ps'][0]:g}-{est['fit_window_ps'][1]:g} ps, {est['n_blocks']} blocks")
+    if {"gls", "ols-blocks"} <= set(res["estimates"]):
+        r = res["estimates"]["ols-blocks"]["t_plus_onsager"][1] / res["estimates"]["gls"]["t_plus_onsager"][1]
+        print(f"t+ standard error: ols-blocks / gls = {r:.1f} (the old estimator would need ~{r * r:.0f}x the data)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run (seconds)")
+    parser.add_argument("--suite", choices=["transport", "msd-cn", "all"], default="transport",
+                        help="transport: diffusion/transference end to end vs MDAnalysis and the raw read (issue 10, "
+                             "default, 230 MiB file); msd-cn: the MSD and coordination comparison (3.3 GB at full size)")
     parser.add_argument("--workdir", type=Path, default=None, help="where to write the trajectory (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--n-li", type=int, default=None, help="Li+ (and PF6-) count")
@@ -495,6 +747,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child_main(args.child, args.workdir, Sizes(**json.loads(args.sizes_json)))
         return 0
+
+    if args.suite in ("transport", "all"):
+        p = PAIR_QUICK if args.quick else PairSizes()
+        if args.n_frames is not None:
+            p = PairSizes(**(asdict(p) | {"n_frames": args.n_frames}))
+        workdir = Path(tempfile.mkdtemp(prefix="aseimd-bench-")) if args.workdir is None else args.workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            res = transport_suite(p, workdir, args.timeout_s)
+            print_transport(res)
+            if args.json and args.suite == "transport":
+                args.json.write_text(json.dumps(res, indent=2) + "\n")
+        finally:
+            if args.workdir is None and not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+        if args.suite == "transport":
+            bad = [k for k, v in res.items() if isinstance(v, dict) and "error" in v]
+            return 1 if bad else 0
 
     base = QUICK if args.quick else FULL
     overrides = {k: v for k, v in {"n_li": args.n_li, "n_ec": args.n_ec, "n_frames": args.n_frames,

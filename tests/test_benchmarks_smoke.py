@@ -42,7 +42,7 @@ def test_quick_tasks_agree_with_peers(bench, tmp_path):
     pytest.importorskip("MDAnalysis")
     pytest.importorskip("tidynamics")  # EinsteinMSD(fft=True)
     pytest.importorskip("solvation_analysis")
-    s = bench.Sizes(n_li=10, n_ec=60, n_frames=120, box_nm=2.6, sa_frames=60)
+    s = bench.Sizes(n_li=10, n_ec=60, n_frames=200, box_nm=2.6, sa_frames=60)  # >= 160 frames for the GLS fit
     bench.generate(s, tmp_path)
     pdb, dcd = tmp_path / "bench.pdb", tmp_path / "bench.dcd"
     t0 = time.perf_counter()
@@ -56,3 +56,18 @@ def test_quick_tasks_agree_with_peers(bench, tmp_path):
     assert comparison["msd"]["agree"] and comparison["msd_curve_only"]["agree"], comparison
     assert comparison["cn"]["agree"] and comparison["cn"]["frames_compared"] == 60, comparison
     assert 4.0 <= comparison["cn"]["aseimd"] < 6.0  # four bound EC plus passers-by
+
+
+def test_transport_suite_file_has_the_stated_truth(bench, tmp_path):
+    """The transport benchmark's file: wrapped pairs + static solvent, and t+ within errors of its closed form."""
+    from aseimd.analysis import TransferenceAnalysis, run_analyses
+
+    p = bench.PairSizes(n_pairs=12, n_solvent=30, n_frames=800, box_nm=3.0)
+    pdb, dcd, _ = bench.generate_pairs(p, tmp_path)
+    (tr,) = run_analyses((pdb, dcd), [TransferenceAnalysis(("Li", "resname LI"), ("PF6", "resname PF6"),
+                                                           temperature_K=bench.T_K)])
+    truth = bench.pair_truth_com(p)
+    doc = tr.to_json()
+    assert abs(doc["t_plus_onsager"] - truth["t_plus_onsager"]) < 4 * doc["t_plus_onsager_stderr"]
+    assert abs(doc["sigma_eh_S_per_m"] - truth["sigma_eh_S_per_m"]) < 4 * doc["sigma_eh_stderr_S_per_m"]
+    assert abs(doc["D_plus_m2_per_s"] - truth["D_plus_m2_per_s"]) < 4 * doc["D_plus_stderr_m2_per_s"]

@@ -42,7 +42,7 @@ def test_diffusion_writes_json_csv_png(tmp_path, li_files):
     assert data["meta"]["frames"]["n_frames"] == 400
     assert "stderr" in data["method"] and data["warnings"] == []
     header = (tmp_path / "d_msd.csv").read_text().splitlines()[0]
-    assert header == "Time (ps),Li MSD (nm^2),Li_xy MSD (nm^2)"
+    assert header == "Time (ps),Li MSD (nm^2),Li_xy MSD (nm^2),Li MSD stderr (nm^2),Li_xy MSD stderr (nm^2)"
     assert (tmp_path / "d_msd.png").read_bytes()[:4] == b"\x89PNG"
     assert "D = " in r.output
 

@@ -53,7 +53,8 @@ def test_correlated_pairs_known_onsager_coefficients(rng):
 def test_onsager_slopes_equal_brute_force(rng):
     """The FFT collective correlations equal an explicit double loop over origins."""
     cat, an = correlated_pairs(rng, 5, 120, 1.0, DS, DA, DB)
-    r = onsager_transport(cat, an, 1.0, V_NM3, 300.0, 1, -1, fit_window_ps=(2.0, 10.0), n_blocks=5)
+    r = onsager_transport(cat, an, 1.0, V_NM3, 300.0, 1, -1, fit_window_ps=(2.0, 10.0), n_blocks=5,
+                          method="ols-blocks")
     xp, xm = cat.sum(axis=1), an.sum(axis=1)
     lags = np.arange(2, 11)
     ref = [np.mean(np.sum((xp[m:] - xp[:-m]) * (xm[m:] - xm[:-m]), axis=1)) for m in lags]
@@ -79,9 +80,13 @@ def test_general_charges_and_charge_scaling(rng):
 
 
 def test_unconverged_cross_term_warns(rng):
-    cat, an = correlated_pairs(rng, 10, 200, 1.0, 0.0005, DA, DB)
+    """4 pairs whose motion is mostly shared: t+ rests on a small difference of large terms."""
+    cat, an = correlated_pairs(rng, 4, 200, 1.0, 0.05, 0.001, 0.003)
     r = onsager_transport(cat, an, 1.0, V_NM3, 300.0, 1, -1)
-    assert any("L+- not converged" in w for w in r.warnings)
+    assert r.stderr["t_plus_onsager"] > 0.05
+    assert any(w.startswith("t+ (Onsager) = ") and "not converged" in w for w in r.warnings)
+    flagged = [w for w in r.warnings if w.startswith("sigma_EH = ")]
+    assert bool(flagged) == (r.stderr["sigma_eh"] > 0.2 * abs(r.values["sigma_eh"]))
 
 
 def test_com_frame_of_a_two_species_system(tmp_path, rng):
@@ -131,7 +136,7 @@ def test_polymer_bound_anion_is_com_of_selected_atoms(tmp_path, rng):
         group_charge(g, None, "--anion-charge")
     assert group_charge(g, -1.0, "--anion-charge") == (-1.0, "--anion-charge")
     rep = analyze_transference(traj, ("Li", "resname LI"), ("SO3", g.selection), temperature_K=350.0,
-                               anion_charge=-1.0, fit_window_ps=(1.0, 10.0))
+                               anion_charge=-1.0)
     assert rep.result.n_minus == 8 and rep.result.n_plus == 8
     assert np.isfinite(rep.result.values["t_plus_onsager"])
 
@@ -148,5 +153,9 @@ def test_bad_transference_input(tmp_path, rng):
         analyze_transference(traj, ("Li", "all"), ("PF6", "resname PF6"), temperature_K=300)
     with pytest.raises(AnalysisError, match="fit window ends"):
         analyze_transference(traj, ("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=300,
-                             fit_window_ps=(1.0, 60.0))
+                             fit_window_ps=(1.0, 60.0), method="ols-blocks")
+    with pytest.raises(AnalysisError, match="too short for the GLS fit"):
+        analyze_transference(traj, ("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=300)
+    with pytest.raises(AnalysisError, match="--method 'ols' not allowed; please specify one of gls, ols-blocks"):
+        analyze_transference(traj, ("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=300, method="ols")
     assert fitting.block_bounds(100, 5) == (20, 10)

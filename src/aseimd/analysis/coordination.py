@@ -36,205 +36,51 @@ Definitions (all per frame, then averaged over frames and centre atoms):
   C(t) (trapezoid rule) up to the first lag where C reaches 0, or up to the
   longest lag if it never does (then ``decayed`` is false and tau is a lower bound).
 * Standard errors: the frames are cut into ``n_blocks`` consecutive time
-  blocks (default 5); stderr = standard deviation of the block means / sqrt(n_blocks).
+  blocks (default 5); stderr = standard deviation of the block means / sqrt(n_blocks)
+  (:func:`aseimd.analysis.blocks.ratio_mean_stderr`).
+
+Where things are: this module holds the entry points (:func:`coordination`,
+:func:`coordination_streamed`, :func:`run_pairs`, groups, defaults); the
+sweep over frames is :mod:`~aseimd.analysis.contacts`, the consumers are
+:mod:`~aseimd.analysis.coordination_numbers`, :mod:`~aseimd.analysis.shells`,
+:mod:`~aseimd.analysis.speciation` and :mod:`~aseimd.analysis.residence`, the
+result objects :mod:`~aseimd.analysis.coordination_results`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from aseimd.analysis.fitting import block_stderr
-from aseimd.analysis.neighbors import FrameNeighbors, half_min_width
-from aseimd.analysis.rdf import RDF, RDFAccumulator, first_minimum
+from aseimd.analysis.contacts import ContactEngine, first_box
+from aseimd.analysis.coordination_numbers import CNCounter
+from aseimd.analysis.coordination_results import (
+    RESERVED_JSON_KEYS,
+    CoordinationResult,
+    PairResult,
+    PairSpec,
+    ResidenceResult,
+)
+from aseimd.analysis.groups import Group, group_from_indices
+from aseimd.analysis.neighbors import half_min_width
+from aseimd.analysis.rdf import first_minimum
+from aseimd.analysis.residence import ResidenceTracker
+from aseimd.analysis.shells import BoundUnion, ShellCompositions
+from aseimd.analysis.speciation import IonPairSpeciation
 from aseimd.analysis.trajectory import Trajectory
 from aseimd.errors import AnalysisError
+
+__all__ = ["Group", "PairSpec", "PairResult", "ResidenceResult", "CoordinationResult", "RESERVED_JSON_KEYS",
+           "make_group", "group_from_indices", "run_pairs", "coordination", "coordination_streamed",
+           "default_electrolyte_groups", "ANION_COORDINATING_ELEMENT", "DEFAULT_R_MAX_NM"]
 
 #: Default largest RDF distance in nm (clipped to half the shortest box width when not given).
 DEFAULT_R_MAX_NM = 1.0
 
 
-@dataclass(frozen=True)
-class Group:
-    """A labelled atom selection.
-
-    Attributes
-    ----------
-    label : str
-    selection : str
-        The mdtraj selection it came from (or a description).
-    indices : numpy.ndarray, shape=(n,), dtype=int
-        Atom indices in the topology, ascending.
-    residues : numpy.ndarray, shape=(n,), dtype=int
-        Topology residue index of each atom.
-    """
-
-    label: str
-    selection: str
-    indices: np.ndarray
-    residues: np.ndarray
-
-    @property
-    def n_residues(self) -> int:
-        """Number of distinct residues the group's atoms belong to."""
-        return int(len(np.unique(self.residues)))
-
-
-@dataclass(frozen=True)
-class PairSpec:
-    """One centre-shell pair to analyse; ``key`` names it in results, CSV headers and ``cutoffs_nm``."""
-
-    key: str
-    center: str
-    shell: str
-    cutoff_nm: float | None = None
-
-
-@dataclass
-class PairResult:
-    """RDF and coordination numbers of one pair (see module doc for definitions)."""
-
-    key: str
-    center: str
-    shell: str
-    rdf: RDF | None
-    r_peak_nm: float
-    g_peak: float
-    cutoff_nm: float | None
-    cutoff_source: str | None
-    cn: float = float("nan")
-    cn_stderr: float = float("nan")
-    cn_molecules: float = float("nan")
-    cn_molecules_stderr: float = float("nan")
-    shell_bound_fraction: float = float("nan")
-    shell_bound_fraction_stderr: float = float("nan")
-    n_center_atoms: int = 0
-    n_shell_atoms: int = 0
-    n_shell_residues: int = 0
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary (without the g(r) table)."""
-        return {
-            "center": self.center,
-            "shell": self.shell,
-            "cn": self.cn,
-            "cn_stderr": self.cn_stderr,
-            "cn_molecules": self.cn_molecules,
-            "cn_molecules_stderr": self.cn_molecules_stderr,
-            "cutoff_nm": self.cutoff_nm,
-            "cutoff_source": self.cutoff_source,
-            "r_peak_nm": self.r_peak_nm,
-            "g_peak": self.g_peak,
-            "shell_bound_fraction": self.shell_bound_fraction,
-            "shell_bound_fraction_stderr": self.shell_bound_fraction_stderr,
-            "n_center_atoms": self.n_center_atoms,
-            "n_shell_atoms": self.n_shell_atoms,
-            "n_shell_residues": self.n_shell_residues,
-        }
-
-
-@dataclass
-class ResidenceResult:
-    """Continuous residence time correlation function of one pair."""
-
-    key: str
-    lag_frames: np.ndarray
-    times_ps: np.ndarray
-    c_t: np.ndarray
-    tau_ps: float
-    decayed: bool
-    n_runs: int
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary."""
-        return {
-            "tau_ps": self.tau_ps,
-            "decayed": self.decayed,
-            "n_binding_events": self.n_runs,
-            "method": "integral (trapezoid) of the continuous residence TCF up to its first zero "
-                      "or the longest lag; a lower bound if not decayed",
-        }
-
-
-@dataclass
-class CoordinationResult:
-    """Everything :func:`run_pairs` measured."""
-
-    pairs: dict[str, PairResult]
-    groups: dict[str, Group]
-    n_frames: int
-    dt_ps: float | None
-    r_max_nm: float
-    bin_nm: float
-    n_blocks: int
-    compositions: dict | None = None
-    speciation: dict | None = None
-    residence: dict[str, ResidenceResult] = field(default_factory=dict)
-    bound_union: dict | None = None
-    solvent_cn: dict | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    def rdf_table(self) -> tuple[list[str], list[np.ndarray]]:
-        """CSV headers and columns: ``r (nm)``, then ``g(r) KEY`` and ``n(r) KEY`` per pair."""
-        first = next(iter(self.pairs.values()))
-        headers, cols = ["r (nm)"], [first.rdf.r_nm]
-        for key, p in self.pairs.items():
-            headers += [f"g(r) {key}", f"n(r) {key}"]
-            cols += [p.rdf.g, p.rdf.n]
-        return headers, cols
-
-    def residence_table(self) -> tuple[list[str], list[np.ndarray]]:
-        """CSV headers and columns: ``Time (ps)``, then ``C(t) KEY`` per pair with a cut-off."""
-        headers, cols = ["Time (ps)"], [np.arange(self.n_frames) * (self.dt_ps or 1.0)]
-        for key, r in self.residence.items():
-            headers.append(f"C(t) {key}")
-            cols.append(r.c_t)
-        return headers, cols
-
-    def to_dict(self) -> dict:
-        """JSON-ready result (SI units named in every key): ``groups``, one block per shell label
-        (``cn``, ``cutoff_nm``, ``r_peak_nm``, ...), ``rdf``, and the optional blocks."""
-        out = {
-            "groups": {
-                g.label: {"selection": g.selection, "n_atoms": int(len(g.indices)), "n_residues": g.n_residues}
-                for g in self.groups.values()
-            },
-            **{k: p.to_dict() for k, p in self.pairs.items()},  # one block per shell label (CLI contract)
-            "rdf": {"r_max_nm": self.r_max_nm, "bin_nm": self.bin_nm},
-            "n_blocks": self.n_blocks,
-        }
-        if self.compositions is not None:
-            out["compositions"] = self.compositions
-        if self.speciation is not None:
-            out["speciation"] = self.speciation
-        if self.residence:
-            out["residence"] = {k: r.to_dict() for k, r in self.residence.items()}
-        if self.solvent_cn is not None:
-            out["solvent_cn"] = self.solvent_cn
-        out["warnings"] = list(self.warnings)
-        return out
-
-
-# --------------------------------------------------------------------------- groups
-
-
 def make_group(traj: Trajectory, label: str, selection: str) -> Group:
-    """Select a labelled group in ``traj`` (AnalysisError if empty or invalid)."""
+    """Select a labelled group of atoms in ``traj`` (AnalysisError if empty or invalid)."""
     idx = np.sort(traj.select(selection, label))
     return group_from_indices(traj.topology, label, selection, idx)
-
-
-def group_from_indices(topology, label: str, selection: str, indices: np.ndarray) -> Group:
-    """A :class:`Group` from explicit atom indices of an mdtraj topology."""
-    idx = np.sort(np.asarray(indices, dtype=int))
-    if idx.size == 0:
-        raise AnalysisError(f"group {label!r} ({selection}) matches no atoms")
-    res = np.array([topology.atom(int(i)).residue.index for i in idx], dtype=int)
-    return Group(label, selection, idx, res)
-
-
-# --------------------------------------------------------------------------- engine
 
 
 def run_pairs(
@@ -301,7 +147,7 @@ def run_pairs(
             "numbers need a periodic box"
         )
     warnings: list[str] = []
-    box0 = _first_box(traj)
+    box0 = first_box(traj)
     half0 = half_min_width(box0)
     if r_max_nm is None:
         r_max_nm = DEFAULT_R_MAX_NM
@@ -323,7 +169,7 @@ def run_pairs(
     if traj.n_frames < n_blocks:
         warnings.append(f"only {traj.n_frames} frames for {n_blocks} blocks: no standard errors")
 
-    engine = _Engine(traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm)
+    engine = ContactEngine(traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm)
     cutoffs = {p.key: p.cutoff_nm for p in pairs}
     sources = {p.key: ("given" if p.cutoff_nm is not None else None) for p in pairs}
     need_auto = any(c is None for c in cutoffs.values())
@@ -344,7 +190,7 @@ def run_pairs(
                         f"give --cutoff-nm {p.key}=R (no coordination numbers for it)"
                     )
     active = [p.key for p in pairs if cutoffs[p.key] is not None]
-    counters = {k: _CNCounter(k, engine.n_frames, n_blocks, engine.pair_sizes[k]) for k in active}
+    counters = {k: CNCounter(k, engine.n_frames, n_blocks, engine.pair_sizes[k]) for k in active}
     consumers: list = list(counters.values())
     comp = spec = None
     if composition_center is not None:
@@ -353,22 +199,22 @@ def run_pairs(
         if skipped:
             warnings.append(f"shell compositions leave out {skipped} (no cut-off)")
         if keys:
-            comp = _Compositions(composition_center, keys, len(groups[composition_center].indices))
+            comp = ShellCompositions(composition_center, keys, len(groups[composition_center].indices))
             consumers.append(comp)
     if anion_pair is not None:
         if anion_pair in active:
             n_cations = engine.pair_sizes[anion_pair]["n_center"]
-            spec = _Speciation(anion_pair, engine.n_frames, n_blocks, n_cations)
+            spec = IonPairSpeciation(anion_pair, engine.n_frames, n_blocks, n_cations)
             consumers.append(spec)
         else:
             warnings.append(f"no ion-pair speciation: the anion pair {anion_pair!r} has no cut-off")
-    res_trackers = {k: _Residence(k, engine.n_frames) for k in active} if residence else {}
+    res_trackers = {k: ResidenceTracker(k, engine.n_frames) for k in active} if residence else {}
     consumers += list(res_trackers.values())
     unions = {}
     for name, keys in (bound_union or {}).items():
         keys = [k for k in keys if k in active]
         if keys:
-            unions[name] = _BoundUnion(keys, engine.n_frames, n_blocks, engine.shell_residue_count(keys[0]))
+            unions[name] = BoundUnion(keys, engine.n_frames, n_blocks, engine.shell_residue_count(keys[0]))
             consumers.append(unions[name])
 
     histograms = rdf and not need_auto
@@ -410,11 +256,6 @@ def run_pairs(
     return out
 
 
-#: Top-level keys of the coordination JSON besides the shell labels.
-RESERVED_JSON_KEYS = ("mode", "groups", "rdf", "n_blocks", "compositions", "speciation", "residence",
-                      "solvent_cn", "warnings", "method", "meta")
-
-
 def _check_pairs(groups: dict[str, Group], pairs: list[PairSpec]) -> None:
     if not pairs:
         raise AnalysisError("no centre-shell pairs to analyse")
@@ -430,302 +271,6 @@ def _check_pairs(groups: dict[str, Group], pairs: list[PairSpec]) -> None:
             if label not in groups:
                 raise AnalysisError(f"unknown group {label!r}; known: {', '.join(groups)}")
 
-
-def _first_box(traj: Trajectory) -> np.ndarray:
-    """Box vectors (rows, nm) of the first analysed frame."""
-    chunk = next(traj.iter_chunks(np.array([0]), chunk_frames=1))
-    if chunk.box_nm is None:
-        raise AnalysisError("trajectory frames carry no unit cell")
-    return chunk.box_nm[0]
-
-
-class _Engine:
-    """Streams frames once per sweep and hands each frame's contacts to the consumers."""
-
-    def __init__(self, traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm):
-        self.traj = traj
-        self.groups = groups
-        self.pairs = pairs
-        self.r_max_nm = r_max_nm
-        self.n_frames = traj.n_frames
-        self.exclude_intramolecular = exclude_intramolecular
-        self.n_residues_total = traj.topology.n_residues
-        used = sorted({p.center for p in pairs} | {p.shell for p in pairs})
-        self.union = np.unique(np.concatenate([groups[g].indices for g in used]))
-        self.local = {g: np.searchsorted(self.union, groups[g].indices) for g in used}
-        self.centers = {p.key: p.center for p in pairs}
-        self.pair_sizes = {}
-        self.rdfs = {}
-        for p in pairs:
-            c, s = groups[p.center], groups[p.shell]
-            n_excl = self._n_excluded(c, s)
-            self.pair_sizes[p.key] = {
-                "n_center": len(c.indices), "n_shell": len(s.indices), "n_shell_residues": s.n_residues,
-                "shell_residues": s.residues, "center_residues": c.residues,
-            }
-            n_pairs = len(c.indices) * len(s.indices) - n_excl
-            self.rdfs[p.key] = RDFAccumulator(r_max_nm, bin_nm, len(c.indices), n_pairs)
-
-    def shell_residue_count(self, key: str) -> int:
-        return self.pair_sizes[key]["n_shell_residues"]
-
-    def _n_excluded(self, c: Group, s: Group) -> int:
-        if self.exclude_intramolecular:
-            rc, nc = np.unique(c.residues, return_counts=True)
-            rs, ns = np.unique(s.residues, return_counts=True)
-            _, ic, is_ = np.intersect1d(rc, rs, return_indices=True)
-            return int(np.sum(nc[ic] * ns[is_]))
-        return int(len(np.intersect1d(c.indices, s.indices)))
-
-    def sweep(self, histograms: bool, cutoffs: dict | None, consumers: list) -> None:
-        pairs = [p for p in self.pairs if histograms or (cutoffs and p.key in cutoffs)]
-        radius = {
-            p.key: (self.r_max_nm if histograms else cutoffs[p.key]) for p in pairs
-        }
-        for chunk in self.traj.iter_chunks(self.union):
-            if chunk.box_nm is None:
-                raise AnalysisError("trajectory frames carry no unit cell")
-            for f in range(chunk.xyz_nm.shape[0]):
-                frame = chunk.start + f
-                xyz = chunk.xyz_nm[f].astype(float)
-                search = FrameNeighbors(chunk.box_nm[f])
-                volume = search.volume_nm3
-                contacts = {}
-                for p in pairs:
-                    c, s = self.groups[p.center], self.groups[p.shell]
-                    try:
-                        i, j, d = search.pairs(xyz[self.local[p.center]], xyz[self.local[p.shell]],
-                                               radius[p.key], b_key=p.shell)
-                    except AnalysisError as exc:
-                        raise AnalysisError(f"frame {frame}: {exc}") from None
-                    if self.exclude_intramolecular:
-                        keep = c.residues[i] != s.residues[j]
-                    else:
-                        keep = c.indices[i] != s.indices[j]
-                    i, j, d = i[keep], j[keep], d[keep]
-                    if histograms:
-                        self.rdfs[p.key].add_frame(d, volume)
-                    if cutoffs and p.key in cutoffs:
-                        m = d < cutoffs[p.key]
-                        contacts[p.key] = _Contacts.of(i[m], s.residues[j[m]], self.n_residues_total)
-                for consumer in consumers:
-                    consumer.update(frame, contacts, self.pair_sizes)
-
-
-# --------------------------------------------------------------------------- consumers
-
-
-def _block_of(frame: int, n_frames: int, n_blocks: int) -> int:
-    return min(frame * n_blocks // n_frames, n_blocks - 1)
-
-
-def _block_mean_stderr(sums: np.ndarray, norms: np.ndarray) -> tuple[float, float]:
-    """Overall mean sum/norm and the standard error from the block means."""
-    total = float(np.sum(norms))
-    if total == 0:
-        return float("nan"), float("nan")
-    mean = float(np.sum(sums) / total)
-    ok = norms > 0
-    return mean, block_stderr(sums[ok] / norms[ok])
-
-
-@dataclass(frozen=True)
-class _Contacts:
-    """One frame's first-shell contacts of one pair.
-
-    ``n_atom_contacts`` (centre atom, shell atom) pairs; the distinct (centre
-    atom, shell residue) pairs as sorted codes ``center * n_residues_total +
-    residue`` and split into ``center`` (local centre index) and ``residue``
-    (topology residue index).
-    """
-
-    n_atom_contacts: int
-    code: np.ndarray
-    center: np.ndarray
-    residue: np.ndarray
-
-    @classmethod
-    def of(cls, i: np.ndarray, res: np.ndarray, n_residues_total: int) -> _Contacts:
-        code = np.unique(i.astype(np.int64) * n_residues_total + res)
-        return cls(len(i), code, code // n_residues_total, code % n_residues_total)
-
-
-class _CNCounter:
-    def __init__(self, key, n_frames, n_blocks, sizes):
-        self.key, self.n_frames, self.n_blocks = key, n_frames, n_blocks
-        self.atoms = np.zeros(n_blocks)
-        self.mols = np.zeros(n_blocks)
-        self.bound = np.zeros(n_blocks)
-        self.frames = np.zeros(n_blocks)
-        self.sizes = sizes
-
-    def update(self, frame, contacts, pair_sizes):
-        c = contacts[self.key]
-        b = _block_of(frame, self.n_frames, self.n_blocks)
-        self.atoms[b] += c.n_atom_contacts
-        self.mols[b] += len(c.code)
-        self.bound[b] += len(np.unique(c.residue))
-        self.frames[b] += 1
-
-    def fill(self, pr: PairResult) -> None:
-        nc, nr = self.sizes["n_center"], self.sizes["n_shell_residues"]
-        pr.cn, pr.cn_stderr = _block_mean_stderr(self.atoms, self.frames * nc)
-        pr.cn_molecules, pr.cn_molecules_stderr = _block_mean_stderr(self.mols, self.frames * nc)
-        pr.shell_bound_fraction, pr.shell_bound_fraction_stderr = _block_mean_stderr(
-            self.bound, self.frames * nr
-        )
-
-
-class _Compositions:
-    def __init__(self, center, keys, n_center):
-        self.center, self.keys, self.n_center = center, keys, n_center
-        self.counts: dict[tuple[int, ...], int] = {}
-        self.total = 0
-
-    def update(self, frame, contacts, pair_sizes):
-        table = np.zeros((self.n_center, len(self.keys)), dtype=np.int64)
-        for col, key in enumerate(self.keys):
-            table[:, col] = np.bincount(contacts[key].center, minlength=self.n_center)
-        rows, n = np.unique(table, axis=0, return_counts=True)
-        for row, c in zip(rows, n, strict=True):
-            t = tuple(int(x) for x in row)
-            self.counts[t] = self.counts.get(t, 0) + int(c)
-        self.total += self.n_center
-
-    def result(self) -> dict:
-        dist = []
-        for row, c in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            name = self.center + "".join(f"({k}){n}" for k, n in zip(self.keys, row, strict=True))
-            dist.append({"composition": name, "counts": dict(zip(self.keys, row, strict=True)),
-                         "fraction": c / self.total, "n_observations": c})
-        mean = {
-            k: sum(row[col] * c for row, c in self.counts.items()) / self.total
-            for col, k in enumerate(self.keys)
-        }
-        return {
-            "center": self.center,
-            "shells": list(self.keys),
-            "definition": "distinct residues of each shell label within its cut-off, per centre atom and frame",
-            "mean_molecules": mean,
-            "distribution": dist,
-        }
-
-
-class _Speciation:
-    def __init__(self, key, n_frames, n_blocks, n_cations):
-        self.key, self.n_frames, self.n_blocks, self.n_cations = key, n_frames, n_blocks, n_cations
-        self.sums = np.zeros((3, n_blocks))
-        self.free_anions = np.zeros(n_blocks)
-        self.frames = np.zeros(n_blocks)
-        self.n_anions = None
-        self.anion_res = None
-
-    def update(self, frame, contacts, pair_sizes):
-        if self.anion_res is None:
-            self.anion_res = np.unique(pair_sizes[self.key]["shell_residues"])
-            self.n_anions = len(self.anion_res)
-        c = contacts[self.key]
-        ci = c.center
-        a = np.searchsorted(self.anion_res, c.residue)
-        per_cation = np.bincount(ci, minlength=self.n_cations)
-        per_anion = np.bincount(a, minlength=self.n_anions)
-        single = per_cation[ci] == 1
-        cip_cations = ci[single & (per_anion[a] == 1)]
-        n_ssip = int(np.count_nonzero(per_cation == 0))
-        n_cip = len(cip_cations)
-        b = _block_of(frame, self.n_frames, self.n_blocks)
-        self.sums[:, b] += (n_ssip, n_cip, self.n_cations - n_ssip - n_cip)
-        self.free_anions[b] += np.count_nonzero(per_anion == 0)
-        self.frames[b] += 1
-
-    def result(self) -> dict:
-        out: dict = {"anion_pair": self.key}
-        for row, name in enumerate(("SSIP", "CIP", "AGG")):
-            out[name], out[f"{name}_stderr"] = _block_mean_stderr(self.sums[row], self.frames * self.n_cations)
-        out["free_anion_fraction"], out["free_anion_fraction_stderr"] = _block_mean_stderr(
-            self.free_anions, self.frames * (self.n_anions or 0)
-        )
-        out["definitions"] = {
-            "SSIP": "no anion residue in the cation's first shell",
-            "CIP": "exactly one anion residue in the first shell, and that anion is in no other "
-                   "cation's first shell",
-            "AGG": "two or more anion residues in the first shell, or one anion shared with another cation",
-            "free_anion_fraction": "anion residues in no cation's first shell",
-        }
-        return out
-
-
-class _BoundUnion:
-    def __init__(self, keys, n_frames, n_blocks, n_residues):
-        self.keys, self.n_frames, self.n_blocks, self.n_residues = keys, n_frames, n_blocks, n_residues
-        self.bound = np.zeros(n_blocks)
-        self.frames = np.zeros(n_blocks)
-
-    def update(self, frame, contacts, pair_sizes):
-        res = [contacts[k].residue for k in self.keys]
-        b = _block_of(frame, self.n_frames, self.n_blocks)
-        self.bound[b] += len(np.unique(np.concatenate(res)))
-        self.frames[b] += 1
-
-    def result(self) -> dict:
-        mean, err = _block_mean_stderr(self.bound, self.frames * self.n_residues)
-        return {"pairs": list(self.keys), "bound_fraction": mean, "bound_fraction_stderr": err}
-
-
-class _Residence:
-    """Run lengths of uninterrupted (centre atom, shell residue) contacts, streamed."""
-
-    def __init__(self, key, n_frames):
-        self.key, self.n_frames = key, n_frames
-        self.codes = np.zeros(0, dtype=np.int64)
-        self.starts = np.zeros(0, dtype=np.int64)
-        self.run_hist = np.zeros(n_frames + 1, dtype=np.int64)
-        self.bound_per_frame = np.zeros(n_frames, dtype=np.int64)
-        self.last_frame = -1
-
-    def update(self, frame, contacts, pair_sizes):
-        if frame != self.last_frame + 1:
-            raise AnalysisError(f"internal: residence frames out of order ({frame} after {self.last_frame})")
-        self.last_frame = frame
-        now = contacts[self.key].code
-        self.bound_per_frame[frame] = len(now)
-        alive = np.isin(self.codes, now, assume_unique=True)
-        ended = frame - self.starts[~alive]
-        np.add.at(self.run_hist, ended, 1)
-        new = np.setdiff1d(now, self.codes, assume_unique=True)
-        codes = np.concatenate([self.codes[alive], new])
-        starts = np.concatenate([self.starts[alive], np.full(len(new), frame, dtype=np.int64)])
-        order = np.argsort(codes, kind="stable")
-        self.codes, self.starts = codes[order], starts[order]
-
-    def result(self, dt_ps: float | None) -> ResidenceResult:
-        t_total = self.n_frames
-        hist = self.run_hist.copy()
-        np.add.at(hist, t_total - self.starts, 1)  # runs still open at the end
-        lengths = np.arange(len(hist))
-        # numerator(t) = sum_L n_L max(L - t, 0) = S1(t) - t S0(t) over L > t
-        s0 = np.cumsum((hist)[::-1])[::-1]  # sum_{L >= t} n_L
-        s1 = np.cumsum((hist * lengths)[::-1])[::-1]
-        lags = np.arange(t_total)
-        num = s1[lags + 1] - lags * s0[lags + 1]  # sum_{L > t} n_L (L - t)
-        den = np.cumsum(self.bound_per_frame)[::-1][: t_total]  # sum_{s <= T-1-t} h(s)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-        dt = float(dt_ps) if dt_ps else 1.0
-        times = lags * dt
-        finite = np.isfinite(c)
-        zero = np.nonzero(finite & (c <= 0))[0]
-        decayed = bool(len(zero))
-        if not finite.any():
-            tau = float("nan")
-        else:
-            end = int(zero[0]) if decayed else int(np.nonzero(finite)[0][-1])
-            # trapezoid rule on the uniform lag grid
-            tau = dt * float(np.sum(c[: end + 1]) - 0.5 * (c[0] + c[end])) if end > 0 else float("nan")
-        return ResidenceResult(self.key, lags, times, c, tau, decayed, int(hist[1:].sum()))
-
-
-# --------------------------------------------------------------------------- public entry points
 
 #: Coordinating atoms of the anions (template atom names/elements of ``forcefields/ions.xml``).
 ANION_COORDINATING_ELEMENT = {"PF6": "F", "TFS": "O", "FSI": "O"}
@@ -863,3 +408,28 @@ def coordination_streamed(
     """
     t = Trajectory(top, traj, dt_ps=dt_ps, start=start, stop=stop, stride=stride, chunk_frames=chunk_frames)
     return coordination(t, center, shells, cutoffs_nm=cutoffs_nm, **options)
+
+
+class CoordinationAnalysis:
+    """Coordination (RDF, CN, shells, speciation, residence) for :func:`aseimd.analysis.engine.run_analyses`.
+
+    Same life cycle as the transport analyses; ``prepare`` returns ``None``
+    because the neighbour search streams its own chunks of the selected atoms
+    (one sweep, two when a cut-off comes from the RDF). Keyword arguments as in
+    :func:`coordination`; the result is a
+    :class:`~aseimd.analysis.coordination_results.CoordinationResult`
+    (``to_json()``, ``tables()``).
+    """
+
+    name = "coordination"
+
+    def __init__(self, center: dict[str, str], shells: dict[str, str], **options) -> None:
+        self.center, self.shells, self.options = dict(center), dict(shells), options
+
+    def prepare(self, traj):
+        """Nothing to share: the sweep reads its own atoms."""
+        return None
+
+    def conclude(self, pos, traj) -> CoordinationResult:
+        """Run the sweep and return the result."""
+        return coordination(traj, self.center, self.shells, **self.options)

@@ -44,6 +44,10 @@ class DCDReader:
         self.frame_bytes = self._box_bytes + 3 * (8 + 4 * n_atoms)
         size = self.path.stat().st_size
         self.n_frames = max(0, (size - header_bytes) // self.frame_bytes)  # a torn last frame is ignored
+        #: Bytes after the last complete frame (a frame torn by a crash or a copy cut short).
+        self.trailing_bytes = max(0, size - header_bytes - self.n_frames * self.frame_bytes)
+        #: Frames the header announces (NSET; 0 when the writer left it unset).
+        self.n_frames_header = 0
         self._f4 = np.dtype(endian + "f4")
         self._f8 = np.dtype(endian + "f8")
 
@@ -65,24 +69,50 @@ class DCDReader:
         block = 8 + 4 * self.n_atoms
         xyz = np.empty((len(frames), len(atoms), 3), dtype=np.float32)
         cell = np.empty((len(frames), 6)) if self.has_box else None
+        dense = 3 * span + self._box_bytes >= DENSE_FRACTION * self.frame_bytes
+        consecutive = frames.size > 1 and bool(np.all(np.diff(frames) == 1))
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            for i, frame in enumerate(frames):
-                base = self._header_bytes + int(frame) * self.frame_bytes
-                if cell is not None:
-                    cell[i] = np.frombuffer(os.pread(fd, 48, base + 4), dtype=self._f8)
-                for k in range(3):
-                    raw = os.pread(fd, span, base + self._box_bytes + k * block + 4 + 4 * lo)
-                    if len(raw) != span:
-                        raise OSError(f"{self.path}: file ended inside frame {frame}")
-                    xyz[i, :, k] = np.frombuffer(raw, dtype=self._f4)[rel]
+            if dense and consecutive:  # one read for many whole frames, then strided views
+                per = max(1, DENSE_READ_BYTES // self.frame_bytes)
+                for lo_f in range(0, len(frames), per):
+                    nf = min(per, len(frames) - lo_f)
+                    base = self._header_bytes + int(frames[lo_f]) * self.frame_bytes
+                    raw = os.pread(fd, nf * self.frame_bytes, base)
+                    if len(raw) != nf * self.frame_bytes:
+                        raise OSError(f"{self.path}: file ended inside frame {int(frames[lo_f]) + len(raw) // self.frame_bytes}")
+                    rows = np.frombuffer(raw, dtype=np.uint8).reshape(nf, self.frame_bytes)
+                    if cell is not None:
+                        cell[lo_f:lo_f + nf] = rows[:, 4:52].copy().view(self._f8)
+                    for k in range(3):
+                        off = self._box_bytes + k * block + 4 + 4 * lo
+                        xyz[lo_f:lo_f + nf, :, k] = rows[:, off:off + span].copy().view(self._f4)[:, rel]
+            else:
+                for i, frame in enumerate(frames):
+                    base = self._header_bytes + int(frame) * self.frame_bytes
+                    if cell is not None:
+                        cell[i] = np.frombuffer(os.pread(fd, 48, base + 4), dtype=self._f8)
+                    for k in range(3):
+                        raw = os.pread(fd, span, base + self._box_bytes + k * block + 4 + 4 * lo)
+                        if len(raw) != span:
+                            raise OSError(f"{self.path}: file ended inside frame {frame}")
+                        xyz[i, :, k] = np.frombuffer(raw, dtype=self._f4)[rel]
         finally:
             os.close(fd)
-        xyz *= 0.1  # Å -> nm
+        xyz *= np.float32(0.1)  # Å -> nm
         box = None
-        if cell is not None:  # A, gamma, B, beta, alpha, C
-            box = _box_vectors_nm(cell[:, 0], cell[:, 2], cell[:, 5], cell[:, 4], cell[:, 3], cell[:, 1])
+        if cell is not None:  # A, gamma, B, beta, alpha, C; converted once per distinct cell
+            unique, inverse = np.unique(cell, axis=0, return_inverse=True)
+            vectors = _box_vectors_nm(unique[:, 0], unique[:, 2], unique[:, 5], unique[:, 4], unique[:, 3],
+                                      unique[:, 1])
+            box = vectors[np.ravel(inverse)]
         return xyz, box
+
+
+#: Read whole frames at once when the selected span covers at least this fraction of a frame.
+DENSE_FRACTION = 0.3
+#: Bytes per read in the whole-frame path.
+DENSE_READ_BYTES = 32 * 1024**2
 
 
 def _angle_deg(value: np.ndarray) -> np.ndarray:
@@ -132,4 +162,6 @@ def open_dcd(path: str | os.PathLike) -> DCDReader | None:
     marker, n_atoms, marker2 = struct.unpack(endian + "3i", head[pos:pos + 12])
     if marker != 4 or marker2 != 4 or n_atoms <= 0:
         return None
-    return DCDReader(path, endian, pos + 12, n_atoms, has_box)
+    reader = DCDReader(path, endian, pos + 12, n_atoms, has_box)
+    reader.n_frames_header = max(0, int(icntrl[0]))
+    return reader

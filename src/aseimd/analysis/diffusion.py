@@ -2,8 +2,12 @@
 
 D = slope(MSD vs t) / (2 d) over a fit window where the MSD grows linearly
 (d = number of directions: 3 for xyz, 2 for xy, 1 for z). The MSD is the FFT
-MSD over all particles (:mod:`aseimd.analysis.msd`); the fit window and the
-block standard error are described in :mod:`aseimd.analysis.fitting`.
+MSD over all particles (:mod:`aseimd.analysis.msd`). Two estimators: ``gls``
+(default; :mod:`aseimd.analysis.einstein` -- random-walk covariance, onset
+window, jackknife over blocks of time origins) and ``ols-blocks`` (the earlier
+one; fit window and block error in :mod:`aseimd.analysis.fitting`).
+:class:`DiffusionAnalysis` is the analysis object for
+:func:`aseimd.analysis.engine.run_analyses`.
 
 Layers (interface cells): the lateral MSD of particles grouped by the layer
 their (wrapped) z lies in *at each time origin* -- a conditional MSD
@@ -93,6 +97,11 @@ class DiffusionResult:
     diffusive: bool
     intercept_nm2: float
     warnings: list[str] = field(default_factory=list)
+    method: str = "ols-blocks"
+    D_stderr_analytic_m2_per_s: float | None = None
+    onset: dict | None = None
+    msd_stderr_nm2: np.ndarray | None = None
+    fit_lags: np.ndarray | None = None
 
     @property
     def lag_ps(self) -> np.ndarray:
@@ -112,7 +121,14 @@ class DiffusionResult:
             "n_particles": self.n_particles,
             "dims": self.dims,
             "block_D_m2_per_s": self.block_D_m2_per_s.tolist(),
-        }
+            "n_blocks": int(self.block_D_m2_per_s.size),
+            "estimator": self.method,
+        } | ({} if self.method != "gls" else {
+            "D_stderr_analytic_m2_per_s": self.D_stderr_analytic_m2_per_s,
+            "stderr_source": "jackknife over blocks of time origins",
+            "fit_lags_ps": (np.asarray(self.fit_lags) * self.dt_ps).tolist(),
+            "onset": self.onset,
+        })
 
 
 def fit_einstein(
@@ -173,42 +189,116 @@ def block_msds(positions_nm: np.ndarray, n_blocks: int, max_lag: int, components
 
 
 def self_diffusion(
-    positions_nm: np.ndarray,
+    positions_nm,
     dt_ps: float,
     *,
     dims: str = "xyz",
     fit_window_ps: tuple[float, float] | None = None,
-    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    n_blocks: int | None = None,
     tolerance: float = fitting.SLOPE_TOLERANCE,
     label: str = "",
+    method: str = "gls",
 ) -> DiffusionResult:
     """Self-diffusion coefficient of a set of particles.
 
     Parameters
     ----------
-    positions_nm : numpy.ndarray, shape=(n_frames, n_particles, 3)
-        Unwrapped, drift-corrected positions in nm.
+    positions_nm : numpy.ndarray, shape=(n_frames, n_particles, 3), or a list of them
+        Unwrapped, drift-corrected positions in nm; a list holds replicas (pooled, ``gls`` only).
     dt_ps : float
         Time between frames in ps.
     dims : str
         Directions (keys of :data:`DIMS`).
     fit_window_ps : (float, float), optional
         Fit window in ps; automatic if omitted.
-    n_blocks : int
-        Independent time blocks for the standard error.
+    n_blocks : int, optional
+        ``gls``: blocks of time origins per run (default automatic, 8-100);
+        ``ols-blocks``: independent time slices (default 5).
+    method : {"gls", "ols-blocks"}
+        Estimator (see docs/analysis_transport.md).
 
     Returns
     -------
     DiffusionResult
     """
+    if method not in METHODS:
+        raise AnalysisError(f"method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
     comps = dims_components(dims)
+    runs = list(positions_nm) if isinstance(positions_nm, (list, tuple)) else [positions_nm]
+    name = f"group {label!r}" if label else "group"
+    if method == "gls":
+        return _self_diffusion_gls(runs, dt_ps, comps, dims, fit_window_ps, n_blocks, label, name, tolerance)
+    if len(runs) != 1:
+        raise AnalysisError("replicas are pooled by --method gls only")
+    positions_nm = runs[0]
+    n_blocks = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
     n_frames = positions_nm.shape[0]
     _, max_lag = fitting.block_bounds(n_frames, n_blocks)
     full = msd_fft(select_components(positions_nm, comps)).sum(axis=-1)
     blocks = block_msds(positions_nm, n_blocks, max_lag, comps)
     return _einstein_result(
-        label, f"group {label!r}" if label else "group", "MSD", dims, positions_nm.shape[1], dt_ps,
+        label, name, "MSD", dims, positions_nm.shape[1], dt_ps,
         full[: n_frames // 2 + 1], blocks, max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance,
+    )
+
+
+#: Estimators of :func:`self_diffusion`.
+METHODS = ("gls", "ols-blocks")
+
+
+def _self_diffusion_gls(runs, dt_ps, comps, dims, fit_window_ps, n_blocks, label, name, tolerance
+                        ) -> DiffusionResult:
+    from aseimd.analysis.einstein import Series, ci95, fit_gls, se_disagreement
+    from aseimd.analysis.msd_covariance import msd_variance_diagonal
+
+    d = len(comps)
+    n_particles = runs[0].shape[1]
+    sel = [select_components(r, comps) for r in runs]
+    scale = NM2_PER_PS_IN_M2_PER_S / (2.0 * d * dt_ps)
+    fit = fit_gls({"msd": Series([(x, None) for x in sel], per=n_particles, onset_dims=n_particles * d)},
+                  lambda sl: {"D": sl["msd"] * scale}, dt_ps, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+                  tolerance=tolerance)
+    D, se = fit.values["D"], fit.stderr["D"]
+    b = fit.slopes_per_frame["msd"]
+    analytic = float(np.sqrt(fit.line.slope_variance * 2.0 * b * b / (n_particles * d))) * scale
+    curve = fit.curves["msd"]
+    lags = np.arange(1, curve.size)
+    band = np.r_[0.0, np.sqrt(2.0 * b * b * msd_variance_diagonal(lags, min(fit.n_frames))
+                              / (n_particles * d * len(runs)))]
+    warnings = []
+    w = fit.window.ps(dt_ps)
+    if fit.transient is not None:
+        warnings.append(
+            f"{name}: MSD not diffusive: after the window {w[0]:g}-{w[1]:g} ps its slope falls to "
+            f"{fit.transient['slope_ratio']:.2f} x the fitted one (at {fit.transient['lag_ps']:g} ps); the window "
+            "is a short-time transient and D an apparent value (an upper bound if sub-diffusive) -- run longer"
+        )
+    elif not fit.window.found:
+        warnings.append(
+            f"{name}: MSD not diffusive (no window [t0, 4 t0] up to {w[1]:g} ps is a straight line at the "
+            f"precision of the data, chi² test); D is an apparent value from {w[0]:g}-{w[1]:g} ps "
+            "(an upper bound if sub-diffusive) -- run longer"
+        )
+    ratio = se_disagreement(se, analytic, fit.n_blocks, D)
+    if ratio is not None:
+        warnings.append(
+            f"{name}: the block standard error of D is {ratio:.2f} x the random-walk (analytic) one; the motion "
+            "is not a simple random walk over the fit window (the block error is reported)"
+        )
+    if fit_window_ps is not None and not fit.window.found:
+        warnings.append(
+            f"{name}: the MSD is not a straight line over the given window {w[0]:g}-{w[1]:g} ps at the precision "
+            f"of the data (chi² p = {fit.linearity_p_value:.2g}); D is an apparent value"
+        )
+    onset = {"linearity_p_value": fit.linearity_p_value}
+    if fit.onset is not None:
+        onset |= {"p_value": fit.onset.p_value, "found": fit.onset.found, "windows_tested": fit.onset.n_tested,
+                  "onset_ps": fit.onset.start * dt_ps}
+    return DiffusionResult(
+        label, dims, n_particles, dt_ps, curve, fit.window, D, se, ci95(D, se, fit.n_blocks),
+        fit.per_block["D"], fitting.loglog_slope(curve, fit.window), bool(fit.window.found),
+        fit.intercepts["msd"], warnings, method="gls", D_stderr_analytic_m2_per_s=analytic, onset=onset,
+        msd_stderr_nm2=band, fit_lags=fit.lags,
     )
 
 
@@ -383,6 +473,17 @@ def layer_diffusion(
     return out
 
 
+#: How the ``gls`` estimator works, in words (the JSON ``method`` block).
+_GLS_METHOD = {
+    "einstein": "D = slope / (2 d) of a generalised least-squares line with the exact random-walk covariance "
+                "of MSD points (Bullerjahn et al., J. Chem. Phys. 152, 234113 (2020)), intercept free",
+    "fit_window": "automatic: first window [t0, 4 t0] (log grid of t0) where the MSD is a straight line at the "
+                  "precision of the data (chi² test against the random-walk covariance, p >= 0.05)",
+    "stderr": "delete-one-block jackknife over blocks of time origins (each >= 8 window lengths, 8-100 blocks); "
+              "the analytic random-walk error is reported beside it and a warning is given when they disagree",
+    "ci95": "Student t with n_blocks - 1 degrees of freedom",
+}
+
 #: Top-level keys of the diffusion JSON besides the group labels.
 RESERVED_JSON_KEYS = ("meta", "method", "yeh_hummer", "warnings")
 
@@ -406,6 +507,23 @@ class DiffusionReport:
     yeh_hummer: dict | None
     method: dict
     warnings: list[str]
+
+    def tables(self) -> dict[str, tuple[list[str], list[np.ndarray]]]:
+        """``{"msd": (headers, columns)}``: lag time, each group's MSD and its ±1σ (random-walk) error, layers."""
+        first = next(iter(self.results.values()))
+        headers, columns = ["Time (ps)"], [first.lag_ps]
+        n = first.msd_nm2.size
+        for label, res in self.results.items():
+            headers.append(f"{label} MSD (nm^2)")
+            columns.append(res.msd_nm2[:n])
+            for layer in self.layers.get(label, []):
+                headers.append(f"{layer.result.label} MSD (nm^2)")
+                columns.append(layer.result.msd_nm2[:n])
+        for label, res in self.results.items():  # errors after the curves: the earlier columns keep their places
+            if res.msd_stderr_nm2 is not None:
+                headers.append(f"{label} MSD stderr (nm^2)")
+                columns.append(res.msd_stderr_nm2[:n])
+        return {"msd": (headers, columns)}
 
     def to_json(self) -> dict:
         """JSON: one block per label at the top level (the CLI contract:
@@ -433,12 +551,13 @@ def analyze_diffusion(
     dims: str = "xyz",
     drift: str = "system",
     fit_window_ps: tuple[float, float] | None = None,
-    n_blocks: int = fitting.DEFAULT_BLOCKS,
+    n_blocks: int | None = None,
     tolerance: float = fitting.SLOPE_TOLERANCE,
     z_layers: int | None = None,
     layer_edges_nm: list[float] | None = None,
     viscosity_mPa_s: float | None = None,
     temperature_K: float | None = None,
+    method: str = "gls",
 ) -> DiffusionReport:
     """Self-diffusion of labelled groups of a trajectory.
 
@@ -466,87 +585,145 @@ def analyze_diffusion(
     -------
     DiffusionReport
     """
-    from aseimd.analysis.groups import load_positions, make_group
+    from aseimd.analysis.engine import run_analyses
 
-    dims_components(dims)
-    if not selections:
-        raise AnalysisError("give at least one --group LABEL=SELECTION")
-    reserved = sorted(set(selections) & set(RESERVED_JSON_KEYS))
-    if reserved:
-        raise AnalysisError(f"group label {reserved[0]!r} is reserved (JSON keys {', '.join(RESERVED_JSON_KEYS)}); "
-                            "choose another label")
-    if viscosity_mPa_s is not None and temperature_K is None:
-        raise AnalysisError("the Yeh-Hummer correction needs --temperature-K as well as --viscosity-mPa-s")
-    if z_layers is not None and layer_edges_nm is not None:
-        raise AnalysisError("give either --z-layers or --layer-edges-nm, not both")
-    if z_layers is not None and z_layers < 1:
-        raise AnalysisError(f"--z-layers must be >= 1, got {z_layers}")
-    fitting.block_bounds(traj.n_frames, n_blocks)
-    if fit_window_ps is not None:
-        fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, n_blocks)[1])
-    want_layers = z_layers is not None or layer_edges_nm is not None
-    if (want_layers or viscosity_mPa_s is not None) and not traj.has_box:
-        raise AnalysisError("layers and the Yeh-Hummer correction need a periodic box; the trajectory has none")
+    analysis = DiffusionAnalysis(
+        selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+        tolerance=tolerance, z_layers=z_layers, layer_edges_nm=layer_edges_nm, viscosity_mPa_s=viscosity_mPa_s,
+        temperature_K=temperature_K, method=method,
+    )
+    return run_analyses(traj, [analysis])[0]
 
-    groups = [make_group(traj, label, sel, com=com) for label, sel in selections.items()]
-    if drift in ("system", "none"):
-        ref = drift
-    elif drift.startswith("group:"):
-        name = drift.split(":", 1)[1]
-        if name not in selections:
-            raise AnalysisError(f"--drift {drift!r}: no group labelled {name!r}; labels: {', '.join(selections)}")
-        ref = next(g for g in groups if g.label == name)
-    else:
-        try:
-            ref = make_group(traj, "--drift", drift, com=False)
-        except AnalysisError as exc:
-            raise AnalysisError(f"{exc}; --drift takes system, none, group:LABEL or a selection") from None
-    pos = load_positions(traj, groups, drift=ref)
 
-    results, layers, warnings = {}, {}, []
-    for g in groups:
-        res = self_diffusion(
-            pos.of(g.label), traj.dt_ps, dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
-            tolerance=tolerance, label=g.label,
-        )
-        results[g.label] = res
-        warnings += res.warnings
-        if want_layers:
-            if layer_edges_nm is not None:
-                edges = np.asarray(layer_edges_nm, float)
-            else:
-                edges = np.linspace(0.0, float(pos.box_nm[:, 2, 2].max()), z_layers + 1)
-            layers[g.label] = layer_diffusion(
-                pos.of(g.label), pos.box_nm, traj.dt_ps, edges, dims="xy", fit_window_ps=fit_window_ps,
-                n_blocks=n_blocks, tolerance=tolerance, label=g.label,
+class DiffusionAnalysis:
+    """Self-diffusion of labelled groups: the analysis object of :func:`aseimd.analysis.engine.run_analyses`.
+
+    Life cycle: ``prepare(traj)`` checks the options against the trajectory and
+    returns the groups and the drift reference it needs; the engine reads the
+    frames once for all analyses; ``conclude(positions, traj)`` does the fits
+    and returns a :class:`DiffusionReport` (``to_json()``, ``tables()``).
+    Parameters as in :func:`analyze_diffusion`.
+    """
+
+    name = "diffusion"
+
+    def __init__(self, selections: dict[str, str], *, com: bool = False, dims: str = "xyz", drift: str = "system",
+                 fit_window_ps: tuple[float, float] | None = None, n_blocks: int | None = None,
+                 tolerance: float = fitting.SLOPE_TOLERANCE, z_layers: int | None = None,
+                 layer_edges_nm: list[float] | None = None, viscosity_mPa_s: float | None = None,
+                 temperature_K: float | None = None, method: str = "gls") -> None:
+        dims_components(dims)
+        if not selections:
+            raise AnalysisError("give at least one --group LABEL=SELECTION")
+        reserved = sorted(set(selections) & set(RESERVED_JSON_KEYS))
+        if reserved:
+            raise AnalysisError(f"group label {reserved[0]!r} is reserved (JSON keys "
+                                f"{', '.join(RESERVED_JSON_KEYS)}); choose another label")
+        if viscosity_mPa_s is not None and temperature_K is None:
+            raise AnalysisError("the Yeh-Hummer correction needs --temperature-K as well as --viscosity-mPa-s")
+        if z_layers is not None and layer_edges_nm is not None:
+            raise AnalysisError("give either --z-layers or --layer-edges-nm, not both")
+        if z_layers is not None and z_layers < 1:
+            raise AnalysisError(f"--z-layers must be >= 1, got {z_layers}")
+        if method not in METHODS:
+            raise AnalysisError(f"--method {method!r} not allowed; please specify one of {', '.join(METHODS)}")
+        self.selections = dict(selections)
+        self.com, self.dims, self.drift = com, dims, drift
+        self.fit_window_ps, self.n_blocks, self.tolerance = fit_window_ps, n_blocks, tolerance
+        self.z_layers, self.layer_edges_nm = z_layers, layer_edges_nm
+        self.viscosity_mPa_s, self.temperature_K, self.method = viscosity_mPa_s, temperature_K, method
+        self.groups: list = []
+        self.reference = None
+
+    def prepare(self, traj):
+        """Check the options against ``traj``; return ``(groups, drift)`` for the engine."""
+        from aseimd.analysis.groups import make_group
+
+        n_blocks, fit_window_ps = self.n_blocks, self.fit_window_ps
+        want_layers = self.z_layers is not None or self.layer_edges_nm is not None
+        if self.method == "ols-blocks" or want_layers:
+            ols_blocks = fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks
+            fitting.block_bounds(traj.n_frames, ols_blocks)
+            if fit_window_ps is not None:
+                fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, ols_blocks)[1])
+        if (want_layers or self.viscosity_mPa_s is not None) and not traj.has_box:
+            raise AnalysisError("layers and the Yeh-Hummer correction need a periodic box; the trajectory has none")
+        groups = [make_group(traj, label, sel, com=self.com) for label, sel in self.selections.items()]
+        drift = self.drift
+        if drift in ("system", "none"):
+            ref = drift
+        elif drift.startswith("group:"):
+            name = drift.split(":", 1)[1]
+            if name not in self.selections:
+                raise AnalysisError(f"--drift {drift!r}: no group labelled {name!r}; labels: "
+                                    f"{', '.join(self.selections)}")
+            ref = next(g for g in groups if g.label == name)
+        else:
+            try:
+                ref = make_group(traj, "--drift", drift, com=False)
+            except AnalysisError as exc:
+                raise AnalysisError(f"{exc}; --drift takes system, none, group:LABEL or a selection") from None
+        self.groups, self.reference = groups, ref
+        return groups, ref
+
+    def conclude(self, pos, traj) -> DiffusionReport:
+        """Fits from the particle positions (:class:`aseimd.analysis.groups.ParticlePositions`)."""
+        groups = self.groups
+        dims, fit_window_ps, n_blocks, tolerance = self.dims, self.fit_window_ps, self.n_blocks, self.tolerance
+        method, com = self.method, self.com
+        viscosity_mPa_s, temperature_K = self.viscosity_mPa_s, self.temperature_K
+        z_layers, layer_edges_nm = self.z_layers, self.layer_edges_nm
+        want_layers = z_layers is not None or layer_edges_nm is not None
+        yh = None
+        if viscosity_mPa_s is not None:
+            edge = cubic_box_edge_nm(pos.box_nm)
+            corr = yeh_hummer_correction_m2_per_s(temperature_K, viscosity_mPa_s * 1e-3, edge)
+            yh = {"correction_m2_per_s": corr, "box_edge_nm": edge, "viscosity_mPa_s": viscosity_mPa_s,
+                  "temperature_K": temperature_K, "xi": YH_XI}
+
+        results, layers, warnings = {}, {}, []
+        for g in groups:
+            res = self_diffusion(
+                pos.of(g.label), traj.dt_ps, dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+                tolerance=tolerance, label=g.label, method=method,
             )
-            for layer in layers[g.label]:
-                warnings += layer.result.warnings
+            results[g.label] = res
+            warnings += res.warnings
+            if want_layers:
+                if layer_edges_nm is not None:
+                    edges = np.asarray(layer_edges_nm, float)
+                else:
+                    edges = np.linspace(0.0, float(pos.box_nm[:, 2, 2].max()), z_layers + 1)
+                layers[g.label] = layer_diffusion(
+                    pos.of(g.label), pos.box_nm, traj.dt_ps, edges, dims="xy", fit_window_ps=fit_window_ps,
+                    n_blocks=fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks, tolerance=tolerance,
+                    label=g.label,
+                )
+                for layer in layers[g.label]:
+                    warnings += layer.result.warnings
 
-    yh = None
-    if viscosity_mPa_s is not None:
-        edge = cubic_box_edge_nm(pos.box_nm)
-        corr = yeh_hummer_correction_m2_per_s(temperature_K, viscosity_mPa_s * 1e-3, edge)
-        yh = {"correction_m2_per_s": corr, "box_edge_nm": edge, "viscosity_mPa_s": viscosity_mPa_s,
-              "temperature_K": temperature_K, "xi": YH_XI}
-
-    method = {
-        "msd": "FFT mean-squared displacement over all time origins, averaged over particles",
-        "particles": "residue centres of mass of the selected atoms" if com else "atoms",
-        "unwrapping": "minimum-image steps between consecutive frames (idempotent on unwrapped input)"
-        if traj.has_box else "none (no unit cell in the trajectory)",
-        "drift_removed": pos.drift,
-        "dims": dims,
-        "einstein": f"D = slope / (2 * {len(dims_components(dims))}) of a least-squares line over the fit window",
-        "fit_window": "given" if fit_window_ps is not None else (
-            f"automatic: longest run of lags with |d ln MSD / d ln t - 1| < {tolerance} "
-            f"(half-decade stencil), lags <= half a block"),
-        "stderr": f"block averaging: std of D over {n_blocks} independent consecutive time blocks / sqrt({n_blocks})",
-        "ci95": f"Student t with {n_blocks - 1} degrees of freedom",
-        "n_blocks": n_blocks,
-        "slope_tolerance": tolerance,
-    }
-    if want_layers:
-        method["layers"] = ("lateral (xy) MSD of particles whose wrapped z lies in the layer at the time "
-                            "origin, on a logarithmic lag grid")
-    return DiffusionReport(results, layers, yh, method, warnings)
+        method = {
+            "msd": "FFT mean-squared displacement over all time origins, averaged over particles",
+            "particles": "residue centres of mass of the selected atoms" if com else "atoms",
+            "unwrapping": "minimum-image steps between consecutive frames (idempotent on unwrapped input)"
+            if traj.has_box else "none (no unit cell in the trajectory)",
+            "drift_removed": pos.drift,
+            "dims": dims,
+            "estimator": method,
+            "slope_tolerance": tolerance,
+        } | (_GLS_METHOD if method == "gls" else {
+            "einstein": f"D = slope / (2 * {len(dims_components(dims))}) of a least-squares line over the fit window",
+            "fit_window": "given" if fit_window_ps is not None else (
+                f"automatic: longest run of lags with |d ln MSD / d ln t - 1| < {tolerance} "
+                f"(half-decade stencil), lags <= half a block"),
+            "stderr": f"block averaging: std of D over {n_blocks or 5} independent consecutive time blocks / "
+                      f"sqrt({n_blocks or 5})",
+            "ci95": f"Student t with {(n_blocks or 5) - 1} degrees of freedom",
+            "n_blocks": n_blocks or 5,
+        })
+        if method == "gls" and fit_window_ps is not None:
+            method["fit_window"] = "given"
+        if want_layers:
+            method["layers"] = ("lateral (xy) MSD of particles whose wrapped z lies in the layer at the time "
+                                "origin, on a logarithmic lag grid")
+        return DiffusionReport(results, layers, yh, method, warnings)

@@ -1,4 +1,8 @@
-"""Fit windows for Einstein relations, and standard errors from independent time blocks.
+"""The ``ols-blocks`` estimator: fit windows for Einstein relations and errors from 5 time slices.
+
+(The default estimator is ``gls``, :mod:`aseimd.analysis.einstein`; this one is
+kept for comparison and for runs too short for it. ``FitWindow``,
+``lag_grid``, ``loglog_slope`` serve both.)
 
 Fit window (automatic)
 ----------------------
@@ -51,9 +55,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 
+from aseimd.analysis.blocks import block_stderr, jackknife_stderr, t_quantile_975
 from aseimd.errors import AnalysisError
+
+__all__ = ["block_stderr", "jackknife_stderr"]  # the one block-averaging helper lives in analysis.blocks
 
 #: Default tolerance on |local log-log slope - 1|.
 SLOPE_TOLERANCE = 0.1
@@ -228,26 +234,9 @@ def loglog_slope(curve: np.ndarray, window: FitWindow) -> float:
     return float(np.polyfit(np.log(t), np.log(y), 1)[0])
 
 
-def block_stderr(values: np.ndarray) -> float:
-    """Standard error of the mean of independent block values: std(ddof=1)/sqrt(n)."""
-    values = np.asarray(values, dtype=float)
-    if values.size < 2:
-        return float("nan")
-    return float(values.std(ddof=1) / np.sqrt(values.size))
-
-
-def jackknife_stderr(leave_one_out: np.ndarray) -> float:
-    """Jackknife standard error from the n leave-one-block-out estimates."""
-    v = np.asarray(leave_one_out, dtype=float)
-    n = v.size
-    if n < 2:
-        return float("nan")
-    return float(np.sqrt((n - 1) / n * np.sum((v - v.mean()) ** 2)))
-
-
 def t_quantile_95(n_blocks: int) -> float:
     """Two-sided 95 % Student-t factor for ``n_blocks`` blocks (n - 1 degrees of freedom)."""
-    return float(scipy.stats.t.ppf(0.975, n_blocks - 1)) if n_blocks > 1 else float("nan")
+    return t_quantile_975(n_blocks - 1)
 
 
 def block_bounds(n_frames: int, n_blocks: int) -> tuple[int, int]:

@@ -11,10 +11,11 @@ residue, located at the centre of mass of its selected atoms only.
 all frames at once), unwraps every atom by minimum-image steps
 (:mod:`aseimd.analysis.unwrap`; residues are made whole in the first frame),
 forms the particles and writes them into one preallocated
-(n_frames, n_particles, 3) float64 array. Drift removal subtracts the
+(n_frames, n_particles, 3) float32 array. Drift removal subtracts the
 displacement of a reference centre of mass from every particle: of the whole
-system (default; a second streamed pass over all atoms, bounded memory), of
-another group (e.g. a frozen Li slab), or nothing.
+system (default; every atom is read in the same single pass and its
+minimum-image steps, in float32, are mass-weighted into the centre-of-mass
+step of each frame), of another group (e.g. a frozen Li slab), or nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aseimd.analysis.trajectory import Trajectory
+from aseimd.analysis.pbc import minimum_image
 from aseimd.analysis.unwrap import Unwrapper
 from aseimd.errors import AnalysisError, AseimdError
 
@@ -60,6 +62,8 @@ class Group:
         a whole single-atom residue (e.g. Li+).
     com : bool
         Whether particles are residue centres of mass.
+    atom_residues : numpy.ndarray, shape=(n_atoms,), dtype=int
+        Topology residue index of each atom (coordination counts residues through it).
     """
 
     label: str
@@ -71,11 +75,27 @@ class Group:
     particle_residues: tuple[str, ...]
     formal_charges: np.ndarray
     com: bool
+    atom_residues: np.ndarray | None = None
 
     @property
     def n_particles(self) -> int:
         """Number of particles."""
         return int(self.particle_masses.size)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The selected atom indices (:attr:`atom_indices`), shape=(n_atoms,)."""
+        return self.atom_indices
+
+    @property
+    def residues(self) -> np.ndarray:
+        """Topology residue index of each selected atom, shape=(n_atoms,)."""
+        return self.atom_residues
+
+    @property
+    def n_residues(self) -> int:
+        """Number of distinct residues the group's atoms belong to."""
+        return int(np.unique(self.atom_residues).size)
 
 
 def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Group:
@@ -105,7 +125,23 @@ def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Gr
         residue = top.atom(int(idx[k])).residue
         if com or residue.n_atoms == 1:
             charges[p] = _formal_charge(residue.name)
-    return Group(label, selection, idx, particle.astype(int), masses, pmass, residues, charges, com)
+    return Group(label, selection, idx, particle.astype(int), masses, pmass, residues, charges, com, res_index)
+
+
+def group_from_indices(topology, label: str, selection: str, indices: np.ndarray) -> Group:
+    """A group of atom particles from explicit atom indices of an mdtraj topology (ascending).
+
+    Atoms without an element get mass 0 here (coordination needs no masses).
+    """
+    idx = np.sort(np.asarray(indices, dtype=int))
+    if idx.size == 0:
+        raise AnalysisError(f"group {label!r} ({selection}) matches no atoms")
+    atoms = [topology.atom(int(i)) for i in idx]
+    res = np.array([a.residue.index for a in atoms], dtype=int)
+    masses = np.array([a.element.mass if a.element is not None else 0.0 for a in atoms], dtype=float)
+    names = tuple(a.residue.name for a in atoms)
+    charges = np.array([_formal_charge(a.residue.name) if a.residue.n_atoms == 1 else np.nan for a in atoms])
+    return Group(label, selection, idx, np.arange(idx.size), masses, masses.copy(), names, charges, False, res)
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,8 +160,9 @@ class ParticlePositions:
 
     Attributes
     ----------
-    xyz_nm : numpy.ndarray, shape=(n_frames, n_particles, 3), dtype=float64
-        Positions in nm; particles of group ``label`` are ``xyz_nm[:, slices[label]]``.
+    xyz_nm : numpy.ndarray, shape=(n_frames, n_particles, 3), dtype=float32
+        Positions in nm (unwrapped with float64 sums, stored as float32: ~1e-6 nm at 10 nm,
+        far below any displacement that enters an MSD); particles of group ``label`` are ``xyz_nm[:, slices[label]]``.
     slices : dict of str to slice
     box_nm : numpy.ndarray, shape=(n_frames, 3, 3), or None
         Box vectors per frame in nm.
@@ -173,6 +210,11 @@ def load_positions(
     ref = drift if isinstance(drift, Group) else None
     members = groups + ([ref] if ref is not None else [])
     union = np.unique(np.concatenate([g.atom_indices for g in members]))
+    system = drift == "system"
+    n_atoms = traj.topology.n_atoms
+    # drift=system: read every atom once, in the same pass (the selected atoms are a subset of the chunk)
+    read = np.arange(n_atoms) if system else union
+    where_union = np.searchsorted(read, union)
     where = [np.searchsorted(union, g.atom_indices) for g in members]
     top = traj.topology
     residue_of_union = np.array([top.atom(int(i)).residue.index for i in union])
@@ -181,13 +223,25 @@ def load_positions(
     n_part = [g.n_particles for g in groups]
     offsets = np.r_[0, np.cumsum(n_part)]
     slices = {g.label: slice(int(offsets[k]), int(offsets[k + 1])) for k, g in enumerate(groups)}
-    xyz = np.empty((traj.n_frames, int(offsets[-1]), 3), dtype=np.float64)
+    xyz = np.empty((traj.n_frames, int(offsets[-1]), 3), dtype=np.float32)  # unwrapped, drift-free: ~1e-6 nm
     ref_com = np.empty((traj.n_frames, 3)) if ref is not None else None
     boxes = np.empty((traj.n_frames, 3, 3)) if traj.has_box else None
+    com_steps = np.zeros((traj.n_frames, 3)) if system else None
+    w_all = None
+    if system:
+        w_all = traj.masses(read)
+        w_all = (w_all / w_all.sum()).astype(np.float32)
+    chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * read.size)))
+    others = np.setdiff1d(np.arange(read.size), where_union) if system else None
+    rest_walk_last = None
+    last_all = None
+    com0 = None
 
-    for chunk in traj.iter_chunks(union):
-        sl = slice(chunk.start, chunk.start + chunk.xyz_nm.shape[0])
-        pos = unwrapper.feed(chunk.xyz_nm, chunk.box_nm)
+    for chunk in traj.iter_chunks(read, chunk_frames=chunk_frames):
+        n = chunk.xyz_nm.shape[0]
+        sl = slice(chunk.start, chunk.start + n)
+        sub = chunk.xyz_nm if read is union else chunk.xyz_nm[:, where_union]
+        pos = unwrapper.feed(sub, chunk.box_nm)
         if boxes is not None:
             if chunk.box_nm is None:
                 raise AnalysisError("the trajectory lost its unit cell part-way")
@@ -197,45 +251,44 @@ def load_positions(
         if ref is not None:
             w = ref.atom_masses / ref.atom_masses.sum()
             ref_com[sl] = np.einsum("fai,a->fi", pos[:, where[-1]], w)
+        if system and union.size == n_atoms:  # every atom is selected: its unwrapped positions give the COM
+            com_steps[sl] = np.tensordot(pos, w_all.astype(np.float64), axes=(1, 0))
+            if com0 is None:
+                com0 = com_steps[0].copy()
+            com_steps[sl] -= com0
+        elif system:
+            # selected atoms: their unwrapped positions; the others: minimum-image steps, mass-weighted
+            rest = chunk.xyz_nm[:, others]
+            prev = rest[:1] if last_all is None else last_all[None]
+            steps = np.diff(np.concatenate([prev, rest]), axis=0)
+            if chunk.box_nm is not None:
+                steps = minimum_image(steps, chunk.box_nm)
+            walk = np.cumsum(np.tensordot(steps, w_all[others], axes=(1, 0)), axis=0, dtype=np.float64)
+            if sl.start:
+                walk += rest_walk_last
+            rest_walk_last = walk[-1].copy()
+            com = np.tensordot(pos, w_all[where_union].astype(np.float64), axes=(1, 0)) + walk
+            if com0 is None:
+                com0 = com[0].copy()
+            com_steps[sl] = com - com0
+            last_all = np.array(rest[-1])
+        if system:  # subtract while the chunk is in cache
+            xyz[sl] -= com_steps[sl][:, None, :]
 
     if ref is not None:
         drift_nm, name = ref_com - ref_com[0], f"group:{ref.label}"
-    elif drift == "system":
-        drift_nm, name = system_com_displacement(traj), "system"
+        xyz -= drift_nm[:, None, :]
+    elif system:
+        drift_nm, name = com_steps, "system"  # already subtracted chunk by chunk
     else:
         drift_nm, name = np.zeros((traj.n_frames, 3)), "none"
-    xyz -= drift_nm[:, None, :]
     return ParticlePositions(xyz, slices, boxes, drift_nm, name)
 
 
 def _particle_centres(pos: np.ndarray, group: Group) -> np.ndarray:
     """Mass-weighted centres of each particle's atoms, shape=(n_frames, n_particles, 3)."""
-    if not group.com:
+    if not group.com or group.n_particles == group.atom_indices.size:  # one atom per particle: it is the centre
         return pos
     first = np.r_[0, np.flatnonzero(np.diff(group.particle_of_atom)) + 1]
     weighted = pos * group.atom_masses[None, :, None]
     return np.add.reduceat(weighted, first, axis=1) / group.particle_masses[None, :, None]
-
-
-def system_com_displacement(traj: Trajectory) -> np.ndarray:
-    """Displacement of the whole system's centre of mass from frame 0, streamed over all atoms.
-
-    Every atom is unwrapped by minimum-image steps, so the result is right for
-    wrapped input too. Chunks hold at most :data:`SYSTEM_PASS_BYTES` of positions.
-
-    Returns
-    -------
-    numpy.ndarray, shape=(n_frames, 3), dtype=float64
-        R(t) - R(0) in nm.
-    """
-    n_atoms = traj.topology.n_atoms
-    everyone = np.arange(n_atoms)
-    w = traj.masses(everyone)
-    w = w / w.sum()
-    chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * n_atoms)))
-    unwrapper = Unwrapper()
-    com = np.empty((traj.n_frames, 3))
-    for chunk in traj.iter_chunks(everyone, chunk_frames=chunk_frames):
-        pos = unwrapper.feed(chunk.xyz_nm, chunk.box_nm)
-        com[chunk.start:chunk.start + pos.shape[0]] = np.einsum("fai,a->fi", pos, w)
-    return com - com[0]

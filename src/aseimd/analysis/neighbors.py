@@ -9,12 +9,8 @@ Two implementations that give the same pairs:
   the first group so that memory stays bounded.
 * :func:`pair_distances` -- the full minimum-image distance matrix, vectorised.
 
-Minimum image in a triclinic box: the separation is reduced in fractional
-coordinates (``s - round(s)``) and then the 27 neighbouring lattice images are
-checked, which finds the true shortest image for boxes in OpenMM's reduced
-form. A distance returned below ``half_min_width(box)`` is always the true
-minimum-image distance (any other image is at least one shortest lattice
-vector away).
+Minimum image: :func:`aseimd.analysis.pbc.minimum_image` (the one
+implementation, exact in triclinic boxes), re-exported here.
 
 Boxes are given as row vectors ``box[i]`` = lattice vector i, in nm, as mdtraj's
 ``unitcell_vectors`` and OpenMM's ``getPeriodicBoxVectors`` give them.
@@ -22,73 +18,16 @@ Boxes are given as row vectors ``box[i]`` = lattice vector i, in nm, as mdtraj's
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
+from aseimd.analysis.pbc import box_volume_nm3, half_min_width, is_orthorhombic, minimum_image
 from aseimd.errors import AnalysisError
+
+__all__ = ["box_volume_nm3", "half_min_width", "is_orthorhombic", "minimum_image", "pair_distances",
+           "neighbor_pairs", "FrameNeighbors"]
 
 #: Upper bound on (centre atoms x other atoms) evaluated at once by the numpy path.
 _MAX_PAIRS_PER_CHUNK = 200_000
-
-_IMAGE_SHIFTS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=float)
-
-
-def is_orthorhombic(box_nm: np.ndarray, rtol: float = 1e-6) -> bool:
-    """Whether the box's off-diagonal elements vanish.
-
-    Parameters
-    ----------
-    box_nm : numpy.ndarray, shape=(3, 3)
-        Box vectors as rows, in nm.
-    """
-    box = np.asarray(box_nm, dtype=float)
-    off = box - np.diag(np.diag(box))
-    return bool(np.all(np.abs(off) <= rtol * np.max(np.abs(np.diag(box)))))
-
-
-def box_volume_nm3(box_nm: np.ndarray) -> float:
-    """Volume of the cell, in nm^3."""
-    return float(abs(np.linalg.det(np.asarray(box_nm, dtype=float))))
-
-
-def half_min_width(box_nm: np.ndarray) -> float:
-    """Half the shortest perpendicular width of the cell, in nm.
-
-    Distances up to this value are unambiguous under the minimum-image convention.
-    """
-    box = np.asarray(box_nm, dtype=float)
-    vol = box_volume_nm3(box)
-    widths = [vol / np.linalg.norm(np.cross(box[(i + 1) % 3], box[(i + 2) % 3])) for i in range(3)]
-    return 0.5 * float(min(widths))
-
-
-def minimum_image(dr_nm: np.ndarray, box_nm: np.ndarray) -> np.ndarray:
-    """Minimum-image separation vectors.
-
-    Parameters
-    ----------
-    dr_nm : numpy.ndarray, shape=(..., 3)
-        Separation vectors in nm.
-    box_nm : numpy.ndarray, shape=(3, 3)
-        Box vectors as rows, in nm.
-
-    Returns
-    -------
-    numpy.ndarray, shape=(..., 3), dtype=float64
-        The shortest periodic image of each vector.
-    """
-    box = np.asarray(box_nm, dtype=float)
-    dr = np.asarray(dr_nm, dtype=float)
-    if is_orthorhombic(box):
-        lengths = np.diag(box)
-        return dr - lengths * np.round(dr / lengths)
-    frac = dr @ np.linalg.inv(box)
-    dr = (frac - np.round(frac)) @ box
-    shifts = _IMAGE_SHIFTS @ box  # (27, 3)
-    candidates = dr[..., None, :] + shifts  # (..., 27, 3)
-    best = np.argmin(np.einsum("...ij,...ij->...i", candidates, candidates), axis=-1)
-    return np.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
 
 
 def pair_distances(a_nm: np.ndarray, b_nm: np.ndarray, box_nm: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aseimd.analysis.blocks import block_mean_stderr
 from aseimd.analysis.trajectory import Trajectory
 from aseimd.errors import AnalysisError
 
@@ -143,6 +144,17 @@ class Profiles:
     charge_source: str
     groups: dict[str, GroupProfile]
     warnings: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, tuple[list[str], list[np.ndarray]]]:
+        """``{"density": (headers, columns)}``: position, then number/charge density and errors per group."""
+        headers = [f"{self.axis} (nm)"]
+        columns = [self.bin_centers_nm]
+        for label, g in self.groups.items():
+            headers += [f"{label} number density (nm^-3)", f"{label} number density stderr (nm^-3)",
+                        f"{label} charge density (e/nm^3)", f"{label} charge density stderr (e/nm^3)"]
+            columns += [g.number_density_per_nm3, g.number_density_stderr_per_nm3,
+                        g.charge_density_e_per_nm3, g.charge_density_stderr_e_per_nm3]
+        return {"density": (headers, columns)}
 
 
 def formal_charges(topology) -> tuple[np.ndarray, list[str]]:
@@ -358,8 +370,8 @@ def density_profiles(
 
     out: dict[str, GroupProfile] = {}
     for label, (num, chg) in acc.items():
-        num_mean, num_se = _block_stats(num, frames_per_block, n_frames)
-        chg_mean, chg_se = _block_stats(chg, frames_per_block, n_frames)
+        num_mean, num_se = block_mean_stderr(num, frames_per_block, n_frames)
+        chg_mean, chg_se = block_mean_stderr(chg, frames_per_block, n_frames)
         q = group_q[label]
         total_q = float(q.sum())  # NaN if any unknown
         if np.isnan(total_q):
@@ -407,20 +419,82 @@ def _cross_area(box: np.ndarray, ax: int) -> np.ndarray:
     return np.linalg.norm(np.cross(box[:, i], box[:, j]), axis=-1)
 
 
-def _block_stats(block_sums: np.ndarray, frames_per_block: np.ndarray, n_frames: int):
-    """Mean over all frames and block-average standard error.
+def _time_step(traj) -> tuple[float | None, str]:
+    """The frame spacing for the meta block; a density profile needs none, so a file without one is fine."""
+    from aseimd.errors import AnalysisError
 
-    Parameters
-    ----------
-    block_sums : numpy.ndarray, shape=(n_blocks, n_bins)
-        Per-block sums of the per-frame values.
-    frames_per_block : numpy.ndarray, shape=(n_blocks,)
-    n_frames : int
+    try:
+        return traj.dt_ps, traj.dt_source
+    except AnalysisError:
+        return None, "unknown (not needed for a density profile)"
+
+
+def profiles_document(result, traj) -> dict:
+    """The JSON document of ``aseimd analyze profile`` (see docs/analysis_profile.md)."""
+    from aseimd import __version__
+
+    dt_ps, dt_source = _time_step(traj)
+    groups = {}
+    for label, g in result.groups.items():
+        groups[label] = {
+            "selection": g.selection,
+            "n_atoms": g.n_atoms,
+            "number_density_per_nm3": g.number_density_per_nm3,
+            "number_density_stderr_per_nm3": g.number_density_stderr_per_nm3,
+            "charge_density_e_per_nm3": g.charge_density_e_per_nm3,
+            "charge_density_stderr_e_per_nm3": g.charge_density_stderr_e_per_nm3,
+            "total_charge_e": g.total_charge_e,
+            "integral_n_atoms": g.integral_n_atoms,
+            "integral_charge_e": g.integral_charge_e,
+        }
+    return {
+        "axis": result.axis,
+        "n_bins": result.n_bins,
+        "bin_width_nm": result.bin_width_nm,
+        "bin_centers_nm": result.bin_centers_nm,
+        "box_mean_nm": result.box_mean_nm,
+        "height_mean_nm": result.height_mean_nm,
+        "height_range_nm": [result.height_min_nm, result.height_max_nm],
+        "volume_mean_nm3": result.volume_mean_nm3,
+        "charge_source": result.charge_source,
+        "groups": groups,
+        "method": {
+            "binning": "atoms wrapped into the box per frame; bins on the fractional coordinate along the axis "
+                       "(bin volume V(t)/n_bins); density = time average of per-frame densities",
+            "stderr": f"block averaging over {result.n_blocks} contiguous blocks: std(block means, ddof=1)/sqrt(n)",
+            "charges": "residue formal charge spread evenly over the residue's atoms"
+                       if result.charge_source == "formal"
+                       else "per-atom charges from the NonbondedForce of the system XML",
+        },
+        "warnings": list(result.warnings),
+        "meta": {
+            "top": str(traj.top_path),
+            "traj": str(traj.traj_path),
+            "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
+            "dt_ps": dt_ps,
+            "dt_source": dt_source,
+            "aseimd_version": __version__,
+        },
+    }
+
+
+class ProfileAnalysis:
+    """Number and charge density profiles (:func:`density_profiles`) as an analysis object.
+
+    ``prepare`` returns ``None`` (profiles bin wrapped positions chunk by chunk,
+    no unwrapping); keyword arguments as in :func:`density_profiles`; the
+    result is :class:`Profiles` (``tables()``; ``profiles_document`` gives the JSON).
     """
-    mean = block_sums.sum(axis=0) / n_frames
-    n_blocks = block_sums.shape[0]
-    if n_blocks < 2:
-        return mean, np.full(mean.shape, np.nan)
-    block_means = block_sums / frames_per_block[:, None]
-    se = block_means.std(axis=0, ddof=1) / np.sqrt(n_blocks)
-    return mean, se
+
+    name = "profile"
+
+    def __init__(self, groups: dict[str, str], **options) -> None:
+        self.groups, self.options = dict(groups), options
+
+    def prepare(self, traj):
+        """Nothing to share: the binning reads its own atoms."""
+        return None
+
+    def conclude(self, pos, traj) -> Profiles:
+        """Bin the frames and return the profiles."""
+        return density_profiles(traj, self.groups, **self.options)

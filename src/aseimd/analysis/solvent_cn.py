@@ -213,3 +213,24 @@ def solvent_cn(
         ),
     }
     return result
+
+
+class SolventCNAnalysis:
+    """Nitrile-carbonate binding and the Li+ shell (:func:`solvent_cn`) as an analysis object.
+
+    ``prepare`` returns ``None`` (the sweep streams its own atoms); keyword
+    arguments as in :func:`solvent_cn`; the result is a ``CoordinationResult``.
+    """
+
+    name = "solvent-cn"
+
+    def __init__(self, **options) -> None:
+        self.options = options
+
+    def prepare(self, traj):
+        """Nothing to share: the sweep reads its own atoms."""
+        return None
+
+    def conclude(self, pos, traj) -> CoordinationResult:
+        """Run the sweep and return the result."""
+        return solvent_cn(traj, **self.options)

@@ -10,12 +10,23 @@ The frame spacing is resolved in this order: an explicit ``dt_ps``; the
 step stored in a DCD header (NSAVC x DELTA); the time axis of formats that
 carry one (XTC, TRR, NetCDF, HDF5). If none is available an
 :class:`~aseimd.errors.AnalysisError` asks for ``--dt-ps``.
+
+DCDs are checked when opened: empty, not a DCD, an atom count other than the
+topology's, or no complete frame are errors that say so; a file torn inside a
+frame (or shorter than its header announces) is read on its complete frames
+and :attr:`Trajectory.warnings` says so (the analyses report it with their
+numbers). mdtraj's C readers are silenced on stdout (:func:`quiet_c_stdout`).
+:func:`open_trajectory` also accepts an mdtraj Trajectory or an MDAnalysis
+Universe in memory (:class:`MemoryTrajectory`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,18 +110,28 @@ class Trajectory:
             self.topology = mdtraj.load_topology(str(self.top_path))
         except Exception as exc:  # mdtraj raises many types for unreadable files
             raise AnalysisError(f"cannot read topology {str(self.top_path)!r}: {exc}") from None
-        try:
-            first = mdtraj.load_frame(str(self.traj_path), 0, top=self.topology)
-        except Exception as exc:
-            raise AnalysisError(
-                f"trajectory {str(self.traj_path)!r} does not match topology "
-                f"{str(self.top_path)!r} ({self.topology.n_atoms} atoms): {_first_line(exc)}"
-            ) from None
-        self._has_box = first.unitcell_vectors is not None
-        # DCDs are read at byte offsets of the selected atoms (dcd_reader); other formats through mdtraj
-        dcd = open_dcd(self.traj_path) if self.traj_path.suffix.lower() == ".dcd" else None
-        self._dcd = dcd if dcd is not None and dcd.n_atoms == self.topology.n_atoms else None
-        n_stored = self._dcd.n_frames if self._dcd is not None else _count_frames(self.traj_path, self.topology)
+        #: Problems with the file that did not stop the analysis (e.g. a torn last frame); reported with results.
+        self.warnings: list[str] = []
+        # DCDs are checked and read at byte offsets of the selected atoms (dcd_reader); other formats by mdtraj
+        self._dcd = None
+        if self.traj_path.suffix.lower() == ".dcd":
+            self._dcd = _checked_dcd(self.traj_path, self.top_path, self.topology, self.warnings)
+        if self._dcd is not None:
+            first = None
+            self._has_box = self._dcd.has_box
+            n_stored = self._dcd.n_frames
+        else:
+            try:
+                with quiet_c_stdout():
+                    first = mdtraj.load_frame(str(self.traj_path), 0, top=self.topology)
+            except Exception as exc:
+                raise AnalysisError(
+                    f"trajectory {str(self.traj_path)!r} does not match topology "
+                    f"{str(self.top_path)!r} ({self.topology.n_atoms} atoms): {_first_line(exc)}"
+                ) from None
+            self._has_box = first.unitcell_vectors is not None
+            with quiet_c_stdout():
+                n_stored = _count_frames(self.traj_path, self.topology)
         stop = n_stored if stop is None else min(stop, n_stored)
         if start >= stop:
             raise AnalysisError(
@@ -148,6 +169,17 @@ class Trajectory:
         """Where :attr:`dt_ps` came from (``--dt-ps``, a run.json path, ``DCD header``, ...)."""
         return self._resolved_dt()[1]
 
+    def meta(self) -> dict:
+        """What was read, for the ``meta`` block of every analysis JSON."""
+        from aseimd import __version__
+
+        return {
+            "top": str(self.top_path), "traj": str(self.traj_path),
+            "frames": {"start": self.start, "stop": self.stop, "stride": self.stride, "n_frames": self.n_frames},
+            "dt_ps": self.dt_ps, "dt_source": self.dt_source, "aseimd_version": __version__,
+            "trajectory_warnings": list(self.warnings),
+        }
+
     @property
     def has_box(self) -> bool:
         """Whether the trajectory carries unit-cell information."""
@@ -169,7 +201,10 @@ class Trajectory:
         try:
             idx = self.topology.select(selection)
         except Exception as exc:
-            raise AnalysisError(f"{name}selection {selection!r} is invalid: {_first_line(exc)}") from None
+            raise AnalysisError(
+                f"{name}selection {selection!r} is invalid: {_selection_problem(exc)}; mdtraj selection syntax, "
+                "e.g. 'resname LI' or 'resname EC and name O1'"
+            ) from None
         if idx.size == 0:
             raise AnalysisError(f"{name}selection {selection!r} matches no atoms")
         return np.asarray(idx, dtype=int)
@@ -202,15 +237,17 @@ class Trajectory:
                 yield Chunk(lo, xyz, box)
             return
         done = 0
-        it = mdtraj.iterload(
-            str(self.traj_path),
-            chunk=chunk * self.stride,
-            top=self.topology,
-            skip=self.start,
-            stride=self.stride,
-            atom_indices=atom_indices,
-        )
-        for frames in it:
+        with quiet_c_stdout():
+            it = mdtraj.iterload(
+                str(self.traj_path),
+                chunk=chunk * self.stride,
+                top=self.topology,
+                skip=self.start,
+                stride=self.stride,
+                atom_indices=atom_indices,
+            )
+            frames_list = it
+        for frames in _quiet_iter(frames_list):
             n = min(frames.n_frames, self.n_frames - done)
             if n <= 0:
                 break
@@ -221,6 +258,87 @@ class Trajectory:
             raise AnalysisError(
                 f"trajectory {str(self.traj_path)!r} ended after {done} of {self.n_frames} expected frames"
             )
+
+
+@contextlib.contextmanager
+def quiet_c_stdout():
+    """Silence C-level writes to stdout (fd 1), e.g. mdtraj's ``dcdplugin) ...`` lines, inside the block."""
+    try:
+        sys.stdout.flush()
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        saved = os.dup(fd)
+    except (OSError, ValueError, AttributeError):  # no real stdout (embedded interpreters): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _quiet_iter(iterable):
+    it = iter(iterable)
+    while True:
+        with quiet_c_stdout():
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+        yield item
+
+
+def _checked_dcd(path: Path, top_path: Path, topology, warnings: list[str]):
+    """Open a DCD for byte-offset reads after checking it; raise on what cannot be analysed.
+
+    Returns None for DCD variants the offset reader does not handle (mdtraj reads them).
+    """
+    size = path.stat().st_size
+    name = str(path)
+    if size == 0:
+        raise AnalysisError(f"trajectory {name!r} is empty (0 bytes)")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if len(head) < 8 or head[4:8] != b"CORD":
+        raise AnalysisError(f"trajectory {name!r} is not a DCD file (no CHARMM 'CORD' header); "
+                            "give a DCD, XTC, TRR, NetCDF, ... with a matching extension")
+    dcd = open_dcd(path)
+    if dcd is None:
+        return None
+    if dcd.n_atoms != topology.n_atoms:
+        raise AnalysisError(
+            f"trajectory {name!r} does not match topology {str(top_path)!r}: {dcd.n_atoms} atoms per frame, "
+            f"the topology has {topology.n_atoms}"
+        )
+    announced = dcd.n_frames_header
+    if dcd.trailing_bytes:
+        total = max(announced, dcd.n_frames + 1)
+        if dcd.n_frames == 0:
+            raise AnalysisError(f"trajectory {name!r} holds no complete frame (truncated inside frame 1 of {total})")
+        warnings.append(f"trajectory {name!r} is truncated inside frame {dcd.n_frames + 1} of {total}; "
+                        f"analysing its {dcd.n_frames} complete frames")
+    elif dcd.n_frames == 0:
+        raise AnalysisError(f"trajectory {name!r} holds no frames (header only)")
+    elif announced > dcd.n_frames:
+        warnings.append(f"trajectory {name!r} is truncated after frame {dcd.n_frames} of {announced} (its header "
+                        f"announces {announced}); analysing its {dcd.n_frames} complete frames")
+    return dcd
+
+
+#: Longest part of a parser message quoted in an error (pyparsing can dump its whole grammar).
+MAX_PARSER_MESSAGE = 120
+
+
+def _selection_problem(exc: BaseException) -> str:
+    """What the selection parser objected to, in one short phrase (no grammar dump, no caret line)."""
+    text = _first_line(exc)
+    text = text.split(" (line:")[0].split("  (at char")[0].strip()
+    if len(text) > MAX_PARSER_MESSAGE:
+        text = text[:MAX_PARSER_MESSAGE].rstrip() + " ..."
+    return text
 
 
 def _first_line(exc: BaseException) -> str:
@@ -251,11 +369,12 @@ def _resolve_dt_ps(path: Path, first_frame) -> tuple[float, str]:
         dt = _dcd_frame_spacing_ps(path)
         if dt:
             return dt, "DCD header"
-    else:
+    elif first_frame is not None:
         import mdtraj
 
         try:
-            times = next(mdtraj.iterload(str(path), chunk=2, top=first_frame.topology, atom_indices=[0])).time
+            with quiet_c_stdout():
+                times = next(mdtraj.iterload(str(path), chunk=2, top=first_frame.topology, atom_indices=[0])).time
         except Exception:
             times = np.array([])
         carries_time = path.suffix.lower() in _TIMED_FORMATS
@@ -278,3 +397,175 @@ def _dcd_frame_spacing_ps(path: Path) -> float | None:
         return None
     dt = nsavc * delta * AKMA_TIME_PS
     return dt if dt > 0 and np.isfinite(dt) else None
+
+
+class MemoryTrajectory(Trajectory):
+    """Frames already in memory (an mdtraj Trajectory, an MDAnalysis Universe, or arrays), same interface.
+
+    Parameters
+    ----------
+    xyz_nm : numpy.ndarray, shape=(n_frames, n_atoms, 3), or None
+        Positions in nm (float32 is kept); ``None`` with ``frames`` given.
+    topology : mdtraj.Topology
+        Residues, atom names and elements (selections use mdtraj's syntax).
+    box_nm : numpy.ndarray, shape=(n_frames, 3, 3), or None
+    dt_ps : float, optional
+        Time between frames (before ``stride``).
+    masses : numpy.ndarray, shape=(n_atoms,), optional
+        Atomic masses (g/mol); default from the elements.
+    frames : callable, optional
+        ``frames(indices, atom_indices) -> (xyz_nm, box_nm)`` for sources read on demand
+        (an MDAnalysis Universe); with it, ``n_stored`` is required.
+    label : str
+        How the source is named in outputs.
+    """
+
+    def __init__(self, xyz_nm, topology, *, box_nm=None, dt_ps=None, dt_source="given", masses=None,
+                 frames=None, n_stored=None, has_box=None, label="<in memory>", start=0, stop=None, stride=1,
+                 chunk_frames=1000) -> None:
+        if start < 0 or stride < 1 or (stop is not None and stop <= start):
+            raise AnalysisError(
+                f"bad frame range start={start} stop={stop} stride={stride}; need 0 <= start < stop and stride >= 1"
+            )
+        self.top_path = Path(label)
+        self.traj_path = Path(label)
+        self.topology = topology
+        self.warnings = []
+        self._xyz = None if xyz_nm is None else np.asarray(xyz_nm)
+        self._box = None if box_nm is None else np.asarray(box_nm, dtype=np.float64)
+        self._frames = frames
+        n_stored = self._xyz.shape[0] if self._xyz is not None else int(n_stored)
+        if self._xyz is not None and self._xyz.shape[1] != topology.n_atoms:
+            raise AnalysisError(f"positions hold {self._xyz.shape[1]} atoms, the topology {topology.n_atoms}")
+        self._has_box = bool(self._box is not None if has_box is None else has_box)
+        self._masses = None if masses is None else np.asarray(masses, dtype=float)
+        stop = n_stored if stop is None else min(stop, n_stored)
+        if start >= stop:
+            raise AnalysisError(f"frame range start={start} is past the end of {label} ({n_stored} frames)")
+        self.start, self.stop, self.stride = start, stop, stride
+        self.n_frames = len(range(start, stop, stride))
+        self.chunk_frames = chunk_frames
+        self._first = None
+        self._given_dt_ps = dt_ps
+        self._dt_source = dt_source
+        self._dt = None
+
+    def _resolved_dt(self) -> tuple[float, str]:
+        if self._given_dt_ps is None or not self._given_dt_ps > 0:
+            raise AnalysisError("the in-memory trajectory carries no usable time step; pass dt_ps "
+                                "(ps between stored frames)")
+        return float(self._given_dt_ps), self._dt_source
+
+    def masses(self, atom_indices: np.ndarray) -> np.ndarray:
+        """Atomic masses in g/mol of the given atoms, shape=(n,)."""
+        if self._masses is None:
+            return super().masses(atom_indices)
+        m = self._masses[np.asarray(atom_indices, dtype=int)]
+        if np.any(m <= 0):
+            raise AnalysisError("atoms without a mass in selection")
+        return m
+
+    def iter_chunks(self, atom_indices: np.ndarray, chunk_frames: int | None = None) -> Iterator[Chunk]:
+        """Stream the selected frames of ``atom_indices`` in chunks (see :meth:`Trajectory.iter_chunks`)."""
+        atom_indices = np.asarray(atom_indices, dtype=int)
+        chunk = chunk_frames or self.chunk_frames
+        frames = np.arange(self.start, self.stop, self.stride)
+        for lo in range(0, len(frames), chunk):
+            sel = frames[lo:lo + chunk]
+            if self._frames is not None:
+                xyz, box = self._frames(sel, atom_indices)
+            else:
+                xyz = self._xyz[sel][:, atom_indices]
+                box = None if self._box is None else self._box[sel]
+            yield Chunk(lo, np.asarray(xyz, dtype=np.float32), box)
+
+
+def _from_mdtraj(t, **kw) -> MemoryTrajectory:
+    dt = None
+    if t.n_frames > 1 and t.time is not None and t.time[1] > t.time[0]:
+        dt = float(t.time[1] - t.time[0])
+    box = None if t.unitcell_vectors is None else np.asarray(t.unitcell_vectors, float)
+    given = kw.pop("dt_ps", None)
+    return MemoryTrajectory(t.xyz, t.topology, box_nm=box, dt_ps=given or dt,
+                            dt_source="dt_ps" if given else "mdtraj time axis", label="<mdtraj.Trajectory>", **kw)
+
+
+def _from_universe(u, **kw) -> MemoryTrajectory:
+    """An MDAnalysis Universe, read on demand (Å -> nm), topology rebuilt for mdtraj selections."""
+    import mdtraj
+    from MDAnalysis.lib.mdamath import triclinic_vectors
+
+    top = mdtraj.Topology()
+    chains: dict = {}
+    atoms = u.atoms
+    elements = getattr(atoms, "elements", None) if hasattr(atoms, "elements") else None
+    for res in u.residues:
+        seg = getattr(res, "segid", "A")
+        if seg not in chains:
+            chains[seg] = top.add_chain()
+        r = top.add_residue(str(res.resname), chains[seg], resSeq=int(res.resid))
+        for atom in res.atoms:
+            symbol = None
+            if elements is not None:
+                symbol = str(atom.element) if getattr(atom, "element", "") else None
+            element = None
+            for guess in (symbol, str(atom.name)[:2], str(atom.name)[:1]):
+                if not guess:
+                    continue
+                try:
+                    element = mdtraj.element.get_by_symbol(guess.capitalize())
+                    break
+                except KeyError:
+                    continue
+            top.add_atom(str(atom.name), element, r)
+    has_box = u.trajectory.ts.dimensions is not None
+
+    def frames(indices, atom_indices):
+        xyz = np.empty((len(indices), len(atom_indices), 3), dtype=np.float32)
+        box = np.empty((len(indices), 3, 3)) if has_box else None
+        for k, ts in enumerate(u.trajectory[np.asarray(indices)]):
+            xyz[k] = ts.positions[atom_indices] * 0.1
+            if box is not None:
+                box[k] = triclinic_vectors(ts.dimensions) * 0.1
+        return xyz, box
+
+    given = kw.pop("dt_ps", None)
+    dt = given or float(getattr(u.trajectory, "dt", 0.0) or 0.0) or None
+    return MemoryTrajectory(None, top, frames=frames, n_stored=len(u.trajectory), has_box=has_box,
+                            masses=np.asarray(atoms.masses, float), dt_ps=dt,
+                            dt_source="dt_ps" if given else "MDAnalysis trajectory dt", label="<MDAnalysis.Universe>",
+                            **kw)
+
+
+def open_trajectory(source, top=None, **options) -> Trajectory:
+    """Open anything analysis reads: files, an mdtraj Trajectory, an MDAnalysis Universe, or a Trajectory.
+
+    Parameters
+    ----------
+    source : Trajectory, str/path, (top, traj) tuple, mdtraj.Trajectory or MDAnalysis.Universe
+    top : str or path, optional
+        Topology file when ``source`` is a trajectory file.
+    **options
+        ``dt_ps``, ``start``, ``stop``, ``stride`` (and ``chunk_frames``).
+
+    Returns
+    -------
+    Trajectory
+    """
+    if isinstance(source, Trajectory):
+        if options:
+            raise AnalysisError("options are given when the trajectory is opened, not to an opened one")
+        return source
+    if isinstance(source, tuple) and len(source) == 2:
+        return Trajectory(source[0], source[1], **options)
+    if isinstance(source, (str, os.PathLike)):
+        if top is None:
+            raise AnalysisError(f"trajectory {str(source)!r} needs a topology (top=...)")
+        return Trajectory(top, source, **options)
+    kind = type(source).__module__.split(".")[0]
+    if kind == "mdtraj":
+        return _from_mdtraj(source, **options)
+    if kind == "MDAnalysis":
+        return _from_universe(source, **options)
+    raise AnalysisError(f"cannot analyse a {type(source).__name__}; give files, an mdtraj.Trajectory, an "
+                        "MDAnalysis.Universe or an aseimd Trajectory")

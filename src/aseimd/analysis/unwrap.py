@@ -20,36 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from aseimd.errors import AnalysisError
+from aseimd.analysis.pbc import is_orthorhombic, minimum_image
 
-
-def minimum_image(delta_nm: np.ndarray, box_nm: np.ndarray) -> np.ndarray:
-    """Reduce displacement vectors to their minimum image.
-
-    Parameters
-    ----------
-    delta_nm : numpy.ndarray, shape=(n_frames, n_atoms, 3), dtype=float64
-        Displacements in nm.
-    box_nm : numpy.ndarray, shape=(n_frames, 3, 3)
-        Box vectors (rows) in nm, one box per frame.
-
-    Returns
-    -------
-    numpy.ndarray, shape=(n_frames, n_atoms, 3), dtype=float64
-        ``delta_nm`` minus the lattice vector nearest to it in fractional
-        coordinates (exact minimum image for orthorhombic boxes).
-    """
-    box = np.asarray(box_nm, dtype=np.float64)
-    if np.any(np.abs(np.linalg.det(box)) < 1e-12):
-        raise AnalysisError("the trajectory has a box of zero volume in some frame; cannot unwrap")
-    diag = np.diagonal(box, axis1=1, axis2=2)  # (n, 3)
-    if np.all(box == diag[:, :, None] * np.eye(3)):  # orthorhombic: per-axis rounding, no matrix products
-        edges = diag[:, None, :]
-        return delta_nm - edges * np.round(delta_nm / edges)
-    inv = np.linalg.inv(box)  # (n, 3, 3): fractional = cartesian @ inv
-    frac = delta_nm @ inv
-    frac -= np.round(frac)
-    return frac @ box
+__all__ = ["Unwrapper", "make_whole", "minimum_image"]
 
 
 def make_whole(xyz_nm: np.ndarray, box_nm: np.ndarray, particle_of_atom: np.ndarray) -> np.ndarray:
@@ -72,7 +45,7 @@ def make_whole(xyz_nm: np.ndarray, box_nm: np.ndarray, particle_of_atom: np.ndar
     xyz = np.asarray(xyz_nm, dtype=np.float64)
     first = np.r_[0, np.flatnonzero(np.diff(particle_of_atom)) + 1]
     anchor = np.repeat(xyz[first], np.diff(np.r_[first, len(xyz)]), axis=0)
-    delta = minimum_image((xyz - anchor)[None], np.asarray(box_nm, float)[None])[0]
+    delta = minimum_image(xyz - anchor, np.asarray(box_nm, float))
     return anchor + delta
 
 
@@ -114,20 +87,33 @@ class Unwrapper:
         numpy.ndarray, shape=(n_frames, n_atoms, 3), dtype=float64
             Unwrapped positions in nm, continuous with the previous chunk.
         """
-        xyz = np.asarray(xyz_nm, dtype=np.float64)
+        xyz = np.asarray(xyz_nm)
         if box_nm is None or len(xyz) == 0:
-            return xyz.copy()
+            return np.array(xyz, dtype=np.float64)
         box = np.asarray(box_nm, dtype=np.float64)
         if self._last_wrapped is None:
-            first = xyz[0] if self._particle_of_atom is None else make_whole(xyz[0], box[0], self._particle_of_atom)
+            first = np.asarray(xyz[0], np.float64)
+            if self._particle_of_atom is not None:
+                first = make_whole(first, box[0], self._particle_of_atom)
             prev_w, prev_u = xyz[0], first
-            steps = np.zeros_like(xyz)
-            steps[1:] = minimum_image(np.diff(xyz, axis=0), box[1:])
-            out = prev_u + np.cumsum(steps, axis=0)
         else:
             prev_w, prev_u = self._last_wrapped, self._last_unwrapped
-            deltas = np.diff(np.concatenate([prev_w[None], xyz]), axis=0)
-            out = prev_u + np.cumsum(minimum_image(deltas, box), axis=0)
-        self._last_wrapped = xyz[-1].copy()
+        # steps in the stored precision (float32 for DCD/XTC), one box when it is constant; sums in float64
+        steps = np.empty_like(xyz)
+        np.subtract(xyz[0], prev_w, out=steps[0])
+        np.subtract(xyz[1:], xyz[:-1], out=steps[1:])
+        if np.all(box == box[:1]) and is_orthorhombic(box[0]):  # in place, no temporaries beyond one
+            lengths = np.diag(box[0]).astype(steps.dtype)
+            q = steps / lengths
+            np.rint(q, out=q)
+            q *= lengths
+            steps -= q
+        else:
+            steps = minimum_image(steps, box)
+        if self._last_wrapped is None:
+            steps[0] = 0.0
+        out = np.cumsum(steps, axis=0, dtype=np.float64)
+        out += prev_u
+        self._last_wrapped = np.array(xyz[-1])
         self._last_unwrapped = out[-1].copy()
         return out

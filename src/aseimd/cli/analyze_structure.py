@@ -57,6 +57,7 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
     """
     from aseimd.analysis.coordination import coordination as run_coordination
     from aseimd.analysis.coordination import default_electrolyte_groups
+    from aseimd.analysis.coordination_results import coordination_document
     from aseimd.analysis.solvent_cn import solvent_cn
     from aseimd.analysis.trajectory import Trajectory
     from aseimd.fileio import atomic_write_csv, atomic_write_json, check_new_output
@@ -99,14 +100,15 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
         result = solvent_cn(t, center=center or None, groups=shells, cutoffs_nm=cutoffs, r_max_nm=rmax_nm,
                             bin_nm=bin_nm, residence=residence, n_blocks=n_blocks)
 
-    headers, columns = result.rdf_table()
+    tables = result.tables()
+    headers, columns = tables.get("rdf") or result.rdf_table()
     atomic_write_csv(outputs[1], headers, columns, force=True)
     plot_rdfs(result, outputs[2], force=True)
     if residence:
-        headers, columns = result.residence_table()
+        headers, columns = tables.get("residence") or result.residence_table()
         atomic_write_csv(outputs[3], headers, columns, force=True)
         plot_residence(result, outputs[4], force=True)
-    atomic_write_json(json_path, coordination_to_json(result, t, mode), force=True)
+    atomic_write_json(json_path, coordination_document(result, t, mode), force=True)
 
     for key, p in result.pairs.items():
         if p.cutoff_nm is None:
@@ -134,44 +136,6 @@ def _parse_cutoffs(values: tuple[str, ...]) -> dict[str, float]:
             raise SpecError(f"--cutoff-nm {label}={text}: must be > 0 nm")
         out[label] = value
     return out
-
-
-def coordination_to_json(result, traj, mode: str) -> dict:
-    """The JSON document of ``aseimd analyze coordination`` (see docs/analysis_structure.md)."""
-    from aseimd import __version__
-
-    out = {"mode": mode}
-    out.update(result.to_dict())
-    out["method"] = {
-        "rdf": "minimum-image pair distances; g(r) normalised per frame with the ideal-gas pair density "
-               "N_pairs/V(frame) (self pairs excluded); n(r) counted directly",
-        "cutoff": "first minimum after the first peak of g(r) smoothed with a 0.01 nm Gaussian "
-                  "(prominence >= 5% of min(peak, 2) and >= 0.05), unless given",
-        "cn": "cn = mean shell atoms within the cut-off per centre atom; cn_molecules = mean distinct "
-              "shell residues",
-        "stderr": f"block averaging over {result.n_blocks} contiguous time blocks: "
-                  "std(block means, ddof=1)/sqrt(n_blocks)",
-        "residence": "continuous residence TCF of (centre atom, shell residue) pairs over all time origins; "
-                     "tau = trapezoid integral to the first zero",
-    }
-    out["meta"] = {
-        "top": str(traj.top_path),
-        "traj": str(traj.traj_path),
-        "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
-        **_time_step(traj),
-        "aseimd_version": __version__,
-    }
-    return out
-
-
-def _time_step(traj) -> dict:
-    """dt_ps and its source, or nulls when the trajectory has none (g(r) and CNs need no time axis)."""
-    from aseimd.errors import AnalysisError
-
-    try:
-        return {"dt_ps": traj.dt_ps, "dt_source": traj.dt_source}
-    except AnalysisError:
-        return {"dt_ps": None, "dt_source": None}
 
 
 COMMANDS: list[click.Command] = [coordination]

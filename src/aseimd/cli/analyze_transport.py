@@ -28,16 +28,6 @@ def _open(top, traj, dt_ps, start, stop, stride):
     return Trajectory(top, traj, dt_ps=dt_ps, start=start, stop=stop, stride=stride)
 
 
-def _meta(traj) -> dict:
-    from aseimd import __version__
-
-    return {
-        "top": str(traj.top_path), "traj": str(traj.traj_path),
-        "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
-        "dt_ps": traj.dt_ps, "dt_source": traj.dt_source, "aseimd_version": __version__,
-    }
-
-
 def _layer_edges(text: str | None) -> list[float] | None:
     if text is None:
         return None
@@ -56,8 +46,14 @@ _window_option = click.option(
     "--fit-window-ps", type=(float, float), default=None, metavar="A B",
     help="Fit window in ps (default: automatic, where the log-log MSD slope is ~1).")
 _blocks_option = click.option(
-    "--blocks", "n_blocks", type=click.IntRange(min=2), default=5, show_default=True,
-    help="Independent time blocks for the standard errors (fit window <= half a block).")
+    "--blocks", "n_blocks", type=click.IntRange(min=2), default=None,
+    help="Blocks for the standard errors: gls, blocks of time origins (default automatic, 5-100, each >= 8 "
+         "window lengths); ols-blocks, time slices (default 5, fit window <= half a slice).")
+_method_option = click.option(
+    "--method", type=click.Choice(["gls", "ols-blocks"]), default="gls", show_default=True,
+    help="gls: generalised least squares with the random-walk covariance over a window from the onset of "
+         "diffusion, jackknife over blocks of time origins; ols-blocks: the earlier estimator (least squares "
+         "over the longest diffusive run, 5 time slices). See docs/analysis_transport.md.")
 _tolerance_option = click.option(
     "--slope-tolerance", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
     help="Diffusive means |log-log slope - 1| below this.")
@@ -95,10 +91,11 @@ def _with(options):
               help="Shear viscosity for the Yeh-Hummer correction (cubic boxes; needs --temperature-K).")
 @click.option("--temperature-K", "temperature_K", type=float, default=None, help="Temperature for Yeh-Hummer.")
 @_blocks_option
+@_method_option
 @_tolerance_option
 @_with(_output_options)
 def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, fit_window_ps, z_layers,
-              layer_edges_nm, viscosity_mPa_s, temperature_K, n_blocks, slope_tolerance, json_path, force):
+              layer_edges_nm, viscosity_mPa_s, temperature_K, n_blocks, method, slope_tolerance, json_path, force):
     """Self-diffusion coefficients (FFT MSD, automatic fit window, block standard errors).
 
     Writes OUT.json (per label D_m2_per_s, D_stderr_m2_per_s, fit_window_ps,
@@ -115,17 +112,10 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
     report = analyze_diffusion(
         t, selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
         tolerance=slope_tolerance, z_layers=z_layers, layer_edges_nm=_layer_edges(layer_edges_nm),
-        viscosity_mPa_s=viscosity_mPa_s, temperature_K=temperature_K,
+        viscosity_mPa_s=viscosity_mPa_s, temperature_K=temperature_K, method=method,
     )
-    first = next(iter(report.results.values()))
-    headers, columns = ["Time (ps)"], [first.lag_ps]
-    for label, res in report.results.items():
-        headers.append(f"{label} MSD (nm^2)")
-        columns.append(res.msd_nm2)
-        for layer in report.layers.get(label, []):
-            headers.append(f"{layer.result.label} MSD (nm^2)")
-            columns.append(layer.result.msd_nm2[: first.msd_nm2.size])
-    data = {"meta": _meta(t)} | report.to_json()
+    headers, columns = report.tables()["msd"]
+    data = {"meta": t.meta()} | report.to_json()
     save_figure(msd_figure(report.results, report.layers), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
@@ -152,17 +142,16 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
 @_dims_option
 @_window_option
 @_blocks_option
+@_method_option
 @_tolerance_option
 @_with(_output_options)
 def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperature_K, cation_charge,
-                 anion_charge, dims, fit_window_ps, n_blocks, slope_tolerance, json_path, force):
+                 anion_charge, dims, fit_window_ps, n_blocks, method, slope_tolerance, json_path, force):
     """Onsager coefficients, transference numbers and conductivity (NE and Einstein-Helfand).
 
     Writes OUT.json (t_plus_onsager, t_plus_ne, sigma_ne_S_per_m, sigma_eh_S_per_m,
     L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png.
     """
-    import numpy as np
-
     from aseimd.analysis.transference import analyze_transference
     from aseimd.fileio import atomic_write_csv, atomic_write_json
     from aseimd.report.figures import save_figure
@@ -175,23 +164,21 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     t = _open(top, traj, dt_ps, start, stop, stride)
     report = analyze_transference(
         t, cat, an, temperature_K=temperature_K, cation_charge=cation_charge, anion_charge=anion_charge,
-        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=slope_tolerance,
+        dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=slope_tolerance, method=method,
     )
     res = report.result
-    c = res.curves_nm2
-    headers = ["Time (ps)", f"{cat[0]} self MSD (nm^2)", f"{an[0]} self MSD (nm^2)",
-               f"{cat[0]}-{cat[0]} collective MSD (nm^2)", f"{an[0]}-{an[0]} collective MSD (nm^2)",
-               f"{cat[0]}-{an[0]} collective MSD (nm^2)", "charge MSD (e^2 nm^2)"]
-    columns = [res.dt_ps * np.arange(c["pp"].size), c["self_plus"], c["self_minus"], c["pp"], c["mm"], c["pm"], c["eh"]]
-    data = {"meta": _meta(t)} | report.to_json()
+    headers, columns = report.tables()["msd"]
+    data = {"meta": t.meta()} | report.to_json()
     save_figure(onsager_figure(res, (cat[0], an[0])), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     v, s = res.values, res.stderr
-    click.echo(f"t+ (Onsager) = {v['t_plus_onsager']:.3f} ± {s['t_plus_onsager']:.3f}; "
-               f"t+ (NE) = {v['t_plus_ne']:.3f} ± {s['t_plus_ne']:.3f}")
+    w0, w1 = res.window.ps(res.dt_ps)
+    click.echo(f"t+ (Onsager) = {v['t_plus_onsager']:.4g} ± {s['t_plus_onsager']:.2g}; "
+               f"t+ (NE) = {v['t_plus_ne']:.4g} ± {s['t_plus_ne']:.2g} "
+               f"({res.method}, window {w0:g}-{w1:g} ps, {res.n_blocks} blocks)")
     click.echo(f"sigma_EH = {v['sigma_eh']:.4g} ± {s['sigma_eh']:.2g} S/m; "
                f"sigma_NE = {v['sigma_ne']:.4g} ± {s['sigma_ne']:.2g} S/m")
     click.echo(f"Wrote {out}, {csv.name}, {png.name}")

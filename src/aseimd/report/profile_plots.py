@@ -11,34 +11,8 @@ from aseimd.report.figures import new_figure, save_figure
 
 
 def profile_csv_columns(result) -> tuple[list[str], list[np.ndarray]]:
-    """Headers (with units) and columns of the profile CSV: position, then four columns per group.
-
-    Parameters
-    ----------
-    result : aseimd.analysis.profile.Profiles
-
-    Returns
-    -------
-    headers : list of str
-    columns : list of numpy.ndarray, each shape=(n_bins,)
-    """
-    headers = [f"{result.axis} (nm)"]
-    columns = [result.bin_centers_nm]
-    for label, g in result.groups.items():
-        headers += [
-            f"{label} number density (nm^-3)",
-            f"{label} number density stderr (nm^-3)",
-            f"{label} charge density (e/nm^3)",
-            f"{label} charge density stderr (e/nm^3)",
-        ]
-        columns += [
-            g.number_density_per_nm3,
-            g.number_density_stderr_per_nm3,
-            g.charge_density_e_per_nm3,
-            g.charge_density_stderr_e_per_nm3,
-        ]
-    return headers, columns
-
+    """Headers (with units) and columns of the profile CSV (``result.tables()["density"]``)."""
+    return result.tables()["density"]
 
 def plot_profiles(result, path: str | os.PathLike, force: bool = False) -> Path:
     """Number density (top) and charge density (bottom) against position, one line per group.
