@@ -311,7 +311,7 @@ class GrowthGrid:
     """
 
     def __init__(self, box_nm, cell_nm: float, n_atoms: int, periodic_z: bool, z_lo: float = 0.0,
-                 z_hi: float | None = None, capacity: int = 24):
+                 z_hi: float | None = None, capacity: int = 8):
         self.box = np.asarray(box_nm, dtype=float)
         self.periodic_z = periodic_z
         self.z_lo = 0.0 if periodic_z else z_lo
@@ -322,6 +322,8 @@ class GrowthGrid:
         self.count = np.zeros(int(np.prod(self.n)), dtype=np.int64)
         self.pos = np.zeros((n_atoms, 3))
         self.placed = np.zeros(n_atoms, dtype=bool)
+        self.atom_cell = np.zeros(n_atoms, dtype=np.int64)
+        self.atom_slot = np.zeros(n_atoms, dtype=np.int64)
         self.per = np.array([True, True, periodic_z])
         off = []
         axes = [sorted({-1 % k, 0, 1 % k}) if k < 3 and p else [-1, 0, 1] for k, p in zip(self.n, self.per)]
@@ -349,9 +351,21 @@ class GrowthGrid:
                 self.cells = np.concatenate([self.cells, np.full_like(self.cells, -1)], axis=1)
             self.cells[f, k] = i
             self.count[f] = k + 1
+            self.atom_cell[i] = f
+            self.atom_slot[i] = k
 
     def remove(self, idx: np.ndarray) -> None:
-        self.placed[idx] = False
+        for i in idx.tolist():
+            if not self.placed[i]:
+                continue
+            f, k = self.atom_cell[i], self.atom_slot[i]
+            last = self.count[f] - 1
+            moved = self.cells[f, last]
+            self.cells[f, k] = moved
+            self.atom_slot[moved] = k
+            self.cells[f, last] = -1
+            self.count[f] = last
+            self.placed[i] = False
 
     def neighbours(self, xyz: np.ndarray):
         """Placed atoms in the 27 cells around each point: (point index, atom index, distance in nm)."""
@@ -368,12 +382,6 @@ class GrowthGrid:
         cand = cand.reshape(len(xyz), -1)
         pi, slot = np.nonzero(cand >= 0)
         j = cand[pi, slot]
-        live = self.placed[j]
-        pi, j = pi[live], j[live]
-        if len(j) > 1:  # stale duplicates after backtracking
-            key = pi.astype(np.int64) * len(self.placed) + j
-            _, first = np.unique(key, return_index=True)
-            pi, j = pi[first], j[first]
         d = self.pos[j] - xyz[pi]
         d = np.where(self.per, d - self.box * np.round(d / self.box), d)
         return pi, j, np.sqrt(np.einsum("ij,ij->i", d, d))
