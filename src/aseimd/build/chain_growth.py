@@ -7,6 +7,8 @@ backbone to backbone.  It is grown residue by residue:
   and angle from the force field, the torsion drawn from trans / gauche+ /
   gauche- with Boltzmann weights of the force field's own torsion terms at the
   build temperature (plus 10 degrees of Gaussian jitter);
+* side-chain torsions weighted by the summed torsion terms about the bond
+  (mixed with uniform weights);
 * two substituents of a backbone atom (H, F, CH3, CN, a side chain) on the two
   remaining tetrahedral directions; which one goes on which side sets the
   configuration of a stereocentre, so the tacticity of a chain is exactly the
@@ -20,9 +22,9 @@ After each residue the new atoms are tested against every atom already placed
 minimum image in x and y (and z in a bulk box); pairs up to three bonds apart
 are exempt.  A residue that cannot be placed after ``max_attempts`` draws
 makes the walk back up one step, further each time it fails again at or before the
-same place (a step backed into draws its torsion states with equal weights, so
-stiff backbones and side chains can turn away from a dead end); a chain that backs up too often is
-restarted elsewhere.
+same place (a step backed into draws its torsion states with equal weights a
+quarter of the time, so stiff backbones and side chains can turn away from a
+dead end); a chain that backs up too often is restarted elsewhere.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ GROWTH_RADIUS_NM = {"H": 0.09}
 GROWTH_RADIUS_HEAVY_NM = 0.14
 #: Atom pairs of one chain at most this many bonds apart are not tested during growth.
 GROWTH_EXEMPT_BONDS = 3
+#: Chance that a step backed into draws its torsion states with equal weights.
+BACKTRACK_UNIFORM = 0.25
+#: Deepest back-up (in steps) after repeated failures at the same place.
+MAX_BACKTRACK_DEPTH = 4
 #: Smallest probability of any torsion state during growth (lets stiff chains turn out of dead ends).
 GAUCHE_FLOOR = 0.02
 #: Share of uniform weights mixed into side-chain torsion states.
@@ -514,13 +520,13 @@ class ChainGrower:
             step, backtracks = 0, 0
             attempts = np.zeros(n_steps, dtype=int)
             tors = np.zeros(len(bp.var_probs))
-            uniform = np.zeros(n_steps, dtype=bool)  # a step backed into draws all states equally half the time
+            uniform = np.zeros(n_steps, dtype=bool)  # a step backed into may draw all states equally
             depth, fail_at = 0, -1
             while step < n_steps:
                 vs = var_of_step[step]
                 if len(vs):
                     u = self.rng.random(len(vs))
-                    if uniform[step] and self.rng.random() < 0.5:
+                    if uniform[step] and self.rng.random() < BACKTRACK_UNIFORM:
                         state = (u * 3).astype(int)
                     else:
                         state = (u[:, None] > cum[vs]).sum(axis=1)
@@ -539,10 +545,10 @@ class ChainGrower:
                     attempts[step] = 0
                     backtracks += 1
                     self.stats["backtracks"] += 1
-                    if backtracks > self.max_backtracks:
+                    if backtracks > max(self.max_backtracks, 3 * n_steps):
                         break
                     # back up one step, or further when the walk keeps failing at the same place
-                    depth = depth + 1 if step <= fail_at else 1
+                    depth = min(depth + 1, MAX_BACKTRACK_DEPTH) if step <= fail_at else 1
                     fail_at = step
                     for _ in range(min(depth, step)):
                         step -= 1

@@ -235,7 +235,6 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
     # counter-ions next to their charged groups
     counter_xyz = []
     if poly.counter_ion:
-        ci = get_species(poly.counter_ion)
         off = 0
         for bp in bps:
             for ri, res in enumerate(bp.residues):
@@ -248,7 +247,6 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
                 counter_xyz.append(offset)
                 offset += 1
             off += bp.n_atoms
-        del ci
     for mol, count in ions:
         els = [a.element.symbol for a in mol.topology.atoms()]
         for _ in range(count):
@@ -297,8 +295,6 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
 
 
 def _append_copies(top, mol, count: int) -> None:
-    from openmm import app
-
     template = mol.topology
     atoms_t = list(template.atoms())
     index = {a.index: i for i, a in enumerate(atoms_t)}
@@ -398,8 +394,7 @@ def build_polymer_layer(spec: PolymerSpec, *, box_xy_nm: tuple[float, float], th
 
 
 def build_melt(spec: PolymerSpec, *, density_g_per_cm3: float | None = None, temperature_K: float = 298.15,
-               salt: str | None = None, eo_per_li: float | None = None, n_atoms_hint: int | None = None,
-               seed: int = 0) -> Cell:
+               salt: str | None = None, eo_per_li: float | None = None, seed: int = 0) -> Cell:
     """A bulk, cubic, periodic polymer melt, optionally with a dissolved salt.
 
     Parameters
@@ -414,8 +409,6 @@ def build_melt(spec: PolymerSpec, *, density_g_per_cm3: float | None = None, tem
         e.g. ``"LiTFSI"``; only with PEO, with ``eo_per_li``.
     eo_per_li : float, optional
         Ether oxygens per Li+ (16 for r = Li/EO = 0.0625); default 16 when a salt is given.
-    n_atoms_hint : int, optional
-        Unused placeholder for future sizing by atom count.
     seed : int
 
     Returns
