@@ -39,7 +39,7 @@ from aseimd.build.geometry import _excluded_keys
 from aseimd.errors import BuildError
 
 #: Contact radii (nm) used during growth: a pair is accepted at >= r_i + r_j (times overlap_scale).
-GROWTH_RADIUS_NM = {"H": 0.09}
+GROWTH_RADIUS_NM = {"H": 0.09, "F": 0.095}
 GROWTH_RADIUS_HEAVY_NM = 0.14
 #: Atom pairs of one chain at most this many bonds apart are not tested during growth.
 GROWTH_EXEMPT_BONDS = 3
