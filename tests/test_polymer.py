@@ -231,3 +231,27 @@ def test_build_speed_benchmark_smoke():
     with loaded_benchmark("build_speed.py", "bench_build_speed") as bench:
         n, rate = bench.growth_rate("PEO", 8, 1)
         assert n == 8 * 7 + 9 and rate > 0  # CH3O(C2H4O)8CH3: 8 x C2H4O + C2H6O = 65 atoms
+
+
+def test_peo_litfsi_melt_and_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from aseimd.build.cell import read_system_dir, system_charge_e
+    from aseimd.cli import main
+
+    out = tmp_path / "peo"
+    res = CliRunner().invoke(main, ["build", "polymer", "PEO", "--n-repeat", "10", "--n-chains", "8",
+                                    "--salt", "LiTFSI", "--eo-per-li", "16", "--cutoff-nm", "0.9",
+                                    "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    pdb, system, build = read_system_dir(out)
+    assert build["salt"]["ion_pairs"] == round(8 * 11 / 16)
+    assert abs(system_charge_e(system)) < 1e-6
+    names = [r.name for r in pdb.topology.residues()]
+    assert names.count("LI") == names.count("TFS") == build["salt"]["ion_pairs"]
+    from openmm import unit
+
+    pos = pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    box = np.array(build["box_nm"])
+    assert min_nonbonded_distance_nm(pdb.topology, pos, box) > 0.1
+    assert speared_rings(pdb.topology, pos, box) == []

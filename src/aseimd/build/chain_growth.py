@@ -468,13 +468,15 @@ class ChainGrower:
         self.max_attempts, self.max_backtracks, self.max_restarts = max_attempts, max_backtracks, max_restarts
         self.stats = {"attempts": 0, "backtracks": 0, "restarts": 0}
 
-    def _fits(self, gidx: np.ndarray, xyz: np.ndarray, offset: int, bp: ChainBlueprint | None) -> bool:
+    def _fits(self, gidx: np.ndarray, xyz: np.ndarray, offset: int, bp: ChainBlueprint | None,
+              intra: bool = True) -> bool:
+        """True if the new atoms overlap nothing placed (and, with ``intra``, not each other)."""
         reg = self.region
         if not reg.periodic_z and (np.any(xyz[:, 2] < reg.z_lo) or np.any(xyz[:, 2] > reg.z_hi)):
             return False
         pi, j, d = self.grid.neighbours(xyz)
         # new atoms among themselves (the step's atoms are not in the grid yet)
-        if len(gidx) > 1:
+        if intra and len(gidx) > 1:
             dd = xyz[:, None, :] - xyz[None, :, :]
             dist = np.sqrt(np.einsum("ijk,ijk->ij", dd, dd))  # within one residue: no image needed
             a, b = _triu(len(gidx))
@@ -620,7 +622,7 @@ class ChainGrower:
             c = np.array([self.rng.random() * reg.box_nm[0], self.rng.random() * reg.box_nm[1],
                           lo + self.rng.random() * (hi - lo)])
             xyz = centred @ q.T + c
-            if self._fits(idx, xyz, offset, None):
+            if self._fits(idx, xyz, offset, None, intra=False):  # a rigid molecule: its own geometry is fine
                 self.grid.add(idx, xyz)
                 return xyz
         raise BuildError(f"could not insert a {n}-atom ion without overlaps after {max_tries} tries; "

@@ -8,9 +8,9 @@ Entry points (pure builders returning a :class:`~aseimd.build.cell.Cell`):
   EO:Li = 16 in PEO).
 
 Both size the system from a :class:`PolymerSpec` (chain length in repeat units
-or g/mol, number of chains or a density), grow the chains in an expanded box
-(layer: a thicker slab) with :mod:`aseimd.build.chain_growth`, insert ions,
-then compress and minimise with :mod:`aseimd.build.relax`.  The provenance
+or g/mol, number of chains or a density), insert salt ions into an expanded
+box (layer: a thicker slab), grow the chains around them with
+:mod:`aseimd.build.chain_growth`, put counter-ions next to their groups, then compress and minimise with :mod:`aseimd.build.relax`.  The provenance
 records polymer, DP, chains, the tacticity (stereo) sequence measured on the
 final coordinates, EW (Li-Nafion), density, growth statistics and seed.
 """
@@ -223,6 +223,13 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
         region = GrowthRegion(start_box, True)
     grower = ChainGrower(region, n_total, rng)
     positions = np.zeros((n_total, 3))
+    # salt ions first, into the empty box (they occupy the last indices); then the chains around them
+    ion_offset = n_total - n_ion_atoms
+    for mol, count in ions:
+        els = [a.element.symbol for a in mol.topology.atoms()]
+        for _ in range(count):
+            positions[ion_offset:ion_offset + len(els)] = grower.place_rigid(els, mol.positions_nm, ion_offset)
+            ion_offset += len(els)
     offset = 0
     signs_built = []
     for bp in bps:
@@ -247,11 +254,6 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
                 counter_xyz.append(offset)
                 offset += 1
             off += bp.n_atoms
-    for mol, count in ions:
-        els = [a.element.symbol for a in mol.topology.atoms()]
-        for _ in range(count):
-            positions[offset:offset + len(els)] = grower.place_rigid(els, mol.positions_nm, offset)
-            offset += len(els)
     # topology in the same order
     top = app.Topology()
     for bp in bps:
@@ -295,6 +297,7 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
 
 
 def _append_copies(top, mol, count: int) -> None:
+    """Append ``count`` copies of a molecule's residues, atoms and bonds as one new chain."""
     template = mol.topology
     atoms_t = list(template.atoms())
     index = {a.index: i for i, a in enumerate(atoms_t)}
@@ -308,7 +311,6 @@ def _append_copies(top, mol, count: int) -> None:
                 new.append(top.addAtom(atom.name, atom.element, r))
         for i, j in bonds:
             top.addBond(new[i], new[j])
-    del app
 
 
 def _n_chains_for(spec: PolymerSpec, volume_nm3: float, density, what: str, rng_seed: int) -> tuple[int, float]:
