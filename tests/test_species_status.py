@@ -14,7 +14,13 @@ from aseimd.species import PARAMETER_STATUSES, all_species, get_species
 #: Which sets are published (read in their source) and which aseimd derived (forcefields/README.md).
 EXPECTED = {"Li": "literature", "PF6": "literature", "TFSI": "literature", "FSI": "literature",
             "EC": "literature", "PC": "literature",
-            "DMC": "derived", "EMC": "derived", "DEC": "derived", "FEC": "derived"}
+            "DMC": "derived", "EMC": "derived", "DEC": "derived", "FEC": "derived",
+            # polymer residues: OPLS-AA ethers / nitriles; PDMS is CVFF used with the family's 1-4 scaling;
+            # the Nafion side-chain unit has derived perfluoroether terms, its CF2/CF3 units are W&J 2001
+            "PEH": "literature", "PEO": "literature", "PET": "literature",
+            "PAH": "literature", "PAN": "literature", "PAT": "literature",
+            "DMH": "derived", "DMR": "derived", "DMT": "derived",
+            "NFH": "literature", "NFR": "literature", "NFS": "derived", "NFT": "literature"}
 
 
 def test_status_per_species():

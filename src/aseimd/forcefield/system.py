@@ -42,7 +42,9 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     Returns
     -------
     openmm.System
-        Force groups as in :data:`aseimd.forcefield.groups.FORCE_GROUPS`.
+        Force groups as in :data:`aseimd.forcefield.groups.FORCE_GROUPS`.  In a
+        periodic system every bonded force (and the 1-4 exceptions) uses the
+        minimum image, so molecules may cross the box (polymer chains do).
 
     Raises
     ------
@@ -100,5 +102,20 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     use_geometric_lj(system, nonbonded, periodic=periodic, cutoff_nm=cutoff_nm,
                      switch_distance_nm=switch_distance_nm if periodic else None)
     add_full_charge_pairs(nonbonded, groups, charges_e)  # after the LJ move: these pairs keep their LJ
+    if periodic:
+        _bonded_forces_periodic(system, nonbonded)
     assign_force_groups(system)
     return system
+
+
+def _bonded_forces_periodic(system, nonbonded) -> None:
+    """Bonded terms and 1-4 exceptions use the minimum image (polymer chains cross the box)."""
+    import openmm
+
+    bonded = (openmm.HarmonicBondForce, openmm.HarmonicAngleForce, openmm.PeriodicTorsionForce,
+              openmm.RBTorsionForce, openmm.CustomBondForce, openmm.CustomAngleForce,
+              openmm.CustomTorsionForce, openmm.CustomCompoundBondForce, openmm.CMAPTorsionForce)
+    for force in system.getForces():
+        if isinstance(force, bonded):
+            force.setUsesPeriodicBoundaryConditions(True)
+    nonbonded.setExceptionsUsePeriodicBoundaryConditions(True)
