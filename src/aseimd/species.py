@@ -121,6 +121,11 @@ _SPECIES: tuple[Species, ...] = (
     Species("FEC", "FEC", "solvent", 0, "O=C1OCC(F)O1", "carbonates.xml", _OPLS_GROUP,
             1.454, 298.15, "supplier data sheet (Sigma-Aldrich 757349) -- verify",
             "fluoroethylene carbonate"),
+    # Li metal: one atom per residue; frozen BCC slab atoms (aseimd.forcefield.metal), not the Li+ ion
+    Species("LiMetal", "LIM", "metal", 0, "[Li]", "li_metal.xml",
+            "UFF Li: A. K. Rappe et al., J. Am. Chem. Soc. 114, 10024 (1992), Table 1 "
+            "(x = 2.451 A, D = 0.025 kcal/mol)", description="lithium metal (frozen BCC slab atom)",
+            aliases=("Li(s)", "Li0", "Li-metal")),
 )
 
 #: Salts as (cation name, anion name).
