@@ -89,8 +89,8 @@ def slab_geometry(face: str, *, a_A: float = LI_BCC_LATTICE_A) -> SlabGeometry:
     m = _Y_MULTIPLE[face]
     atoms = _ase_slab(face, (1, m, 2), a_A)
     cell_nm = atoms_to_nm(np.diag(atoms.cell.array)[:2])
-    z = np.unique(np.round(atoms_to_nm(atoms.positions[:, 2]), 9))
-    return SlabGeometry(face, (float(cell_nm[0]), float(cell_nm[1]) / m), float(z[1] - z[0]), m)
+    z = atoms_to_nm(atoms.positions[:, 2])  # two atomic layers
+    return SlabGeometry(face, (float(cell_nm[0]), float(cell_nm[1]) / m), float(z.max() - z.min()), m)
 
 
 def repeats_for(face: str, lateral_nm, *, a_A: float = LI_BCC_LATTICE_A) -> tuple[int, int]:
