@@ -159,3 +159,26 @@ def test_spec_seed_reproduces_the_cell():
     b = build_interface(load_interface_spec(TINY))
     np.testing.assert_array_equal(a.positions_nm, b.positions_nm)
     assert system_charge_e(create_system(a.topology, cutoff_nm=0.9)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_thick_electrolyte_is_packed_as_clean_sublayers(monkeypatch):
+    from scipy.spatial import cKDTree
+
+    import aseimd.build.interface as interface
+
+    monkeypatch.setattr(interface, "SUBLAYER_ATOMS", 400)
+    spec = dict(TINY, electrolyte={"recipe": "1.0 M LiPF6 in EC:DMC 1:1 v/v", "thickness_nm": 3.2})
+    cell = build_interface(spec)
+    assert cell.provenance["electrolyte"]["packing"]["sublayers"] == 2
+    counts = cell.provenance["electrolyte"]["counts"]
+    assert counts["Li"] == counts["PF6"]
+    names = [r.name for r in cell.topology.residues()]
+    assert names.index("PF6") > names.index("LI") and names.index("EC") > names.index("PF6")  # ions first
+    # no two atoms of different molecules closer than Packmol's 0.2 nm tolerance, seams included
+    a, b = cell.provenance["layers"][1]["atoms"]
+    residue = np.array([atom.residue.index for atom in cell.topology.atoms()])[a:b]
+    pos = cell.positions_nm[a:b].copy()
+    pos[:, :2] %= cell.box_nm[:2]
+    tree = cKDTree(pos, boxsize=[cell.box_nm[0], cell.box_nm[1], 1e6])
+    pairs = tree.query_pairs(0.19, output_type="ndarray")
+    assert not np.any(residue[pairs[:, 0]] != residue[pairs[:, 1]])

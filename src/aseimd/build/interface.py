@@ -56,9 +56,79 @@ def _append_topology(dst, src) -> None:
         dst.addBond(new_atoms[bond[0].index], new_atoms[bond[1].index], bond.type, bond.order)
 
 
+#: Atoms per Packmol run: thicker electrolyte layers are packed as stacked sub-layers of about this many
+#: atoms (Packmol's time grows faster than linearly with the molecule count), in parallel processes.
+SUBLAYER_ATOMS = 4000
+#: Thinnest sub-layer, nm (room for the largest solvent molecules).
+MIN_SUBLAYER_NM = 1.5
+
+
+def _split(counts: tuple[int, ...], n: int, k: int) -> tuple[int, ...]:
+    """Part ``k`` of ``n`` of every count (the same rule for every species, so sub-layers stay neutral)."""
+    return tuple(c // n + (1 if k < c % n else 0) for c in counts)
+
+
+def _atoms_per_molecule(name: str) -> int:
+    from aseimd.forcefield.loader import residue_templates
+    from aseimd.species import get_species
+
+    return len(residue_templates()[get_species(name).residue].atoms)
+
+
+def _pack_layer(composition, box_xy_nm, packed_nm: float, seed: int, tolerance_nm: float, timeout_s: float):
+    """Pack a composition into a layer ``box_xy x packed_nm``, as stacked sub-layers packed concurrently.
+
+    Each sub-layer is packed with periodic boundaries in x, y and z (so the
+    Packmol tolerance holds across its top/bottom seam), then the sub-layers are
+    stacked ``tolerance_nm`` apart: the seams are no closer than Packmol's own
+    contacts. Returns (topology, positions_nm, racemic species, n_sublayers).
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from aseimd.build.cell import topology_from_molecules
+    from aseimd.build.electrolyte import pack_composition
+    from aseimd.build.molecule import molecule
+
+    counts = composition.species_counts
+    n_atoms = sum(n * _atoms_per_molecule(name) for name, n in counts.items())
+    n_sub = max(1, min(-(-n_atoms // SUBLAYER_ATOMS), int(packed_nm // MIN_SUBLAYER_NM)))
+    subs = [replace(composition, solvent_counts=_split(composition.solvent_counts, n_sub, k),
+                    salt_counts=_split(composition.salt_counts, n_sub, k),
+                    additive_counts=_split(composition.additive_counts, n_sub, k)) for k in range(n_sub)]
+    total_volume = composition.volume_nm3
+    heights = [packed_nm * sub.volume_nm3 / total_volume for sub in subs]
+
+    def pack(k):
+        box = np.array([box_xy_nm[0], box_xy_nm[1], heights[k]])
+        return pack_composition(subs[k], box, seed=seed + 7919 * k, tolerance_nm=tolerance_nm, timeout_s=timeout_s)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(n_sub, os.cpu_count() or 1))) as pool:
+        packed = list(pool.map(pack, range(n_sub)))
+    # stack the sub-layers, then regroup atoms by species (ions first, as in a bulk box)
+    blocks: dict[str, list[np.ndarray]] = {name: [] for name in counts}
+    racemic: set[str] = set()
+    cursor = 0.0
+    for k, (_, pos, rac) in enumerate(packed):
+        pos = pos.copy()
+        lo, hi = pos[:, 2].min(), pos[:, 2].max()
+        pos[:, 2] += cursor - lo
+        cursor += hi - lo + tolerance_nm
+        racemic.update(rac)
+        start = 0
+        for name, n in subs[k].species_counts.items():
+            size = n * _atoms_per_molecule(name)
+            blocks[name].append(pos[start:start + size])
+            start += size
+    topology = topology_from_molecules([(molecule(name, seed=seed), n) for name, n in counts.items()])
+    positions = np.concatenate([np.concatenate(blocks[name]) for name in counts if counts[name] > 0])
+    return topology, positions, sorted(racemic), n_sub
+
+
 def _electrolyte_layer(spec: InterfaceSpec, box_xy_nm: np.ndarray, timeout_s: float) -> Cell:
     from aseimd.build.composition import CM3_PER_NM3, count_molecules
-    from aseimd.build.electrolyte import PACKING_DENSITY_FRACTION, PACKING_TOLERANCE_NM, pack_composition
+    from aseimd.build.electrolyte import PACKING_DENSITY_FRACTION, PACKING_TOLERANCE_NM
     from aseimd.build.packing import packmol_executable, packmol_version
     from aseimd.build.recipe import Recipe
 
@@ -72,9 +142,10 @@ def _electrolyte_layer(spec: InterfaceSpec, box_xy_nm: np.ndarray, timeout_s: fl
                          f"{layer.thickness_nm:g} nm ({volume_nm3:.1f} nm^3) cannot hold the recipe "
                          f"({' '.join(str(exc).split(';')[0].split())})") from None
     packed_nm = layer.thickness_nm / PACKING_DENSITY_FRACTION
+    topology, positions, racemic, n_sub = _pack_layer(composition, box_xy_nm, packed_nm,
+                                                      _sub_seed(spec.seed, "electrolyte"), PACKING_TOLERANCE_NM,
+                                                      timeout_s)
     box = np.array([box_xy_nm[0], box_xy_nm[1], packed_nm])
-    topology, positions, racemic = pack_composition(composition, box, seed=_sub_seed(spec.seed, "electrolyte"),
-                                                    tolerance_nm=PACKING_TOLERANCE_NM, timeout_s=timeout_s)
     report = composition.report()
     version = packmol_version(str(packmol_executable()))
     provenance = {
@@ -87,7 +158,7 @@ def _electrolyte_layer(spec: InterfaceSpec, box_xy_nm: np.ndarray, timeout_s: fl
             "program": "packmol", "version": ".".join(str(v) for v in version),
             "citation": "L. Martinez et al., J. Comput. Chem. 30, 2157 (2009)",
             "tolerance_nm": PACKING_TOLERANCE_NM, "density_fraction": PACKING_DENSITY_FRACTION,
-            "packed_thickness_nm": packed_nm,
+            "packed_thickness_nm": packed_nm, "sublayers": n_sub,
             "packed_density_g_per_cm3": composition.amounts.mass_g / (float(np.prod(box)) * CM3_PER_NM3),
         },
     }
