@@ -103,5 +103,20 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
         lrc = default_long_range_correction(topology) if lj_long_range_correction is None \
             else bool(lj_long_range_correction)
         set_lj_long_range_correction(system, lrc)
+    if periodic:
+        _bonded_forces_periodic(system, nonbonded)
     assign_force_groups(system)
     return system
+
+
+def _bonded_forces_periodic(system, nonbonded) -> None:
+    """Bonded terms and 1-4 exceptions use the minimum image (polymer chains cross the box)."""
+    import openmm
+
+    bonded = (openmm.HarmonicBondForce, openmm.HarmonicAngleForce, openmm.PeriodicTorsionForce,
+              openmm.RBTorsionForce, openmm.CustomBondForce, openmm.CustomAngleForce,
+              openmm.CustomTorsionForce, openmm.CustomCompoundBondForce, openmm.CMAPTorsionForce)
+    for force in system.getForces():
+        if isinstance(force, bonded):
+            force.setUsesPeriodicBoundaryConditions(True)
+    nonbonded.setExceptionsUsePeriodicBoundaryConditions(True)
