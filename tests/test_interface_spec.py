@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from aseimd.build.spec import InterfaceSpec, load_interface_spec
-from aseimd.errors import SpecError
+from aseimd.errors import AseimdError, SpecError
 from aseimd.resources import data_dir
 
 SHIPPED = sorted(p.stem for p in data_dir("systems").glob("*.yaml"))
@@ -54,7 +54,7 @@ def _with(path, value):
     (_with(["slab", "face"], "211"), "slab.face '211' not allowed; allowed: 100, 110, 111"),
     (_with(["slab", "layers"], 2), "slab.layers must be an integer >= 3"),
     (_with(["electrolyte", "thickness_nm"], 0.5), "electrolyte.thickness_nm must be >= 1.5"),
-    (_with(["polymer"], {"name": "PEO", "thickness_nm": 0.3}), "polymer.thickness_nm must be >= 0.8"),
+    (_with(["polymer"], {"name": "PEO", "thickness_nm": 0.3}), "polymer.thickness_nm must be >= 1"),
     (_with(["electrolyte", "recipe"], "1 M LiPF6 in XYZ"), "XYZ"),
     (_with(["charge_scale"], 1.5), "charge_scale must be in (0, 1]"),
     (_with(["lj_long_range_correction"], "yes"), "lj_long_range_correction must be true or false"),
@@ -77,3 +77,14 @@ def test_spec_files(tmp_path):
     path.write_text("slab: [1, 2\n")
     with pytest.raises(SpecError, match="is not valid YAML"):
         load_interface_spec(path)
+
+
+@pytest.mark.parametrize("polymer, message", [
+    ({"name": "PVDF", "thickness_nm": 2.0}, "PVDF"),
+    ({"name": "PEO", "thickness_nm": 2.0, "tacticity": "isotactic"}, "tacticity 'isotactic' not allowed for PEO"),
+    ({"name": "LiNafion", "thickness_nm": 2.0, "ew_g_per_mol": 100.0}, "ew_g_per_mol 100.0 impossible"),
+])
+def test_bad_polymer_fails_at_load(polymer, message):
+    with pytest.raises(AseimdError) as info:
+        load_interface_spec(_with(["polymer"], polymer))
+    assert message in str(info.value) and "\n" not in str(info.value)

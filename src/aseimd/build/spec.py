@@ -29,8 +29,6 @@ from aseimd.errors import SpecError
 
 #: Thinnest electrolyte layer accepted, nm (a few molecular diameters; thinner is no liquid).
 MIN_ELECTROLYTE_NM = 1.5
-#: Thinnest polymer layer accepted, nm (about two chain diameters).
-MIN_POLYMER_NM = 0.8
 #: Default distance between the outermost atoms of adjacent layers, nm.
 DEFAULT_GAP_NM = 0.25
 
@@ -68,12 +66,6 @@ def _pair(where: str, value: Any, kind) -> tuple:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise SpecError(f"{where} must be a list of two values [x, y], got {value!r}")
     return tuple(kind(f"{where}[{i}]", v) for i, v in enumerate(value))
-
-
-def _polymer_builder_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("aseimd.build.polymer") is not None
 
 
 @dataclass(frozen=True)
@@ -139,7 +131,9 @@ class PolymerLayerSpec:
             raise SpecError("polymer.name is required (e.g. PEO, PAN, PDMS, LiNafion)")
         if "thickness_nm" not in data:
             raise SpecError("polymer.thickness_nm is required (layer thickness in nm)")
-        thickness = _number("polymer.thickness_nm", data["thickness_nm"], minimum=MIN_POLYMER_NM, strict=False)
+        from aseimd.build.polymer import MIN_LAYER_NM
+
+        thickness = _number("polymer.thickness_nm", data["thickness_nm"], minimum=MIN_LAYER_NM, strict=False)
         n_repeat = data.get("n_repeat")
         molar_mass = data.get("molar_mass_g_per_mol")
         n_chains = data.get("n_chains")
@@ -162,16 +156,11 @@ class PolymerLayerSpec:
 
         Raises
         ------
-        BuildError
-            If the polymer builder (:mod:`aseimd.build.polymer`) is not installed.
+        SpecError
+            Unknown polymer, bad length, tacticity or EW.
         """
-        from aseimd.errors import BuildError
+        from aseimd.build.polymer import PolymerSpec
 
-        try:
-            from aseimd.build.polymer import PolymerSpec
-        except ImportError:
-            raise BuildError("polymer layers need aseimd.build.polymer, which this installation lacks; "
-                             "omit 'polymer' for a bare Li | electrolyte cell") from None
         return PolymerSpec(self.name, n_repeat=self.n_repeat, molar_mass_g_per_mol=self.molar_mass_g_per_mol,
                            n_chains=self.n_chains, tacticity=self.tacticity, ew_g_per_mol=self.ew_g_per_mol,
                            end_groups=self.end_groups)
@@ -249,7 +238,7 @@ class InterfaceSpec:
         slab = SlabSpec.from_dict(data["slab"])
         electrolyte = ElectrolyteLayerSpec.from_dict(data["electrolyte"])
         polymer = None if data.get("polymer") is None else PolymerLayerSpec.from_dict(data["polymer"])
-        if polymer is not None and _polymer_builder_available():
+        if polymer is not None:
             polymer.polymer_spec()  # the polymer builder's own checks (name, length, tacticity, EW)
         cutoff = _number("cutoff_nm", data.get("cutoff_nm", cls.cutoff_nm), minimum=0.0)
         charge_scale = _number("charge_scale", data.get("charge_scale", cls.charge_scale), minimum=0.0)

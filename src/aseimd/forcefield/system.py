@@ -103,7 +103,6 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
         lrc = default_long_range_correction(topology) if lj_long_range_correction is None \
             else bool(lj_long_range_correction)
         set_lj_long_range_correction(system, lrc)
-    if periodic:
         _bonded_forces_periodic(system, nonbonded)
     assign_force_groups(system)
     return system
