@@ -328,3 +328,17 @@ def test_minimise_and_run(oligomer):
         li = next(a.index for a in top.atoms() if a.residue.name == "LI")
         s = next(a.index for a in top.atoms() if a.name == "S")
         assert np.linalg.norm(pos[li] - pos[s]) < 0.6  # the Li+ stays at its sulfonate in vacuum
+
+
+def test_every_parameter_line_carries_its_citation():
+    """Each type, bond, angle, torsion and LJ line of the two files has a source comment on it."""
+    keys = ("<Type name=", "<Bond class1=", "<Angle class1=", "<Proper class1=", '<Atom type="')
+    for path in ("pdms.xml", "nafion.xml"):
+        text = (data_dir("forcefields") / path).read_text()
+        lines = [ln for ln in text.splitlines() if any(k in ln for k in keys)]
+        assert len(lines) > 20, path
+        for ln in lines:
+            assert "<!--" in ln and len(ln.split("<!--", 1)[1].strip()) > 10, f"{path}: uncited line {ln.strip()}"
+        for ln in lines:
+            if "derived" in ln:
+                assert "derived (rule:" in ln, f"{path}: derived value without its rule: {ln.strip()}"

@@ -19,7 +19,8 @@ After each residue the new atoms are tested against every atom already placed
 (all chains), through a fixed-capacity cell grid (no all-pairs matrix),
 minimum image in x and y (and z in a bulk box); pairs up to three bonds apart
 are exempt.  A residue that cannot be placed after ``max_attempts`` draws
-makes the walk back up one residue; a chain that backs up too often is
+makes the walk back up one residue (which then draws its torsion states with equal
+weights, so stiff backbones can turn away from a crowded branch point); a chain that backs up too often is
 restarted elsewhere.
 """
 
@@ -37,6 +38,12 @@ from aseimd.errors import BuildError
 #: Contact radii (nm) used during growth: a pair is accepted at >= r_i + r_j (times overlap_scale).
 GROWTH_RADIUS_NM = {"H": 0.09}
 GROWTH_RADIUS_HEAVY_NM = 0.14
+#: Atom pairs of one chain at most this many bonds apart are not tested during growth.
+GROWTH_EXEMPT_BONDS = 3
+#: Smallest probability of any torsion state during growth (lets stiff chains turn out of dead ends).
+GAUCHE_FLOOR = 0.02
+#: Share of uniform weights mixed into side-chain torsion states.
+SIDE_CHAIN_UNIFORM = 0.5
 _TRANS, _GPLUS, _GMINUS = math.pi, math.pi / 3, -math.pi / 3
 _R_KJ = 0.0083144626
 
@@ -139,10 +146,15 @@ def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float)
     var_probs, var_step = [], []
     kT = _R_KJ * temperature_K
 
-    def new_var(step, quartet):
+    def new_var(step, quartet, side=False):
         e = np.array([geom.torsion_energy_kJ(tuple(types[q] for q in quartet), phi)
                       for phi in (_TRANS, _GPLUS, _GMINUS)])
         w = np.exp(-(e - e.min()) / kT)
+        w = w / w.sum()
+        # keep every state reachable (stiff PTFE backbones); side-chain torsions are weighted by one
+        # quartet only, so they are mixed half-and-half with uniform weights
+        floor = SIDE_CHAIN_UNIFORM / 3 if side else GAUCHE_FLOOR
+        w = (1.0 - 3 * floor) * w + floor
         var_probs.append(w / w.sum())
         var_step.append(step)
         return len(var_probs) - 1
@@ -180,7 +192,7 @@ def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float)
         main = kids[0]
         var = -1
         if len(nbrs[main]) > 1 and elements[main] != "H":
-            var = new_var(step, (d, g, p, main))
+            var = new_var(step, (d, g, p, main), side=True)
         for k, x in enumerate(kids):
             steps[step].append((0, x, d, g, p, r_of(p, x), th_of(g, p, x), var, offsets[k % len(offsets)]))
         for x in kids:
@@ -245,7 +257,7 @@ def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float)
         raise BuildError(f"chain growth plan misses atoms {[names[i] for i in missing[:5]]} (template graph)")
     return ChainBlueprint(names, elements, types, res_of, residues, bonds, backbone, steps,
                           np.array(var_probs).reshape(-1, 3), np.array(var_step, dtype=np.int64),
-                          stereocentres, _excluded_keys(bonds, n, 3))
+                          stereocentres, _excluded_keys(bonds, n, GROWTH_EXEMPT_BONDS))
 
 
 # ---------------------------------------------------------------------------------------
@@ -311,7 +323,7 @@ class GrowthGrid:
     """
 
     def __init__(self, box_nm, cell_nm: float, n_atoms: int, periodic_z: bool, z_lo: float = 0.0,
-                 z_hi: float | None = None, capacity: int = 24):
+                 z_hi: float | None = None, capacity: int = 8):
         self.box = np.asarray(box_nm, dtype=float)
         self.periodic_z = periodic_z
         self.z_lo = 0.0 if periodic_z else z_lo
@@ -322,6 +334,8 @@ class GrowthGrid:
         self.count = np.zeros(int(np.prod(self.n)), dtype=np.int64)
         self.pos = np.zeros((n_atoms, 3))
         self.placed = np.zeros(n_atoms, dtype=bool)
+        self.atom_cell = np.zeros(n_atoms, dtype=np.int64)
+        self.atom_slot = np.zeros(n_atoms, dtype=np.int64)
         self.per = np.array([True, True, periodic_z])
         off = []
         axes = [sorted({-1 % k, 0, 1 % k}) if k < 3 and p else [-1, 0, 1] for k, p in zip(self.n, self.per)]
@@ -349,9 +363,21 @@ class GrowthGrid:
                 self.cells = np.concatenate([self.cells, np.full_like(self.cells, -1)], axis=1)
             self.cells[f, k] = i
             self.count[f] = k + 1
+            self.atom_cell[i] = f
+            self.atom_slot[i] = k
 
     def remove(self, idx: np.ndarray) -> None:
-        self.placed[idx] = False
+        for i in idx.tolist():
+            if not self.placed[i]:
+                continue
+            f, k = self.atom_cell[i], self.atom_slot[i]
+            last = self.count[f] - 1
+            moved = self.cells[f, last]
+            self.cells[f, k] = moved
+            self.atom_slot[moved] = k
+            self.cells[f, last] = -1
+            self.count[f] = last
+            self.placed[i] = False
 
     def neighbours(self, xyz: np.ndarray):
         """Placed atoms in the 27 cells around each point: (point index, atom index, distance in nm)."""
@@ -368,12 +394,6 @@ class GrowthGrid:
         cand = cand.reshape(len(xyz), -1)
         pi, slot = np.nonzero(cand >= 0)
         j = cand[pi, slot]
-        live = self.placed[j]
-        pi, j = pi[live], j[live]
-        if len(j) > 1:  # stale duplicates after backtracking
-            key = pi.astype(np.int64) * len(self.placed) + j
-            _, first = np.unique(key, return_index=True)
-            pi, j = pi[first], j[first]
         d = self.pos[j] - xyz[pi]
         d = np.where(self.per, d - self.box * np.round(d / self.box), d)
         return pi, j, np.sqrt(np.einsum("ij,ij->i", d, d))
@@ -409,7 +429,7 @@ class ChainGrower:
     """
 
     def __init__(self, region: GrowthRegion, n_atoms_total: int, rng, *, overlap_scale: float = 0.85,
-                 max_attempts: int = 24, max_backtracks: int = 200, max_restarts: int = 20):
+                 max_attempts: int = 24, max_backtracks: int = 60, max_restarts: int = 8):
         self.region = region
         self.rng = rng
         self.scale = overlap_scale
@@ -472,11 +492,15 @@ class ChainGrower:
             step, backtracks = 0, 0
             attempts = np.zeros(n_steps, dtype=int)
             tors = np.zeros(len(bp.var_probs))
+            uniform = np.zeros(n_steps, dtype=bool)  # a step backed into draws all states equally
             while step < n_steps:
                 vs = var_of_step[step]
                 if len(vs):
                     u = self.rng.random(len(vs))
-                    state = (u[:, None] > cum[vs]).sum(axis=1)
+                    if uniform[step]:
+                        state = (u * 3).astype(int)
+                    else:
+                        state = (u[:, None] > cum[vs]).sum(axis=1)
                     base = np.array([_TRANS, _GPLUS, _GMINUS])[np.minimum(state, 2)]
                     tors[vs] = base + self.rng.normal(0.0, math.radians(10.0), len(vs))
                 self._place(bp, step, pos, tors, stereo_signs, frame)
@@ -496,6 +520,7 @@ class ChainGrower:
                         break
                     if step > 0:
                         step -= 1
+                        uniform[step] = True
                         self.grid.remove(offset + step_atoms[step])
             else:
                 return np.array(pos)
