@@ -182,3 +182,22 @@ def test_thick_electrolyte_is_packed_as_clean_sublayers(monkeypatch):
     tree = cKDTree(pos, boxsize=[cell.box_nm[0], cell.box_nm[1], 1e6])
     pairs = tree.query_pairs(0.19, output_type="ndarray")
     assert not np.any(residue[pairs[:, 0]] != residue[pairs[:, 1]])
+
+
+def test_parallel_layer_builds_give_the_stacked_cell_and_raise_errors():
+    from aseimd.build.geometry import min_nonbonded_distance_nm
+    from aseimd.errors import BuildError
+
+    spec = dict(TINY, polymer={"name": "PDMS", "thickness_nm": 1.0, "n_repeat": 4})
+    cell = build_interface(spec, parallel=True)  # three worker processes (the serial path: test_systems_specs)
+    layers = cell.provenance["layers"]
+    assert [la["name"] for la in layers] == ["slab", "polymer_bottom", "electrolyte", "polymer_top"]
+    names = [r.name for r in cell.topology.residues()]
+    a, b = layers[1]["atoms"]
+    atoms = list(cell.topology.atoms())
+    assert {atoms[i].residue.name for i in range(a, b)} == {"DMH", "DMR", "DMT"}
+    assert names.count("DMH") == names.count("DMT") >= 2  # chains in both polymer layers
+    assert min_nonbonded_distance_nm(cell.topology, cell.positions_nm, cell.box_nm) > 0.1
+    bad = dict(TINY, polymer={"name": "LiNafion", "thickness_nm": 1.0, "n_repeat": 2})  # known growth gap
+    with pytest.raises(BuildError):
+        build_interface(bad, parallel=True)

@@ -174,7 +174,60 @@ def _polymer_layer(spec: InterfaceSpec, box_xy_nm: np.ndarray, part: str) -> Cel
                                temperature_K=spec.temperature_K, seed=_sub_seed(spec.seed, part))
 
 
-def build_interface(spec, *, packmol_timeout_s: float = 600.0) -> Cell:
+#: Rough atom density of polymer and electrolyte layers (atoms/nm^3), to decide on parallel layer builds.
+_ATOMS_PER_NM3 = 100.0
+#: Cells with at least this many (estimated) layer atoms build their layers in parallel processes.
+PARALLEL_MIN_ATOMS = 10000
+
+
+_WORKER = (
+    "import pickle, sys\n"
+    "func, args = pickle.load(sys.stdin.buffer)\n"
+    "try:\n"
+    "    out = (True, func(*args))\n"
+    "except Exception as exc:\n"
+    "    out = (False, exc)\n"
+    "pickle.dump(out, sys.stdout.buffer)\n"
+)
+
+
+def _run_jobs(jobs, parallel: bool) -> list[Cell]:
+    """Run the layer builders; with ``parallel``, each in its own fresh Python process at the same time.
+
+    Fresh interpreters (not ``multiprocessing``): no forked OpenMM or thread state, and no
+    re-import of the caller's ``__main__``. Each child gets this process's ``sys.path``; an
+    exception in a child (e.g. a BuildError) is raised here.
+    """
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    if not parallel or len(jobs) == 1 or (os.cpu_count() or 1) < 2:
+        return [func(*args) for _, func, args in jobs]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    procs = []
+    for _, func, args in jobs:
+        proc = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env=env)
+        proc.stdin.write(pickle.dumps((func, args)))
+        proc.stdin.close()
+        procs.append(proc)
+    results = []
+    for (name, _, _), proc in zip(jobs, procs):
+        data = proc.stdout.read()
+        if proc.wait() != 0 or not data:
+            raise BuildError(f"building the {name} layer in a worker process failed (exit {proc.returncode})")
+        ok, value = pickle.loads(data)
+        if not ok:
+            for other in procs:
+                other.kill()
+            raise value
+        results.append(value)
+    return results
+
+
+def build_interface(spec, *, packmol_timeout_s: float = 600.0, parallel: bool | None = None) -> Cell:
     """Build the stacked, fully periodic interface cell of a spec.
 
     Parameters
@@ -183,6 +236,10 @@ def build_interface(spec, *, packmol_timeout_s: float = 600.0) -> Cell:
         Anything :func:`aseimd.build.spec.load_interface_spec` accepts.
     packmol_timeout_s : float
         Wall-clock limit for packing the electrolyte layer, s.
+    parallel : bool or None
+        Build the polymer layers and the electrolyte in parallel processes.
+        None: when the layers hold about :data:`PARALLEL_MIN_ATOMS` atoms or
+        more. The result does not depend on it (each layer has its own seed).
 
     Returns
     -------
@@ -208,12 +265,14 @@ def build_interface(spec, *, packmol_timeout_s: float = 600.0) -> Cell:
     slab = build_li_slab(spec.slab.face, layers=spec.slab.layers, repeats=spec.slab.resolved_repeats())
     box_xy = slab.box_nm[:2].copy()
 
-    parts: list[tuple[str, Cell]] = [("slab", slab)]
+    jobs = [("electrolyte", _electrolyte_layer, (spec, box_xy, packmol_timeout_s))]
     if spec.polymer is not None:
-        parts.append(("polymer_bottom", _polymer_layer(spec, box_xy, "polymer_bottom")))
-    parts.append(("electrolyte", _electrolyte_layer(spec, box_xy, packmol_timeout_s)))
-    if spec.polymer is not None:
-        parts.append(("polymer_top", _polymer_layer(spec, box_xy, "polymer_top")))
+        jobs = [("polymer_bottom", _polymer_layer, (spec, box_xy, "polymer_bottom")), *jobs,
+                ("polymer_top", _polymer_layer, (spec, box_xy, "polymer_top"))]
+    if parallel is None:
+        layers_nm = spec.electrolyte.thickness_nm + (2 * spec.polymer.thickness_nm if spec.polymer else 0.0)
+        parallel = float(box_xy[0] * box_xy[1]) * layers_nm * _ATOMS_PER_NM3 >= PARALLEL_MIN_ATOMS
+    parts: list[tuple[str, Cell]] = [("slab", slab), *zip((name for name, _, _ in jobs), _run_jobs(jobs, parallel))]
 
     topology = app.Topology()
     positions, layers = [], []
