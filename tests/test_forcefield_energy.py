@@ -402,7 +402,8 @@ def test_geometric_differs_from_lorentz_berthelot(tables):
     lb = 4 * math.sqrt(e_li * e_o) * ((0.5 * (s_li + s_o) / r) ** 12 - (0.5 * (s_li + s_o) / r) ** 6)
     assert abs(lb - geo) > 0.1 * abs(geo)
     # OpenMM's stock NonbondedForce (LB) gives a different LJ+Coulomb total than ours
-    ff = app.ForceField(*(str(p) for p in sorted(data_dir("forcefields").glob("*.xml"))))
+    # (li_metal.xml left out: its LIM template is graph-identical to Li+ and needs aseimd's name matcher)
+    ff = app.ForceField(*(str(p) for p in sorted(data_dir("forcefields").glob("*.xml")) if p.name != "li_metal.xml"))
     stock = ff.createSystem(top, nonbondedMethod=app.NoCutoff, constraints=None)
     for f in stock.getForces():
         f.setForceGroup(3 if isinstance(f, openmm.NonbondedForce) else 0)

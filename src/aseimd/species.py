@@ -201,6 +201,11 @@ _SPECIES: tuple[Species, ...] = (
             parameter_status="derived", derivation_rule=_NAFION_RULE),
     Species("NFT", "NFT", "polymer", 0, "*C(F)(F)F", "nafion.xml", _NAFION_SRC,
             description="Li-Nafion tail -CF3"),
+    # Li metal: one atom per residue; frozen BCC slab atoms (aseimd.forcefield.metal), not the Li+ ion
+    Species("LiMetal", "LIM", "metal", 0, "[Li]", "li_metal.xml",
+            "UFF Li: A. K. Rappe et al., J. Am. Chem. Soc. 114, 10024 (1992), Table 1 "
+            "(x = 2.451 A, D = 0.025 kcal/mol)", description="lithium metal (frozen BCC slab atom)",
+            aliases=("Li(s)", "Li0", "Li-metal")),
 )
 
 #: Salts as (cation name, anion name).

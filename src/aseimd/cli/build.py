@@ -115,3 +115,31 @@ def polymer(name: str, out_dir: str, n_chains, n_repeat, molar_mass, density, te
 
 
 COMMANDS: list[click.Command] = [build]
+
+
+@build.command("interface")
+@click.argument("spec")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="System directory to create.")
+@click.option("--packmol-timeout-s", type=float, default=600.0, show_default=True,
+              help="Give up packing the electrolyte layer after this many seconds.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+def interface(spec: str, out_dir: str, packmol_timeout_s: float, force: bool) -> None:
+    """Build a Li slab | polymer | electrolyte | polymer cell from SPEC (a YAML file or a shipped name).
+
+    \b
+    Shipped specs (systems/): li-electrolyte, li-peo-lipf6, li-pan-lipf6, li-pdms-lipf6,
+    li-nafion-lipf6, quickstart.  Every key is described in docs/interface.md.
+    """
+    from aseimd.build.interface import write_interface_dir
+    from aseimd.fileio import check_new_output
+
+    check_new_output(out_dir, force=force)
+    cell, _ = write_interface_dir(spec, out_dir, force=force, packmol_timeout_s=packmol_timeout_s)
+    p = cell.provenance
+    click.echo(f"Built {p['spec'].get('name') or spec} -> {out_dir} ({cell.n_atoms} atoms, box "
+               f"{' x '.join(f'{b:.3f}' for b in cell.box_nm)} nm)")
+    for layer in p["layers"]:
+        lo, hi = layer["z_nm"]
+        click.echo(f"  {layer['name']:<15} z {lo:7.3f} .. {hi:7.3f} nm  atoms {layer['atoms'][1] - layer['atoms'][0]}")
+    click.echo("  residues: " + ", ".join(f"{name} {n}" for name, n in p["residue_counts"].items()))

@@ -8,6 +8,7 @@ from aseimd.errors import ForceFieldError
 from aseimd.forcefield.charges import add_full_charge_pairs, atom_charge_scales, full_charge_groups, scale_charges
 from aseimd.forcefield.groups import assign_force_groups
 from aseimd.forcefield.loader import load_forcefield, residue_templates
+from aseimd.forcefield.metal import apply_frozen_metal, default_long_range_correction, set_lj_long_range_correction
 from aseimd.forcefield.mixing import use_geometric_lj
 from aseimd.forcefield.neutrality import check_neutrality
 
@@ -16,7 +17,8 @@ CONSTRAINTS = ("None", "HBonds", "AllBonds", "HAngles")
 
 def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0,
                   constraints: str | None = "HBonds", switch_distance_nm: float | None = None,
-                  ewald_error_tolerance: float = 5e-4, forcefield=None):
+                  ewald_error_tolerance: float = 5e-4, forcefield=None,
+                  lj_long_range_correction: bool | None = None):
     """Parametrise ``topology`` with the shipped OPLS-AA / CL&P family.
 
     Parameters
@@ -38,6 +40,11 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
         PME accuracy.
     forcefield : openmm.app.ForceField, optional
         Defaults to :func:`load_forcefield`.
+    lj_long_range_correction : bool or None
+        Isotropic LJ long-range (dispersion) correction (periodic systems). None:
+        on for homogeneous cells, off when the topology holds a Li metal slab
+        (:func:`aseimd.forcefield.metal.default_long_range_correction`).
+        Metal atoms are always made a frozen slab (:mod:`aseimd.forcefield.metal`).
 
     Returns
     -------
@@ -102,7 +109,11 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     use_geometric_lj(system, nonbonded, periodic=periodic, cutoff_nm=cutoff_nm,
                      switch_distance_nm=switch_distance_nm if periodic else None)
     add_full_charge_pairs(nonbonded, groups, charges_e)  # after the LJ move: these pairs keep their LJ
+    apply_frozen_metal(system, topology)
     if periodic:
+        lrc = default_long_range_correction(topology) if lj_long_range_correction is None \
+            else bool(lj_long_range_correction)
+        set_lj_long_range_correction(system, lrc)
         _bonded_forces_periodic(system, nonbonded)
     assign_force_groups(system)
     return system
