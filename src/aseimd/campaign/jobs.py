@@ -237,12 +237,12 @@ def deadline_from_environment(now: float | None = None) -> float | None:
     """Epoch seconds at which this job's allocation ends, or ``None`` (no limit known).
 
     ``ASEIMD_JOB_DEADLINE`` wins; inside Slurm the time left comes from
-    ``squeue -h -j $SLURM_JOB_ID -o %L`` (no accounting needed).
+    ``squeue -h -j JOB -o %L`` (no accounting needed; JOB from :func:`slurm_job_ref`).
     """
     now = time.time() if now is None else now
     if os.environ.get("ASEIMD_JOB_DEADLINE"):
         return float(os.environ["ASEIMD_JOB_DEADLINE"])
-    job_id = os.environ.get("SLURM_JOB_ID")
+    job_id = slurm_job_ref()
     if not job_id:
         return None
     try:
@@ -324,7 +324,8 @@ class SegmentGuard:
                 continue
             last = steps
             self.observed.append((self.clock(), steps))
-            if self.deadline is None or status != "running":
+            # decide at checkpoints this session wrote: every session makes at least one segment of progress
+            if self.deadline is None or status != "running" or steps <= self.observed[0][1]:
                 continue
             if plan_stop(steps, total, self.segment_steps, self.steps_per_s(), self.deadline - self.clock(),
                          self.reserve_s):
@@ -376,12 +377,14 @@ def _no_progress_streak(sessions: list[dict]) -> int:
 
 
 def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callable[[], None] | None = None,
-                deadline: float | None = None, echo: Callable[[str], None] = print) -> str:
+                deadline: float | None = None, echo: Callable[[str], None] = print,
+                clock: Callable[[], float] = time.time) -> str:
     """Run one job's pipeline for one session; returns ``"done"``, ``"paused"``, ``"stopped"`` or ``"failed"``.
 
     ``paused``: stopped for walltime (the job requeued itself when ``requeue``
     is given); ``stopped``: terminated from outside (SIGTERM, SIGINT).
     Installs handlers for SIGUSR1, SIGTERM and SIGINT while it runs (main thread only).
+    ``deadline`` (epoch seconds, read on ``clock``) enables the walltime plan.
     """
     job = JobDir(Path(job_dir))
     info = job.info
@@ -397,13 +400,14 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
         return "done"
     resources = info.get("resources") or {}
     sessions = list(state.get("sessions") or [])
-    for s in sessions:
-        if s.get("ended") is None:
-            s.update(ended=_now(), outcome="lost", note="the process ended without a record (killed: out of "
-                     "memory, node failure, SIGKILL or walltime kill)")
     spec = job.spec()
     _, run_dir, _ = job_paths(job.path)
     steps0 = run_progress(run_dir)[0]
+    for s in sessions:
+        if s.get("outcome") is None:
+            s.update(ended=None, steps_end=steps0, outcome="lost",
+                     note="the process ended without a record (killed: out of memory, node failure, SIGKILL "
+                          "or the walltime kill); steps_end is the checkpoint found afterwards")
     session = {"started": _now(), "ended": None, "executor": executor, "host": _pyplatform.node(),
                "pid": os.getpid(), "gpu": _gpu(),
                **_slurm_env(), "steps_start": steps0, "steps_end": None, "ns_per_day": None, "outcome": None}
@@ -436,7 +440,7 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
     protocol = load_protocol(spec)
     hint = next((s["steps_per_s"] for s in reversed(sessions[:-1]) if s.get("steps_per_s")), None)
     guard = SegmentGuard(run_dir, protocol.checkpoint_steps, deadline, float(resources.get("reserve_s", 300)),
-                         steps_per_s_hint=hint)
+                         steps_per_s_hint=hint, clock=clock)
     reasons = {signal.SIGUSR1: "walltime signal (SIGUSR1)", signal.SIGTERM: "terminated (SIGTERM)",
                signal.SIGINT: "interrupted (SIGINT)"}
 
@@ -447,7 +451,7 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
     outcome, t_start = "failed", time.time()
     try:
         with guard:
-            if deadline is not None and deadline - time.time() < float(resources.get("reserve_s", 300)):
+            if deadline is not None and deadline - clock() < float(resources.get("reserve_s", 300)):
                 raise StopSegment("walltime: less than reserve_s left at the start")
             result = run_pipeline(spec, job.path, progress=True, echo=lambda text, kind: echo(text),
                                   on_stage=lambda stage: save(stage=stage))
@@ -488,10 +492,21 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
     return outcome
 
 
+def slurm_job_ref() -> str | None:
+    """This job as Slurm commands must name it: ``ARRAY_TASK`` inside an array, else ``$SLURM_JOB_ID``.
+
+    (The last task of an array has the array's own id as ``SLURM_JOB_ID``; ``scontrol requeue``
+    of that id would requeue every task.)
+    """
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID")
+
+
 def slurm_requeue() -> None:
-    """``scontrol requeue $SLURM_JOB_ID``: this job goes back to the queue and resumes from its files."""
-    job_id = os.environ["SLURM_JOB_ID"]
-    subprocess.run(["scontrol", "requeue", job_id], check=False, timeout=60)
+    """``scontrol requeue`` this job: it goes back to the queue and resumes from its files."""
+    subprocess.run(["scontrol", "requeue", slurm_job_ref()], check=False, timeout=60)
 
 
 def _redirect_output(log: Path) -> None:

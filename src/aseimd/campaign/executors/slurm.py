@@ -18,6 +18,7 @@ files only (no ``sacct``: most small clusters have no accounting).
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -73,12 +74,21 @@ def job_script(campaign_dir: Path, tasks_file: Path, python: str | None = None,
     lines += [
         "# The walltime signal (--signal=B:USR1@N) must not kill the job before Python handles it:",
         "trap '' USR1",
-        f"cd {q(str(campaign_dir))} || exit 1",
         f"exec {q(python)} -m aseimd.campaign.jobs {q(str(campaign_dir))} --tasks {q(str(tasks_file))} "
         "--executor slurm",
         "",
     ]
     return "\n".join(lines)
+
+
+def job_environment() -> dict[str, str]:
+    """The submitter's environment (``--export=ALL``) with ``PYTHONPATH`` entries made absolute,
+    so the job imports the same aseimd whatever its working directory."""
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) if p else p
+                                            for p in env["PYTHONPATH"].split(os.pathsep))
+    return env
 
 
 def have_slurm() -> bool:
@@ -138,7 +148,7 @@ def submit_array(campaign_dir: Path, campaign_name: str, resources: dict, names:
     atomic_write_text(script, job_script(campaign_dir, tasks, python, argv))
     script.chmod(0o755)
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, env=job_environment())
     except (OSError, subprocess.SubprocessError) as exc:
         raise SpecError(f"sbatch could not be run: {' '.join(str(exc).split())}") from None
     if done.returncode != 0:
