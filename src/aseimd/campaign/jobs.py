@@ -338,7 +338,18 @@ class SegmentGuard:
             self.reason = reason
             _thread.interrupt_main(signal.SIGUSR1)
 
+    #: Signals that end a segment (each raises :class:`StopSegment` in the main thread) and their reasons.
+    SIGNALS = {signal.SIGUSR1: "walltime signal (SIGUSR1)", signal.SIGTERM: "terminated (SIGTERM)",
+               signal.SIGINT: "interrupted (SIGINT)"}
+
+    def _on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGUSR1 and self.reason is not None:
+            raise StopSegment(self.reason)  # the watcher's own stop
+        raise StopSegment(self.SIGNALS[signum])
+
     def __enter__(self) -> SegmentGuard:
+        """Install the signal handlers (main thread only) and start watching."""
+        self._previous = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
         self._thread = threading.Thread(target=self._watch, name="aseimd-segment-guard", daemon=True)
         self._thread.start()
         return self
@@ -347,6 +358,8 @@ class SegmentGuard:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
 
 # ---------------------------------------------------------------------------- one job
@@ -441,13 +454,6 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
     hint = next((s["steps_per_s"] for s in reversed(sessions[:-1]) if s.get("steps_per_s")), None)
     guard = SegmentGuard(run_dir, protocol.checkpoint_steps, deadline, float(resources.get("reserve_s", 300)),
                          steps_per_s_hint=hint, clock=clock)
-    reasons = {signal.SIGUSR1: "walltime signal (SIGUSR1)", signal.SIGTERM: "terminated (SIGTERM)",
-               signal.SIGINT: "interrupted (SIGINT)"}
-
-    def on_signal(signum, frame):
-        raise StopSegment(guard.reason if signum == signal.SIGUSR1 and guard.reason else reasons[signum])
-
-    previous = {s: signal.signal(s, on_signal) for s in reasons}
     outcome, t_start = "failed", time.time()
     try:
         with guard:
@@ -473,8 +479,6 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
         if not isinstance(exc, Exception):
             raise
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         steps1 = run_progress(run_dir)[0]
         first, last = guard.steps_range()
         rate = guard.steps_per_s() if len(guard.observed) >= 2 else None

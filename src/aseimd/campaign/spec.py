@@ -222,9 +222,15 @@ class CampaignSpec:
                                 f"give the electrolytes labels: electrolyte: {{LABEL: RECIPE, ...}}")
             seen[name] = values
             jobs.append(JobSpec(name, labels, values, chemistry, pipeline, self.seed + replica))
-        if jobs and jobs[0].pipeline.system["kind"] == "interface":
-            for job in jobs:
-                validate_interface(job.pipeline.system)
+        from aseimd.build.recipe import parse_recipe
+
+        for job in jobs:  # a misspelt recipe or interface key fails here, before anything is submitted
+            system = job.pipeline.system
+            if system["kind"] == "interface":
+                validate_interface(system)
+                parse_recipe((system.get("electrolyte") or {}).get("recipe") or "")
+            else:
+                parse_recipe(system["recipe"])
         return jobs
 
     def _system_for(self, values: Mapping[str, Any], seed: int) -> dict:
