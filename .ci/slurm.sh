@@ -23,6 +23,7 @@ wait_for() {  # wait_for SECONDS COMMAND...
 }
 
 start() {
+    stop   # daemons of an earlier start (pid files) go first: a clean start
     mkdir -p /run/munge /var/lib/slurm/slurmctld /var/lib/slurm/slurmd /var/log/slurm /var/lib/slurm/fakegpu /etc/slurm
     chown munge: /run/munge
     chown -R slurm: /var/lib/slurm/slurmctld /var/log/slurm
