@@ -32,12 +32,15 @@ from aseimd.campaign.spec import CampaignSpec
 from aseimd.campaign.status import campaign_status
 from aseimd.cli import main
 from aseimd.errors import AnalysisError, BuildError, SimulationError, SpecError
+from aseimd.resources import data_file
+
+TINY_PROTOCOL = yaml.safe_load(data_file("workflows", "tiny-campaign.yaml").read_text())["protocol"]
 
 SPEC = {
     "name": "jobs-test",
     "system": {"recipe": "1.0 M LiPF6 in EC", "n_solvent": 30, "cutoff_nm": 0.7},
     "matrix": {"replicas": 1},
-    "protocol": "tiny",
+    "protocol": TINY_PROTOCOL,
     "set": ["stages.production.length_steps=800"],
     "analyses": ["diffusion", "coordination"],
     "platform": {"name": "CPU", "threads": 1, "deterministic": True},

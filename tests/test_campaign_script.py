@@ -17,6 +17,9 @@ from click.testing import CliRunner
 from aseimd.campaign.executors.slurm import job_script, sbatch_options
 from aseimd.campaign.spec import RESOURCE_DEFAULTS
 from aseimd.cli import main
+from aseimd.resources import data_file
+
+TINY_PROTOCOL = yaml.safe_load(data_file("workflows", "tiny-campaign.yaml").read_text())["protocol"]
 
 INJECTIONS = ["$(touch {pwned})", "; rm -rf ~", "`touch {pwned}`", "x' ; touch {pwned} ; '", '"; touch {pwned}; "']
 
@@ -83,7 +86,7 @@ def test_spec_values_reach_sbatch_as_single_arguments(tmp_path, fake_slurm):
     hostile = [t.format(pwned=pwned) for t in INJECTIONS]
     spec = {
         "name": "q", "system": {"recipe": "1.0 M LiPF6 in EC", "n_solvent": 30, "cutoff_nm": 0.7},
-        "matrix": {"replicas": 2}, "protocol": "tiny", "executor": "slurm",
+        "matrix": {"replicas": 2}, "protocol": TINY_PROTOCOL, "executor": "slurm",
         "resources": {"partition": hostile[0], "account": hostile[1], "qos": hostile[2], "mem": hostile[3],
                       "extra": ["--comment=" + hostile[4]], "gpus_per_job": 1, "max_parallel": 2},
     }

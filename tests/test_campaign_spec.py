@@ -14,12 +14,14 @@ from aseimd.cli import main
 from aseimd.errors import SpecError
 from aseimd.resources import data_file
 
+TINY_PROTOCOL = yaml.safe_load(data_file("workflows", "tiny-campaign.yaml").read_text())["protocol"]
+
 BASE = {
     "name": "t",
     "system": {"kind": "electrolyte", "recipe": "1.0 M LiPF6 in EC", "n_solvent": 30, "cutoff_nm": 0.7},
     "matrix": {"electrolyte": {"A": "1.0 M LiPF6 in EC", "B": "1.0 M LiTFSI in PC"},
                "temperature_K": [298.15, 330], "replicas": 2},
-    "protocol": "tiny",
+    "protocol": TINY_PROTOCOL,
     "set": ["stages.production.length_steps=200"],
     "analyses": ["diffusion", "transference"],
     "platform": {"name": "CPU", "threads": 1, "deterministic": True},

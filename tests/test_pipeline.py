@@ -3,16 +3,20 @@
 import json
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 import aseimd.pipeline as pipeline
 from aseimd.cli import main
 from aseimd.errors import SpecError
 from aseimd.pipeline import PipelineSpec, run_pipeline
+from aseimd.resources import data_file
+
+TINY_PROTOCOL = yaml.safe_load(data_file("workflows", "tiny-campaign.yaml").read_text())["protocol"]
 
 TINY = {
     "system": {"recipe": "1.0 M LiPF6 in EC", "n_solvent": 30, "cutoff_nm": 0.7},
-    "protocol": "tiny",
+    "protocol": TINY_PROTOCOL,
     "overrides": ["stages.production.length_steps=400"],
     "analyses": {"diffusion": {}, "transference": {}, "coordination": {}},
     "platform": "CPU", "threads": 1, "deterministic": True,

@@ -16,7 +16,7 @@
       temperature_K: [298.15]
       replicas: 3
     seed: 0                       # replica r: system seed = seed + r, protocol seed + r
-    protocol: interface           # shipped name or a YAML path (relative to this file)
+    protocol: interface           # shipped name, a YAML path (relative to this file) or an inline mapping
     set: ["stages.production.length_ps=20000"]   # protocol overrides for every job
     analyses: [diffusion, transference, coordination, solvent_cn, profile]
     platform: {name: auto, threads: null, deterministic: false}
@@ -123,7 +123,7 @@ class CampaignSpec:
     system: dict
     axes: tuple[Axis, ...]
     seed: int
-    protocol: str
+    protocol: str | dict
     protocol_set: tuple[str, ...]
     analyses: dict
     platform: dict
@@ -169,9 +169,11 @@ class CampaignSpec:
         resources = _resources(data.get("resources") or {})
         platform = _platform(data.get("platform") or {})
         protocol = data.get("protocol", "default")
-        if not isinstance(protocol, str):
-            raise SpecError(f"campaign: protocol must be a shipped name or a YAML path, got {protocol!r}")
-        if source is not None and Path(protocol).suffix in (".yaml", ".yml") and not Path(protocol).is_absolute():
+        if not isinstance(protocol, str | Mapping):
+            raise SpecError(f"campaign: protocol must be a shipped name, a YAML path or a mapping, got {protocol!r}")
+        if isinstance(protocol, Mapping):
+            protocol = copy.deepcopy(dict(protocol))
+        elif source is not None and Path(protocol).suffix in (".yaml", ".yml") and not Path(protocol).is_absolute():
             protocol = str((source.parent / protocol).resolve())
         sets = data.get("set") or []
         if isinstance(sets, str) or not all(isinstance(s, str) for s in sets):
@@ -196,9 +198,7 @@ class CampaignSpec:
 
     def jobs(self) -> list[JobSpec]:
         """Expand the matrix into jobs (Cartesian product in axis order), validating each job's spec."""
-        from aseimd.simulate.protocol import Protocol
-
-        base = Protocol.load(self.protocol, self.protocol_set)  # bad overrides fail here, once
+        base = _protocol(self.protocol, self.protocol_set)  # bad overrides fail here, once
         jobs, seen = [], {}
         for combo in itertools.product(*[axis.items for axis in self.axes]):
             labels = {axis.key: label for axis, (label, _) in zip(self.axes, combo, strict=True)}
@@ -208,7 +208,7 @@ class CampaignSpec:
             overrides = [f"seed={base.seed + replica}"]
             if "temperature_K" in values:
                 overrides.append(f"temperature_K={values['temperature_K']}")
-            protocol = Protocol.load(self.protocol, [*self.protocol_set, *overrides]).to_dict()
+            protocol = _protocol(self.protocol, [*self.protocol_set, *overrides]).to_dict()
             pipeline = PipelineSpec.from_dict({
                 "system": system, "protocol": protocol, "analyses": self.analyses,
                 "platform": self.platform["name"], "threads": self.platform["threads"],
@@ -246,6 +246,15 @@ class CampaignSpec:
         elif "electrolyte" in values:
             system["recipe"] = values["electrolyte"]
         return validate_system(system, "campaign system")
+
+
+def _protocol(protocol: str | dict, overrides: list[str] | tuple[str, ...]):
+    """A :class:`~aseimd.simulate.protocol.Protocol` from a name, a path or an inline mapping."""
+    from aseimd.simulate.protocol import Protocol, apply_overrides
+
+    if isinstance(protocol, Mapping):
+        return Protocol.from_dict(apply_overrides(protocol, list(overrides)))
+    return Protocol.load(protocol, list(overrides))
 
 
 def _reject(where: str, data: Any, allowed: tuple[str, ...]) -> None:
