@@ -264,9 +264,9 @@ def plan_stop(steps_done: int, total_steps: int, segment_steps: int, steps_per_s
 
     Examples
     --------
-    >>> plan_stop(1000, 5000, 500, steps_per_s=10.0, seconds_left=100.0, reserve_s=30.0)
+    >>> plan_stop(1000, 5000, 500, steps_per_s=10.0, seconds_left=100.0, reserve_s=60.0)  # 40 s < 50 s
     True
-    >>> plan_stop(1000, 5000, 500, steps_per_s=10.0, seconds_left=100.0, reserve_s=20.0)
+    >>> plan_stop(1000, 5000, 500, steps_per_s=10.0, seconds_left=100.0, reserve_s=50.0)  # 50 s fit
     False
     >>> plan_stop(1000, 5000, 500, steps_per_s=None, seconds_left=1.0, reserve_s=20.0)  # nothing measured yet
     False
