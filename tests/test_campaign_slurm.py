@@ -1,6 +1,6 @@
 """A real Slurm: submit the tiny campaign, interrupt two running jobs, and get the uninterrupted answer.
 
-One array task receives the walltime signal (``scancel --batch --signal=USR1``)
+Each task gets one of the two fake GPUs (``--gres=gpu:1``). One array task receives the walltime signal (``scancel --batch --signal=USR1``)
 and requeues itself; the other is requeued from outside (``scontrol requeue``,
 which SIGTERMs it). Both resume from their checkpoints, and the trajectories,
 thermo files and analysis JSON equal those of an uninterrupted local run
@@ -77,6 +77,7 @@ def campaign_file(tmp_path):
     spec = yaml.safe_load(data_file("workflows", "tiny-campaign.yaml").read_text())
     spec["set"] = [f"stages.production.length_steps={PRODUCTION_STEPS}"]
     spec["resources"]["time"] = "00:15:00"
+    spec["resources"]["gpus_per_job"] = 1  # CI's Slurm has two fake GPUs: --gres=gpu:1 sets CUDA_VISIBLE_DEVICES
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -128,6 +129,8 @@ def test_submit_interrupt_requeue_resume_exactly(tmp_path, campaign_file):
         resumed = state["sessions"][1]
         assert resumed["restart_count"] >= 1 and resumed["steps_start"] >= 400, resumed
         assert state["sessions"][-1]["outcome"] == "done"
+    gpus = [state["sessions"][0]["gpu"] for state in (signalled, requeued)]
+    assert sorted(gpus) == ["0", "1"], gpus  # the two ran at once, each on its own (fake) GPU
     first = signalled["sessions"][0]
     assert first["outcome"] == "paused" and "SIGUSR1" in first["stop_reason"], first
     assert requeued["sessions"][0]["outcome"] in ("stopped", "lost"), requeued["sessions"][0]

@@ -433,7 +433,14 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
         job.write_state(state)
 
     save()
+    from aseimd.errors import AseimdError
+    from aseimd.pipeline import load_protocol
+
     try:
+        try:
+            protocol = load_protocol(spec)
+        except AseimdError as exc:
+            raise JobFailed("bad-input", " ".join(str(exc).split())) from None
         if len(sessions) > int(resources.get("max_restarts", 50)) + 1:
             raise JobFailed("too-many-restarts", f"{len(sessions) - 1} restarts (max_restarts "
                                                  f"{resources.get('max_restarts')})")
@@ -448,9 +455,6 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
         echo(f"job {job.name} failed ({exc.kind}): {exc}")
         return "failed"
 
-    from aseimd.pipeline import load_protocol
-
-    protocol = load_protocol(spec)
     hint = next((s["steps_per_s"] for s in reversed(sessions[:-1]) if s.get("steps_per_s")), None)
     guard = SegmentGuard(run_dir, protocol.checkpoint_steps, deadline, float(resources.get("reserve_s", 300)),
                          steps_per_s_hint=hint, clock=clock)
