@@ -45,8 +45,12 @@ ELECTROLYTE_KEYS: dict[str, Any] = {
     "kind": "electrolyte", "recipe": None, "n_solvent": None, "box_edge_nm": None, "seed": 0,
     "charge_scale": 0.8, "cutoff_nm": 1.0, "packmol_timeout_s": 300.0,
 }
-#: Top-level keys of an interface system (the interface builder validates their content).
-INTERFACE_KEYS = ("kind", "slab", "polymer", "electrolyte", "cutoff_nm", "charge_scale", "seed")
+#: Top-level keys of an interface system when the interface builder is not installed (when it is,
+#: ``aseimd.build.spec.load_interface_spec`` validates the keys and their content).
+INTERFACE_KEYS = ("kind", "name", "slab", "polymer", "electrolyte", "cutoff_nm", "charge_scale", "seed", "gap_nm",
+                  "lj_long_range_correction", "temperature_K", "packmol_timeout_s")
+#: Interface system keys that are build options, not part of the interface spec.
+INTERFACE_BUILD_OPTIONS = ("kind", "packmol_timeout_s")
 #: Solvent molecules when an electrolyte spec gives neither ``n_solvent`` nor ``box_edge_nm``.
 DEFAULT_N_SOLVENT = 500
 #: Options each analysis accepts in a spec (``analyses: {diffusion: {com: true}}``).
@@ -165,11 +169,12 @@ def validate_system(data: Any, where: str = "system") -> dict:
     if kind not in SYSTEM_KINDS:
         raise SpecError(f"{where}: kind {kind!r} not allowed; allowed: {', '.join(SYSTEM_KINDS)}")
     if kind == "interface":
-        _reject_unknown(where, data, INTERFACE_KEYS)
+        if not _interface_builder():
+            _reject_unknown(where, data, INTERFACE_KEYS)
         for key in ("slab", "electrolyte"):
             if key not in data:
                 raise SpecError(f"{where}: interface systems need {key!r}")
-        return {"kind": "interface", **{k: data[k] for k in INTERFACE_KEYS if k in data and k != "kind"}}
+        return {"kind": "interface", **{k: v for k, v in data.items() if k != "kind"}}
     _reject_unknown(where, data, tuple(ELECTROLYTE_KEYS))
     out = ELECTROLYTE_KEYS | dict(data)
     out["kind"] = "electrolyte"
@@ -323,11 +328,11 @@ def build_system(system: Mapping, system_dir: Path, *, force: bool = False, echo
         _check_same_system(system, system_dir)
         echo(f"  {system_dir} exists; reusing it (--force rebuilds)", "info")
         return False
-    from aseimd.build.cell import write_system_dir
     from aseimd.fileio import check_new_output
 
     check_new_output(system_dir, force=force)
     if system["kind"] == "electrolyte":
+        from aseimd.build.cell import write_system_dir
         from aseimd.build.electrolyte import build_electrolyte
 
         cell = build_electrolyte(system["recipe"], n_solvent=system["n_solvent"], box_edge_nm=system["box_edge_nm"],
@@ -337,9 +342,9 @@ def build_system(system: Mapping, system_dir: Path, *, force: bool = False, echo
         for line in electrolyte_summary(cell, system_dir):
             echo(line, "info")
     else:
-        cell, options = _build_interface(system)
-        write_system_dir(cell, system_dir, force=force, **options)
-        echo(f"Built {describe_system(system)} -> {system_dir} ({cell.n_atoms} atoms)", "info")
+        cell = _write_interface(system, system_dir, force)
+        echo(f"Built {describe_system(system)} -> {system_dir} ({cell.n_atoms} atoms, box "
+             f"{' x '.join(f'{b:.3f}' for b in cell.box_nm)} nm)", "info")
     return True
 
 
@@ -372,31 +377,35 @@ def electrolyte_summary(cell, system_dir: Path) -> list[str]:
     return lines
 
 
-def _build_interface(system: Mapping) -> tuple[Any, dict]:
-    """Adapter to the interface builder: ``(cell, write_system_dir options)``."""
-    try:
-        from aseimd.build.interface import build_interface
-        from aseimd.build.spec import load_interface_spec
-    except ImportError:
+def _interface_builder() -> bool:
+    """Whether the interface builder (``aseimd.build.interface``, ``aseimd.build.spec``) is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("aseimd.build.interface", "aseimd.build.spec"))
+
+
+def _interface_mapping(system: Mapping) -> dict:
+    return {k: v for k, v in system.items() if k not in INTERFACE_BUILD_OPTIONS}
+
+
+def _write_interface(system: Mapping, system_dir: Path, force: bool):
+    """Adapter to the interface builder: build the cell and write the system directory; returns the cell."""
+    if not _interface_builder():
         raise SpecError("interface systems need aseimd.build.interface, which this installation lacks; "
-                        "use kind: electrolyte") from None
-    mapping = {k: v for k, v in system.items() if k != "kind"}
-    spec = load_interface_spec(mapping)
-    options = {}
-    for key in ("charge_scale", "cutoff_nm"):
-        value = getattr(spec, key, mapping.get(key))
-        if value is not None:
-            options[key] = value
-    return build_interface(spec), options
+                        "use kind: electrolyte")
+    from aseimd.build.interface import write_interface_dir
+
+    cell, _ = write_interface_dir(_interface_mapping(system), system_dir, force=force,
+                                  packmol_timeout_s=float(system.get("packmol_timeout_s", 600.0)))
+    return cell
 
 
 def validate_interface(system: Mapping) -> None:
     """Validate an interface system with the interface builder's own loader, when it is installed."""
-    try:
+    if _interface_builder():
         from aseimd.build.spec import load_interface_spec
-    except ImportError:
-        return
-    load_interface_spec({k: v for k, v in system.items() if k != "kind"})
+
+        load_interface_spec(_interface_mapping(system))
 
 
 def load_protocol(spec: PipelineSpec):

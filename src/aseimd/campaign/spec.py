@@ -243,6 +243,8 @@ class CampaignSpec:
                 system["polymer"] = None if name is None else {**(system.get("polymer") or {}), "name": name}
             if "electrolyte" in values:
                 system["electrolyte"] = {**(system.get("electrolyte") or {}), "recipe": values["electrolyte"]}
+            if "temperature_K" in values:  # the builder's density estimate at the run temperature
+                system["temperature_K"] = values["temperature_K"]
         elif "electrolyte" in values:
             system["recipe"] = values["electrolyte"]
         return validate_system(system, "campaign system")
