@@ -73,6 +73,20 @@ def test_pipeline_end_to_end_then_idempotent(tmp_path):
     assert [k for k, _ in lines if k == "step"] == ["step"] * 5
     assert lines[0] == ("step", f"[1/5] build '1.0 M LiPF6 in EC' (30 solvent molecules) -> {job / 'system'}")
 
+    # the adapter writes exactly what the `aseimd analyze` commands write
+    cli, out = CliRunner(), tmp_path / "cli"
+    traj = ["--top", str(job / "system" / "system.pdb"), "--traj", str(job / "run" / "trajectory.dcd")]
+    for args in (["diffusion", "--group", "Li=resname LI", "--group", "PF6=resname PF6", "--group", "EC=resname EC",
+                  "--com"],
+                 ["transference", "--cation", "Li=resname LI", "--anion", "PF6=resname PF6", "--temperature-K",
+                  "298.15"],
+                 ["coordination"]):
+        got = cli.invoke(main, ["analyze", args[0], *traj, *args[1:], "--json", str(out / f"{args[0]}.json")])
+        assert got.exit_code == 0, got.output
+        for path in out.glob(f"{args[0]}*.*"):
+            if path.suffix != ".png":
+                assert path.read_bytes() == (job / "analysis" / path.name).read_bytes(), path.name
+
     before = _snapshot(job)
     lines.clear()
     again = run_pipeline(spec, job, progress=False, echo=lambda text, kind: lines.append((kind, text)))
