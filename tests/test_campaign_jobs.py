@@ -179,6 +179,9 @@ def test_job_stopped_at_walltime_then_killed_mid_run_resumes_exactly(tmp_path):
             break
         assert time.time() - t0 < 120
         time.sleep(0.05)
+    running = campaign_status(directory)[0]
+    assert running.state == "running" and running.stage == "run" and running.sessions == 2
+    assert running.eta_s is not None and running.eta_s > 0  # predicted from this session's measured rate
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads(run_json.read_text())["steps_done"] < TOTAL_STEPS, "finished before the kill"

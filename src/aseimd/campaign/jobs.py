@@ -292,11 +292,14 @@ class SegmentGuard:
         Rate measured in earlier sessions (used until this session has measured its own).
     clock : callable
         ``time.time`` (tests may pass another).
+    on_checkpoint : callable(steps, steps_per_s), optional
+        Called from the watcher thread at each new checkpoint (progress notes for ``status``).
     """
 
     def __init__(self, run_dir: Path, segment_steps: int, deadline: float | None, reserve_s: float,
                  steps_per_s_hint: float | None = None, clock: Callable[[], float] = time.time,
-                 poll_s: float = 0.2):
+                 poll_s: float = 0.2, on_checkpoint: Callable[[int, float | None], None] | None = None):
+        self.on_checkpoint = on_checkpoint
         self.run_dir, self.segment_steps, self.deadline = Path(run_dir), segment_steps, deadline
         self.reserve_s, self.hint, self.clock, self.poll_s = reserve_s, steps_per_s_hint, clock, poll_s
         self.observed: list[tuple[float, int]] = []
@@ -324,6 +327,11 @@ class SegmentGuard:
                 continue
             last = steps
             self.observed.append((self.clock(), steps))
+            if self.on_checkpoint is not None and len(self.observed) >= 2:
+                try:
+                    self.on_checkpoint(steps, self.steps_per_s())
+                except Exception:  # noqa: BLE001 -- a progress note must never stop the watcher
+                    pass
             # decide at checkpoints this session wrote: every session makes at least one segment of progress
             if self.deadline is None or status != "running" or steps <= self.observed[0][1]:
                 continue
@@ -428,9 +436,17 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
     state = {"state": "running", "stage": state.get("stage"), "failure": None, "sessions": sessions,
              "aseimd_version": __version__}
 
+    lock = threading.Lock()
+
     def save(**changes) -> None:
-        state.update(changes)
-        job.write_state(state)
+        with lock:
+            state.update(changes)
+            job.write_state(state)
+
+    def progress_note(steps: int, rate: float | None) -> None:  # from the watcher thread
+        with lock:
+            session.update(steps_now=steps, steps_per_s=rate)
+            job.write_state(state)
 
     save()
     from aseimd.errors import AseimdError
@@ -457,7 +473,7 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
 
     hint = next((s["steps_per_s"] for s in reversed(sessions[:-1]) if s.get("steps_per_s")), None)
     guard = SegmentGuard(run_dir, protocol.checkpoint_steps, deadline, float(resources.get("reserve_s", 300)),
-                         steps_per_s_hint=hint, clock=clock)
+                         steps_per_s_hint=hint, clock=clock, on_checkpoint=progress_note)
     outcome, t_start = "failed", time.time()
     try:
         with guard:
@@ -483,8 +499,8 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
         if not isinstance(exc, Exception):
             raise
     finally:
+        guard.on_checkpoint = None
         steps1 = run_progress(run_dir)[0]
-        first, last = guard.steps_range()
         rate = guard.steps_per_s() if len(guard.observed) >= 2 else None
         if session.get("ns_per_day") is None and rate:
             session["ns_per_day"] = rate * protocol.timestep_ps * 86400 * 1e-3
@@ -492,8 +508,10 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
             session["steps_per_s"] = rate
         elif session.get("ns_per_day"):
             session["steps_per_s"] = session["ns_per_day"] / (protocol.timestep_ps * 86400 * 1e-3)
+        session.pop("steps_now", None)
         session.update(ended=_now(), steps_end=steps1, outcome=outcome, wall_s=round(time.time() - t_start, 3))
-        job.write_state(state)
+        with lock:
+            job.write_state(state)
     if outcome == "paused" and requeue is not None:
         echo(f"job {job.name}: requeueing at step {steps1}")
         requeue()
