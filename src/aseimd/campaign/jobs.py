@@ -3,7 +3,7 @@
 ::
 
     CAMPAIGN_DIR/
-      campaign.json            owner (campaign name), spec SHA-256, job names
+      campaign.json            owner (campaign name), spec SHA-256, job names, current resources
       campaign.yaml            the campaign file as given
       jobs/NAME/
         job.json               resolved pipeline spec, matrix labels/values, seed
@@ -111,15 +111,14 @@ def prepare_campaign(campaign, directory: Path) -> list:
     atomic_write_json(directory / CAMPAIGN_FILE, {
         "format": FORMAT, "name": campaign.name, "description": campaign.description,
         "source": str(campaign.source) if campaign.source else None, "spec_sha256": campaign.fingerprint(),
-        "aseimd_version": __version__, "jobs": names,
+        "aseimd_version": __version__, "jobs": names, "resources": campaign.resources,
     }, force=True)
     if campaign.source is not None:
         atomic_write_text(directory / "campaign.yaml", Path(campaign.source).read_text())
     for job in jobs:
         path = directory / "jobs" / job.name / "job.json"
         if not path.exists():
-            atomic_write_json(path, job.to_dict() | {"campaign": campaign.name,
-                                                     "resources": campaign.resources}, force=False)
+            atomic_write_json(path, job.to_dict() | {"campaign": campaign.name}, force=False)
     return jobs
 
 
@@ -419,7 +418,9 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
     if state.get("state") == "done" and job.analyses_done():
         echo(f"job {job.name} is done")
         return "done"
-    resources = info.get("resources") or {}
+    # the campaign's current resources (a resubmission may change max_restarts, reserve_s, ...)
+    owner = read_json(job.path.parent.parent / CAMPAIGN_FILE) or {}
+    resources = owner.get("resources") or info.get("resources") or {}
     sessions = list(state.get("sessions") or [])
     spec = job.spec()
     _, run_dir, _ = job_paths(job.path)
