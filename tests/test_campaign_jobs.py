@@ -29,7 +29,7 @@ from aseimd.campaign.jobs import (
     prepare_campaign,
 )
 from aseimd.campaign.spec import CampaignSpec
-from aseimd.campaign.status import campaign_status
+from aseimd.campaign.status import campaign_status, format_status
 from aseimd.cli import main
 from aseimd.errors import AnalysisError, BuildError, SimulationError, SpecError
 from aseimd.resources import data_file
@@ -102,6 +102,10 @@ def test_bad_input_fails_for_good_with_its_log(tmp_path):
     assert len(job.state["sessions"]) == 1
     status = campaign_status(directory)[0]
     assert status.state == "failed" and status.failure["class"] == "bad-input"
+    (job.path / "job.log").write_text("line 1\nBuildError: XYZ is not a solvent\n")
+    text = format_status([status])
+    assert "1 jobs: 1 failed" in text and "failed (bad-input)" in text
+    assert "    | BuildError: XYZ is not a solvent" in text and str(job.path / "job.log") in text
 
 
 @pytest.mark.parametrize("sessions, kind", [

@@ -110,8 +110,8 @@ def needs_work(status: JobStatus, retry_failed: bool = False) -> bool:
     return status.state in ("new", "paused", "lost")
 
 
-def format_status(rows: list[JobStatus], now: float | None = None) -> str:
-    """The table ``aseimd campaign status`` prints, and a summary line."""
+def format_status(rows: list[JobStatus], now: float | None = None, log_lines: int = 5) -> str:
+    """The table ``aseimd campaign status`` prints, a summary line, and each failure with its log's last lines."""
     now = time.time() if now is None else now
     headers = ("job", "stage", "state", "progress", "ns/day", "sessions", "slurm", "predicted completion")
     table = []
@@ -135,4 +135,17 @@ def format_status(rows: list[JobStatus], now: float | None = None) -> str:
     for r in rows:
         if r.state == "failed" and r.failure:
             lines.append(f"{r.name}: {r.failure.get('class')}: {r.failure.get('message')} (log: {r.log})")
+            lines += [f"    | {line}" for line in log_tail(Path(r.log), log_lines)]
     return "\n".join(lines)
+
+
+def log_tail(path: Path, n: int) -> list[str]:
+    """The last ``n`` lines of a job log (none if it is missing)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line.rstrip() for line in text.splitlines()[-n:]] if n > 0 else []
