@@ -18,18 +18,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from aseimd.campaign.jobs import (
-    JobDir,
-    SegmentGuard,
-    StopSegment,
-    classify_failure,
-    execute_job,
-    parse_slurm_duration,
-    plan_stop,
-    prepare_campaign,
-)
+from aseimd.campaign.jobs import JobDir, classify_failure, execute_job, prepare_campaign
 from aseimd.campaign.spec import CampaignSpec
 from aseimd.campaign.status import campaign_status, format_status
+from aseimd.campaign.walltime import SegmentGuard, StopSegment, parse_slurm_duration, plan_stop
 from aseimd.cli import main
 from aseimd.errors import AnalysisError, BuildError, SimulationError, SpecError
 from aseimd.resources import data_file

@@ -7,10 +7,10 @@ import pytest
 
 import aseimd.campaign.executors.local as local
 import aseimd.campaign.executors.slurm as slurm
-import aseimd.campaign.jobs as jobs
+import aseimd.campaign.walltime as walltime
 
 
-@pytest.mark.parametrize("module", [local, slurm, jobs])
+@pytest.mark.parametrize("module", [local, slurm, walltime])
 def test_docstring_examples(module):
     failed, tried = doctest.testmod(module)
     assert tried > 0 and failed == 0
