@@ -1,4 +1,4 @@
-"""Interface systems in campaigns: compare-polymers expands and validates; a tiny coated cell runs end to end.
+"""Interface systems in campaigns: compare-polymers expands and validates; a tiny Li cell runs end to end.
 
 Skipped where the interface builder (``aseimd.build.interface``) is not installed.
 """
@@ -18,13 +18,18 @@ pytest.importorskip("aseimd.build.spec")
 
 TINY_INTERFACE_PROTOCOL = {
     "name": "tiny-interface", "timestep_fs": 2.0, "seed": 11,
-    "report": {"thermo_steps": 10, "trajectory_steps": 10, "checkpoint_steps": 100},
+    "report": {"thermo_steps": 5, "trajectory_steps": 5, "checkpoint_steps": 100},
     "stages": [
-        {"type": "minimize", "max_iterations": 100},
-        {"type": "nvt", "length_steps": 100},
-        {"type": "npt", "length_steps": 100, "coupling": "z", "barostat_interval_steps": 25},
-        {"type": "production", "length_steps": 400, "volume_from": "npt"},
+        {"type": "minimize", "max_iterations": 200},
+        {"type": "nvt", "length_steps": 50},
+        {"type": "npt", "length_steps": 50, "coupling": "z", "barostat_interval_steps": 10},
+        {"type": "production", "length_steps": 200, "volume_from": "npt"},
     ],
+}
+#: A bare-Li control cell small enough for a test (about 30 s end to end on one CPU thread).
+TINY_BARE = {
+    "kind": "interface", "slab": {"face": "100", "layers": 3, "repeats": [6, 6]}, "polymer": None,
+    "electrolyte": {"recipe": "1.0 M LiPF6 in EC:DMC 1:1 v/v", "thickness_nm": 2.0}, "cutoff_nm": 0.9, "seed": 3,
 }
 
 
@@ -43,23 +48,25 @@ def test_compare_polymers_expands_into_validated_interface_jobs():
                                                "profile"]
 
 
-def test_tiny_coated_interface_through_the_pipeline_and_report(tmp_path):
-    system = yaml.safe_load(data_file("systems", "quickstart.yaml").read_text())
-    system.pop("name", None)
+def test_tiny_interface_through_the_pipeline_and_report(tmp_path):
     spec = PipelineSpec.from_dict({
-        "system": {"kind": "interface", **system}, "protocol": TINY_INTERFACE_PROTOCOL,
+        "system": TINY_BARE, "protocol": TINY_INTERFACE_PROTOCOL,
         "analyses": ["diffusion", "transference", "coordination", "profile"],
         "platform": "CPU", "threads": 1, "deterministic": True,
     })
-    result = run_pipeline(spec, tmp_path / "job", progress=False)
-    assert result.built and result.run.status == "finished"
-    build = json.loads((tmp_path / "job" / "system" / "build.json").read_text())
+    job = tmp_path / "job"
+    result = run_pipeline(spec, job, progress=False)
+    assert result.built and result.run.status == "finished" and result.run.n_frames == 40
+    build = json.loads((job / "system" / "build.json").read_text())
     assert build["builder"] == "interface"
-    profile = json.loads((tmp_path / "job" / "analysis" / "profile.json").read_text())
-    assert "LiMetal" in profile["groups"] and "PEO" in " ".join(profile["groups"])
-    d = json.loads((tmp_path / "job" / "analysis" / "diffusion.json").read_text())
+    profile = json.loads((job / "analysis" / "profile.json").read_text())
+    assert {"LiMetal", "Li", "PF6", "EC", "DMC"} <= set(profile["groups"])
+    assert profile["charge_source"].endswith("system.xml")
+    d = json.loads((job / "analysis" / "diffusion.json").read_text())
     assert "Li" in d and "LiMetal" not in d  # the frozen slab is not a diffusing species
-    again = run_pipeline(spec, tmp_path / "job", progress=False)
+    c = json.loads((job / "analysis" / "coordination.json").read_text())
+    assert c["groups"]["Li"]["selection"] == "resname LI"  # Li+ ions, not the metal (LIM)
+    again = run_pipeline(spec, job, progress=False)
     assert not again.built and again.computed == ()
-    written = write_comparison([JobResults("PEO_r0", "PEO", tmp_path / "job" / "analysis")], tmp_path / "report")
+    written = write_comparison([JobResults("bare_r0", "bare", job / "analysis")], tmp_path / "report")
     assert written["density_profiles"].stat().st_size > 0
