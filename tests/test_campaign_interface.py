@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from aseimd.campaign.spec import CampaignSpec
+from aseimd.errors import SpecError
 from aseimd.pipeline import PipelineSpec, run_pipeline
 from aseimd.report.compare import JobResults, write_comparison
 from aseimd.resources import data_file
@@ -68,5 +69,8 @@ def test_tiny_interface_through_the_pipeline_and_report(tmp_path):
     assert c["groups"]["Li"]["selection"] == "resname LI"  # Li+ ions, not the metal (LIM)
     again = run_pipeline(spec, job, progress=False)
     assert not again.built and again.computed == ()
+    other = PipelineSpec.from_dict(spec.to_dict() | {"system": TINY_BARE | {"seed": 4}})
+    with pytest.raises(SpecError, match="holds a different system"):
+        run_pipeline(other, job, progress=False)
     written = write_comparison([JobResults("bare_r0", "bare", job / "analysis")], tmp_path / "report")
     assert written["density_profiles"].stat().st_size > 0

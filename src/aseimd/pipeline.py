@@ -321,7 +321,8 @@ def build_system(system: Mapping, system_dir: Path, *, force: bool = False, echo
     """Build the system unless ``system_dir/build.json`` exists; returns whether it built.
 
     An existing system directory is reused only if it was built from this spec
-    (``build.json``'s recipe/seed for electrolytes); otherwise :class:`SpecError`.
+    (``build.json``'s recipe and seed for electrolytes, its resolved ``spec`` for
+    interfaces); otherwise :class:`SpecError`.
     """
     system_dir = Path(system_dir)
     if (system_dir / "build.json").is_file() and not force:
@@ -349,9 +350,17 @@ def build_system(system: Mapping, system_dir: Path, *, force: bool = False, echo
 
 
 def _check_same_system(system: Mapping, system_dir: Path) -> None:
-    if system["kind"] != "electrolyte":
-        return
     info = json.loads((system_dir / "build.json").read_text())
+    if system["kind"] == "interface":
+        if not _interface_builder():
+            return
+        from aseimd.build.spec import load_interface_spec
+
+        wanted = json.loads(canonical_json(load_interface_spec(_interface_mapping(system)).to_dict()))
+        if info.get("builder") != "interface" or json.loads(canonical_json(info.get("spec"))) != wanted:
+            raise SpecError(f"{str(system_dir)!r} holds a different system (not this interface spec); "
+                            f"use another directory or pass --force")
+        return
     recorded = ((info.get("recipe") or {}).get("requested"), info.get("seed"))
     if info.get("builder") != "electrolyte" or recorded != (system["recipe"], system["seed"]):
         raise SpecError(
