@@ -161,7 +161,8 @@ def validate_system(data: Any, where: str = "system") -> dict:
     Raises
     ------
     SpecError
-        Unknown kind or key, a missing recipe, both or neither sizes.
+        Unknown kind or key, a missing recipe, both sizes; for interfaces whatever
+        ``load_interface_spec`` rejects (when the interface builder is installed).
     """
     if not isinstance(data, Mapping):
         raise SpecError(f"{where} must be a mapping, got {data!r}")
@@ -174,7 +175,9 @@ def validate_system(data: Any, where: str = "system") -> dict:
         for key in ("slab", "electrolyte"):
             if key not in data:
                 raise SpecError(f"{where}: interface systems need {key!r}")
-        return {"kind": "interface", **{k: v for k, v in data.items() if k != "kind"}}
+        out = {"kind": "interface", **{k: v for k, v in data.items() if k != "kind"}}
+        validate_interface(out)
+        return out
     _reject_unknown(where, data, tuple(ELECTROLYTE_KEYS))
     out = ELECTROLYTE_KEYS | dict(data)
     out["kind"] = "electrolyte"
