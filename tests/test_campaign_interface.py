@@ -49,6 +49,16 @@ def test_compare_polymers_expands_into_validated_interface_jobs():
                                                "profile"]
 
 
+def test_shipped_compare_polymers_loads_with_the_interface_protocol():
+    from aseimd.simulate.protocol import shipped_protocols
+
+    if "interface" not in shipped_protocols():
+        pytest.skip("workflows/interface.yaml is not installed")
+    jobs = CampaignSpec.load("compare-polymers").jobs()
+    assert len(jobs) == 15 and jobs[0].pipeline.protocol["name"] == "interface"
+    assert jobs[0].pipeline.protocol["stages"][2]["coupling"] == "z"
+
+
 def test_tiny_interface_through_the_pipeline_and_report(tmp_path):
     spec = PipelineSpec.from_dict({
         "system": TINY_BARE, "protocol": TINY_INTERFACE_PROTOCOL,
