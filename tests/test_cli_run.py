@@ -55,7 +55,7 @@ def test_run_then_finished_then_force(inputs, tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--protocol", "nope"], "unknown protocol 'nope'; shipped: default, quickstart"),
+        (["--protocol", "nope"], "unknown protocol 'nope'; shipped: default, interface, quickstart"),
         (["--platform", "Metal"], "unknown platform 'Metal'; allowed: auto, CUDA, OpenCL, CPU, Reference"),
         (["--set", "temprature_K=300"], "unknown key 'temprature_K'"),
         (["--set", "stages.npt.coupling=xy"], "unknown coupling 'xy'"),

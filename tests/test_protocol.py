@@ -113,7 +113,7 @@ def test_overrides_address_stages_by_name_and_swap_units():
 
 
 def test_unknown_protocol_name_lists_shipped(tmp_path):
-    with pytest.raises(SpecError, match=r"unknown protocol 'nope'; shipped: default, quickstart"):
+    with pytest.raises(SpecError, match=r"unknown protocol 'nope'; shipped: default, interface, quickstart"):
         Protocol.load("nope")
     with pytest.raises(SpecError, match="does not exist"):
         Protocol.load(tmp_path / "missing.yaml")

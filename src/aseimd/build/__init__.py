@@ -8,4 +8,8 @@ Modules, one concept each (imported on use; this package imports nothing heavy):
 ``electrolyte``  :func:`~aseimd.build.electrolyte.build_electrolyte` -> :class:`~aseimd.build.cell.Cell`
 ``cell``         :class:`~aseimd.build.cell.Cell` and the system directory (system.pdb/.xml, build.json)
 ``molecule``     single-molecule geometries and topologies
+``slab``         BCC Li slabs (ASE) -> :class:`~aseimd.build.cell.Cell`
+``spec``         the validated interface spec (:func:`~aseimd.build.spec.load_interface_spec`)
+``interface``    the stacked Li | polymer | electrolyte cell (:func:`~aseimd.build.interface.build_interface`)
+``interop``      Cell <-> ASE Atoms / pymatgen Structure, PDB and mmCIF output (the one Å <-> nm place)
 """

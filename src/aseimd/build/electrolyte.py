@@ -33,6 +33,52 @@ def is_chiral(smiles: str) -> bool:
                                           useLegacyImplementation=False))
 
 
+def pack_composition(composition, box_nm, *, seed: int = 0, tolerance_nm: float = PACKING_TOLERANCE_NM,
+                     timeout_s: float = 300.0):
+    """Pack the molecules of a :class:`~aseimd.build.composition.Composition` into a periodic box.
+
+    Shared by the bulk builder and the electrolyte layer of an interface cell.
+
+    Parameters
+    ----------
+    composition : Composition
+        Counts per species (ions, solvents, additives).
+    box_nm : sequence of 3 float
+        Box edges in nm (Packmol, periodic where its version allows).
+    seed : int
+        Seed of the packing and of the molecule geometries.
+    tolerance_nm : float
+        Packmol tolerance, nm.
+    timeout_s : float
+        Wall-clock limit for Packmol, s.
+
+    Returns
+    -------
+    (openmm.app.Topology, numpy.ndarray of shape (n_atoms, 3), list of str)
+        Topology (one chain per species, in ``species_counts`` order), packed
+        positions in nm, and the chiral species packed racemic (half of their
+        copies as the mirror image x -> -x).
+    """
+    from aseimd.build.molecule import molecule
+
+    molecules = [(molecule(name, seed=int(seed)), n) for name, n in composition.species_counts.items()]
+    items, racemic = [], []
+    for m, n in molecules:
+        elements = tuple(a.element.symbol if a.element is not None else "X" for a in m.topology.atoms())
+        if n > 1 and is_chiral(m.species.smiles):
+            # chiral solvents are racemic in the bottle (PC, FEC): pack half of the copies as the mirror
+            # image (x -> -x; the force field is achiral, atom order and topology are unchanged)
+            n_mirror = n // 2
+            items += [PackItem(elements, m.positions_nm, n - n_mirror),
+                      PackItem(elements, m.positions_nm * np.array([-1.0, 1.0, 1.0]), n_mirror)]
+            racemic.append(m.species.name)
+        else:
+            items.append(PackItem(elements, m.positions_nm, n))
+    positions_nm = pack_box(items, np.asarray(box_nm, dtype=float), seed=int(seed), tolerance_nm=tolerance_nm,
+                            timeout_s=timeout_s)
+    return topology_from_molecules(molecules), positions_nm, racemic
+
+
 def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
                       box_edge_nm: float | None = None, seed: int = 0,
                       packmol_timeout_s: float = 300.0,
@@ -72,8 +118,6 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
     SpecError, BuildError
         On a bad recipe or sizing, an impossible composition, or failed packing.
     """
-    from aseimd.build.molecule import molecule
-
     requested = recipe if isinstance(recipe, str) else str(recipe)
     if isinstance(recipe, str):
         recipe = Recipe.parse(recipe)
@@ -82,25 +126,10 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
     if not (isinstance(packing_density_fraction, (int, float)) and 0 < packing_density_fraction <= 1):
         raise SpecError(f"packing_density_fraction must be in (0, 1], got {packing_density_fraction!r}")
     composition = count_molecules(recipe, n_solvent=n_solvent, box_edge_nm=box_edge_nm)
-    counts = composition.species_counts
-    molecules = [(molecule(name, seed=int(seed)), n) for name, n in counts.items()]
     edge_nm = (composition.volume_nm3 / packing_density_fraction) ** (1.0 / 3.0)
     box_nm = np.full(3, edge_nm)
-    items, racemic = [], []
-    for m, n in molecules:
-        elements = tuple(a.element.symbol if a.element is not None else "X" for a in m.topology.atoms())
-        if n > 1 and is_chiral(m.species.smiles):
-            # chiral solvents are racemic in the bottle (PC, FEC): pack half of the copies as the mirror
-            # image (x -> -x; the force field is achiral, atom order and topology are unchanged)
-            n_mirror = n // 2
-            items += [PackItem(elements, m.positions_nm, n - n_mirror),
-                      PackItem(elements, m.positions_nm * np.array([-1.0, 1.0, 1.0]), n_mirror)]
-            racemic.append(m.species.name)
-        else:
-            items.append(PackItem(elements, m.positions_nm, n))
-    positions_nm = pack_box(items, box_nm, seed=int(seed), tolerance_nm=tolerance_nm,
-                            timeout_s=packmol_timeout_s)
-    topology = topology_from_molecules(molecules)
+    topology, positions_nm, racemic = pack_composition(composition, box_nm, seed=int(seed),
+                                                       tolerance_nm=tolerance_nm, timeout_s=packmol_timeout_s)
     report = composition.report()
     mass_g = composition.amounts.mass_g
     version = packmol_version(str(packmol_executable()))

@@ -79,7 +79,11 @@ def load_forcefield():
     """
     from openmm import app
 
-    return app.ForceField(*(str(p) for p in forcefield_files()))
+    from aseimd.forcefield.metal import residue_name_matcher
+
+    ff = app.ForceField(*(str(p) for p in forcefield_files()))
+    ff.registerTemplateMatcher(residue_name_matcher)  # Li metal (LIM) vs Li+ (LI): same graph
+    return ff
 
 
 def residue_templates() -> dict[str, ResidueTemplate]:

@@ -6,6 +6,7 @@ from aseimd.errors import ForceFieldError
 from aseimd.forcefield.charges import atom_charge_scales, scale_charges
 from aseimd.forcefield.groups import assign_force_groups
 from aseimd.forcefield.loader import load_forcefield, residue_templates
+from aseimd.forcefield.metal import apply_frozen_metal, default_long_range_correction, set_lj_long_range_correction
 from aseimd.forcefield.mixing import use_geometric_lj
 
 CONSTRAINTS = ("None", "HBonds", "AllBonds", "HAngles")
@@ -13,7 +14,8 @@ CONSTRAINTS = ("None", "HBonds", "AllBonds", "HAngles")
 
 def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0,
                   constraints: str | None = "HBonds", switch_distance_nm: float | None = None,
-                  ewald_error_tolerance: float = 5e-4, forcefield=None):
+                  ewald_error_tolerance: float = 5e-4, forcefield=None,
+                  lj_long_range_correction: bool | None = None):
     """Parametrise ``topology`` with the shipped OPLS-AA / CL&P family.
 
     Parameters
@@ -34,6 +36,11 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
         PME accuracy.
     forcefield : openmm.app.ForceField, optional
         Defaults to :func:`load_forcefield`.
+    lj_long_range_correction : bool or None
+        Isotropic LJ long-range (dispersion) correction (periodic systems). None:
+        on for homogeneous cells, off when the topology holds a Li metal slab
+        (:func:`aseimd.forcefield.metal.default_long_range_correction`).
+        Metal atoms are always made a frozen slab (:mod:`aseimd.forcefield.metal`).
 
     Returns
     -------
@@ -91,5 +98,24 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     scale_charges(nonbonded, atom_charge_scales(topology, charge_scale))
     use_geometric_lj(system, nonbonded, periodic=periodic, cutoff_nm=cutoff_nm,
                      switch_distance_nm=switch_distance_nm if periodic else None)
+    apply_frozen_metal(system, topology)
+    if periodic:
+        lrc = default_long_range_correction(topology) if lj_long_range_correction is None \
+            else bool(lj_long_range_correction)
+        set_lj_long_range_correction(system, lrc)
+        _bonded_forces_periodic(system, nonbonded)
     assign_force_groups(system)
     return system
+
+
+def _bonded_forces_periodic(system, nonbonded) -> None:
+    """Bonded terms and 1-4 exceptions use the minimum image (polymer chains cross the box)."""
+    import openmm
+
+    bonded = (openmm.HarmonicBondForce, openmm.HarmonicAngleForce, openmm.PeriodicTorsionForce,
+              openmm.RBTorsionForce, openmm.CustomBondForce, openmm.CustomAngleForce,
+              openmm.CustomTorsionForce, openmm.CustomCompoundBondForce, openmm.CMAPTorsionForce)
+    for force in system.getForces():
+        if isinstance(force, bonded):
+            force.setUsesPeriodicBoundaryConditions(True)
+    nonbonded.setExceptionsUsePeriodicBoundaryConditions(True)

@@ -225,6 +225,8 @@ def make_barostat(
 
         raise SpecError(f"unknown coupling {coupling!r}; allowed: {', '.join(COUPLINGS)}")
     force.setRandomNumberSeed(seed)
+    if hasattr(force, "setScaleMoleculesAsRigid"):  # OpenMM >= 8.6; keeps a tied frozen Li slab a perfect lattice
+        force.setScaleMoleculesAsRigid(True)
     return force
 
 

@@ -1,0 +1,649 @@
+"""Self-avoiding growth of all-atom polymer chains in a periodic box or a layer.
+
+A chain is a sequence of residue templates (head, repeats, tail) joined
+backbone to backbone.  It is grown residue by residue:
+
+* backbone atoms by the natural extension reference frame (NeRF): bond length
+  and angle from the force field, the torsion drawn from trans / gauche+ /
+  gauche- with Boltzmann weights of the force field's own torsion terms at the
+  build temperature (plus 10 degrees of Gaussian jitter);
+* two substituents of a backbone atom (H, F, CH3, CN, a side chain) on the two
+  remaining tetrahedral directions; which one goes on which side sets the
+  configuration of a stereocentre, so the tacticity of a chain is exactly the
+  sign sequence it is grown with;
+* side chains (nitrile, methyls, the perfluoroether side chain of Nafion)
+  outward from the backbone, their own rotatable torsions drawn like the
+  backbone's.
+
+After each residue the new atoms are tested against every atom already placed
+(all chains), through a fixed-capacity cell grid (no all-pairs matrix),
+minimum image in x and y (and z in a bulk box); pairs up to three bonds apart
+are exempt.  A residue that cannot be placed after ``max_attempts`` draws
+makes the walk back up one residue (which then draws its torsion states with equal
+weights, so stiff backbones can turn away from a crowded branch point); a chain that backs up too often is
+restarted elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from aseimd.build.ffgeometry import FFGeometry
+from aseimd.build.geometry import _excluded_keys
+from aseimd.errors import BuildError
+
+#: Contact radii (nm) used during growth: a pair is accepted at >= r_i + r_j (times overlap_scale).
+GROWTH_RADIUS_NM = {"H": 0.09}
+GROWTH_RADIUS_HEAVY_NM = 0.14
+#: Atom pairs of one chain at most this many bonds apart are not tested during growth.
+GROWTH_EXEMPT_BONDS = 3
+#: Smallest probability of any torsion state during growth (lets stiff chains turn out of dead ends).
+GAUCHE_FLOOR = 0.02
+#: Share of uniform weights mixed into side-chain torsion states.
+SIDE_CHAIN_UNIFORM = 0.5
+_TRANS, _GPLUS, _GMINUS = math.pi, math.pi / 3, -math.pi / 3
+_R_KJ = 0.0083144626
+
+
+@dataclass
+class ChainBlueprint:
+    """Atoms, bonds and the placement plan of one chain (chain-local indices).
+
+    Attributes
+    ----------
+    names, elements, types : list of str
+    residue_of : numpy.ndarray, shape=(n_atoms,), dtype=int
+        Residue index (in ``residues``) of every atom.
+    residues : list of str
+        Residue names in chain order.
+    bonds : numpy.ndarray, shape=(n_bonds, 2), dtype=int
+    backbone : numpy.ndarray, shape=(n_backbone,), dtype=int
+    steps : list of list of tuple
+        Placement operations per growth step.
+    var_probs : numpy.ndarray, shape=(n_vars, 3)
+        Probabilities of trans, gauche+, gauche- for every torsion variable.
+    var_step : numpy.ndarray, shape=(n_vars,), dtype=int
+        Growth step each torsion variable belongs to.
+    stereocentres : list of (int, int, int)
+        ``(centre, substituent, other)`` atoms of each stereocentre, chain order.
+    excluded : numpy.ndarray
+        Sorted keys ``i * n + j`` of atom pairs at most three bonds apart.
+    """
+
+    names: list
+    elements: list
+    types: list
+    residue_of: np.ndarray
+    residues: list
+    bonds: np.ndarray
+    backbone: np.ndarray
+    steps: list
+    var_probs: np.ndarray
+    var_step: np.ndarray
+    stereocentres: list
+    excluded: np.ndarray
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.names)
+
+
+def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float) -> ChainBlueprint:
+    """Assemble a chain from residue templates and plan its growth.
+
+    Parameters
+    ----------
+    sequence : list of aseimd.species.PolymerResidue
+        Residues in chain order (head first).
+    templates : dict
+        Residue templates by name (:func:`aseimd.forcefield.loader.residue_templates`).
+    geom : FFGeometry
+    temperature_K : float
+        Temperature of the torsion-state Boltzmann weights.
+    """
+    names, elements, types, res_of, bonds, backbone, stereo_spec = [], [], [], [], [], [], []
+    residues = []
+    prev_out = None
+    for ri, pres in enumerate(sequence):
+        tmpl = templates[pres.species]
+        base = len(names)
+        local = {}
+        for a in tmpl.atoms:
+            local[a.name] = len(names)
+            names.append(a.name)
+            elements.append(a.element)
+            types.append(a.type)
+            res_of.append(ri)
+        bonds.extend((local[x], local[y]) for x, y in tmpl.bonds)
+        bb = [local[n] for n in pres.backbone]
+        if prev_out is not None:
+            bonds.append((prev_out, bb[0]))
+        backbone.extend(bb)
+        prev_out = bb[-1]
+        residues.append(pres.species)
+        if pres.stereo is not None:
+            stereo_spec.append((local[pres.stereo[0]], local[pres.stereo[1]]))
+        del base
+    n = len(names)
+    bonds = np.array(bonds, dtype=np.int64).reshape(-1, 2)
+    nbrs = [[] for _ in range(n)]
+    for a, b in bonds:
+        nbrs[a].append(int(b))
+        nbrs[b].append(int(a))
+    backbone = np.array(backbone, dtype=np.int64)
+    bb_pos = {int(a): k for k, a in enumerate(backbone)}
+    L = len(backbone)
+    if L < 3:
+        raise BuildError(f"chain backbone of {L} atoms is too short to grow (need at least 3)")
+    res_of = np.array(res_of, dtype=np.int64)
+    # residue (step) of each backbone position
+    step_of_bb = res_of[backbone]
+    n_steps = len(sequence)
+    steps: list[list] = [[] for _ in range(n_steps)]
+    var_probs, var_step = [], []
+    kT = _R_KJ * temperature_K
+
+    def new_var(step, quartet, side=False):
+        e = np.array([geom.torsion_energy_kJ(tuple(types[q] for q in quartet), phi)
+                      for phi in (_TRANS, _GPLUS, _GMINUS)])
+        w = np.exp(-(e - e.min()) / kT)
+        w = w / w.sum()
+        # keep every state reachable (stiff PTFE backbones); side-chain torsions are weighted by one
+        # quartet only, so they are mixed half-and-half with uniform weights
+        floor = SIDE_CHAIN_UNIFORM / 3 if side else GAUCHE_FLOOR
+        w = (1.0 - 3 * floor) * w + floor
+        var_probs.append(w / w.sum())
+        var_step.append(step)
+        return len(var_probs) - 1
+
+    def r_of(a, b):
+        return geom.bond_nm(types[a], types[b])
+
+    def th_of(a, b, c):
+        return geom.angle_rad(types[a], types[b], types[c])
+
+    stereo_centre = {c: (s, k) for k, (c, s) in enumerate(stereo_spec)}
+    stereocentres = []
+    for c, s in stereo_spec:
+        others = [x for x in nbrs[c] if x not in bb_pos and x != s]
+        stereocentres.append((c, s, others[0] if others else -1))
+
+    def subtree_size(x, parent):
+        size, stack, seen = 0, [x], {parent}
+        while stack:
+            y = stack.pop()
+            if y in seen:
+                continue
+            seen.add(y)
+            size += 1
+            stack.extend(z for z in nbrs[y] if z not in seen)
+        return size
+
+    def plan_subtree(step, p, g, d):
+        """Children of side atom p (parent g, reference d) and recursively below."""
+        kids = sorted((x for x in nbrs[p] if x != g), key=lambda x: -subtree_size(x, p))
+        if not kids:
+            return
+        coord = len(nbrs[p])
+        offsets = {4: (0.0, 2 * math.pi / 3, -2 * math.pi / 3), 3: (0.0, math.pi), 2: (0.0,)}.get(coord, (0.0,) * 4)
+        main = kids[0]
+        var = -1
+        if len(nbrs[main]) > 1 and elements[main] != "H":
+            var = new_var(step, (d, g, p, main), side=True)
+        for k, x in enumerate(kids):
+            steps[step].append((0, x, d, g, p, r_of(p, x), th_of(g, p, x), var, offsets[k % len(offsets)]))
+        for x in kids:
+            plan_subtree(step, x, p, g)
+
+    def plan_side(step, k):
+        """Side atoms of backbone position k (both backbone neighbours known, or an end)."""
+        p = int(backbone[k])
+        side = [x for x in nbrs[p] if x not in bb_pos]
+        if not side:
+            return
+        if 0 < k < L - 1:
+            a, b = int(backbone[k - 1]), int(backbone[k + 1])
+            if len(side) == 1:
+                steps[step].append((2, side[0], a, p, b, r_of(p, side[0])))
+            else:
+                if p in stereo_centre:
+                    s, idx = stereo_centre[p]
+                    order = [s] + [x for x in side if x != s]
+                    signs = [("stereo", idx), ("antistereo", idx)]
+                else:
+                    order, signs = side, [("fixed", 1.0), ("fixed", -1.0)]
+                for x, sg in zip(order[:2], signs):
+                    steps[step].append((1, x, a, p, b, r_of(p, x), sg))
+            refs = (a, b)
+        else:
+            g, d = (int(backbone[1]), int(backbone[2])) if k == 0 else (int(backbone[L - 2]), int(backbone[L - 3]))
+            offsets = (math.pi / 3, math.pi, -math.pi / 3)
+            for j, x in enumerate(side):
+                steps[step].append((3, x, d, g, p, r_of(p, x), th_of(g, p, x), offsets[j % 3]))
+            refs = (g, d)
+        for x in side:
+            plan_subtree(step, x, p, refs[0])
+
+    for k in range(L):
+        step = int(step_of_bb[k])
+        x = int(backbone[k])
+        if k == 0:
+            steps[step].append((10, x))
+        elif k == 1:
+            steps[step].append((11, x, int(backbone[0]), r_of(int(backbone[0]), x)))
+        elif k == 2:
+            b0, b1 = int(backbone[0]), int(backbone[1])
+            steps[step].append((12, x, b0, b1, r_of(b1, x), th_of(b0, b1, x)))
+        else:
+            d, g, p = (int(backbone[k - 3]), int(backbone[k - 2]), int(backbone[k - 1]))
+            var = new_var(step, (d, g, p, x))
+            steps[step].append((0, x, d, g, p, r_of(p, x), th_of(g, p, x), var, 0.0))
+        # side atoms of backbone k-1 now that k is placed (k-1 == 0 waits for backbone 2)
+        if k >= 2:
+            if k == 2:
+                plan_side(step, 0)
+            plan_side(step, k - 1)
+    plan_side(int(step_of_bb[L - 1]), L - 1)
+
+    placed = set()
+    for st in steps:
+        for op in st:
+            placed.add(op[1])
+    if len(placed) != n:
+        missing = sorted(set(range(n)) - placed)
+        raise BuildError(f"chain growth plan misses atoms {[names[i] for i in missing[:5]]} (template graph)")
+    return ChainBlueprint(names, elements, types, res_of, residues, bonds, backbone, steps,
+                          np.array(var_probs).reshape(-1, 3), np.array(var_step, dtype=np.int64),
+                          stereocentres, _excluded_keys(bonds, n, GROWTH_EXEMPT_BONDS))
+
+
+# ---------------------------------------------------------------------------------------
+# vector helpers on plain floats (faster than numpy for single 3-vectors)
+# ---------------------------------------------------------------------------------------
+
+def _sub(a, b):
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def _cross(a, b):
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _unit(a):
+    n = math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+    return (a[0] / n, a[1] / n, a[2] / n)
+
+
+def nerf(a, b, c, r, theta, phi):
+    """Place d with |cd| = r, angle(b, c, d) = theta, dihedral(a, b, c, d) = phi (IUPAC sign)."""
+    bc = _unit(_sub(c, b))
+    nrm = _unit(_cross(_sub(b, a), bc))
+    m = _cross(nrm, bc)
+    x, y, z = -r * math.cos(theta), r * math.sin(theta) * math.cos(phi), r * math.sin(theta) * math.sin(phi)
+    return (c[0] + x * bc[0] + y * m[0] + z * nrm[0],
+            c[1] + x * bc[1] + y * m[1] + z * nrm[1],
+            c[2] + x * bc[2] + y * m[2] + z * nrm[2])
+
+
+_TET_HALF = math.radians(109.47) / 2
+
+
+def tetra(a, p, b, r, sign):
+    """A substituent of sp3 centre p with backbone neighbours a and b, on the ``sign`` side of plane a-p-b."""
+    ua, ub = _unit(_sub(a, p)), _unit(_sub(b, p))
+    bis = _unit((ua[0] + ub[0], ua[1] + ub[1], ua[2] + ub[2]))
+    nrm = _unit(_cross(ua, ub))
+    cb, sb = math.cos(_TET_HALF), math.sin(_TET_HALF) * sign
+    return (p[0] + r * (-cb * bis[0] + sb * nrm[0]),
+            p[1] + r * (-cb * bis[1] + sb * nrm[1]),
+            p[2] + r * (-cb * bis[2] + sb * nrm[2]))
+
+
+def dihedral(a, b, c, d) -> float:
+    """Dihedral angle a-b-c-d in rad (IUPAC sign)."""
+    b0, b1, b2 = np.subtract(a, b), np.subtract(c, b), np.subtract(d, c)
+    b1n = b1 / np.linalg.norm(b1)
+    v = b0 - np.dot(b0, b1n) * b1n
+    w = b2 - np.dot(b2, b1n) * b1n
+    return float(math.atan2(np.dot(np.cross(b1n, v), w), np.dot(v, w)))
+
+
+# ---------------------------------------------------------------------------------------
+# growth grid (fixed-capacity cell list that atoms are added to as they are placed)
+# ---------------------------------------------------------------------------------------
+
+class GrowthGrid:
+    """Cells of width >= ``cell_nm`` holding the indices of placed atoms.
+
+    x and y are periodic; z is periodic when ``periodic_z`` (bulk box), else the
+    grid spans ``[z_lo, z_hi]`` (a layer).
+    """
+
+    def __init__(self, box_nm, cell_nm: float, n_atoms: int, periodic_z: bool, z_lo: float = 0.0,
+                 z_hi: float | None = None, capacity: int = 8):
+        self.box = np.asarray(box_nm, dtype=float)
+        self.periodic_z = periodic_z
+        self.z_lo = 0.0 if periodic_z else z_lo
+        zspan = self.box[2] if periodic_z else (z_hi - z_lo)
+        self.span = np.array([self.box[0], self.box[1], zspan])
+        self.n = np.maximum(1, np.floor(self.span / cell_nm).astype(int))
+        self.cells = np.full((int(np.prod(self.n)), capacity), -1, dtype=np.int64)
+        self.count = np.zeros(int(np.prod(self.n)), dtype=np.int64)
+        self.pos = np.zeros((n_atoms, 3))
+        self.placed = np.zeros(n_atoms, dtype=bool)
+        self.atom_cell = np.zeros(n_atoms, dtype=np.int64)
+        self.atom_slot = np.zeros(n_atoms, dtype=np.int64)
+        self.per = np.array([True, True, periodic_z])
+        off = []
+        axes = [sorted({-1 % k, 0, 1 % k}) if k < 3 and p else [-1, 0, 1] for k, p in zip(self.n, self.per)]
+        for a in axes[0]:
+            for b in axes[1]:
+                for c in axes[2]:
+                    off.append((a, b, c))
+        self.offsets = np.array(off)
+
+    def _cell_of(self, xyz: np.ndarray) -> np.ndarray:
+        rel = xyz - np.array([0.0, 0.0, self.z_lo])
+        frac = np.where(self.per, np.mod(rel, self.span), rel) / self.span
+        c = np.floor(frac * self.n).astype(int)
+        return np.clip(c, 0, self.n - 1)
+
+    def _flat(self, c: np.ndarray) -> np.ndarray:
+        return (c[..., 0] * self.n[1] + c[..., 1]) * self.n[2] + c[..., 2]
+
+    def add(self, idx: np.ndarray, xyz: np.ndarray) -> None:
+        self.pos[idx] = xyz
+        self.placed[idx] = True
+        for i, f in zip(idx.tolist(), self._flat(self._cell_of(xyz)).tolist()):
+            k = self.count[f]
+            if k == self.cells.shape[1]:
+                self.cells = np.concatenate([self.cells, np.full_like(self.cells, -1)], axis=1)
+            self.cells[f, k] = i
+            self.count[f] = k + 1
+            self.atom_cell[i] = f
+            self.atom_slot[i] = k
+
+    def remove(self, idx: np.ndarray) -> None:
+        for i in idx.tolist():
+            if not self.placed[i]:
+                continue
+            f, k = self.atom_cell[i], self.atom_slot[i]
+            last = self.count[f] - 1
+            moved = self.cells[f, last]
+            self.cells[f, k] = moved
+            self.atom_slot[moved] = k
+            self.cells[f, last] = -1
+            self.count[f] = last
+            self.placed[i] = False
+
+    def neighbours(self, xyz: np.ndarray):
+        """Placed atoms in the 27 cells around each point: (point index, atom index, distance in nm)."""
+        c = self._cell_of(xyz)[:, None, :] + self.offsets[None]
+        ok = np.ones(c.shape[:2], dtype=bool)
+        for ax in range(3):
+            if self.per[ax]:
+                c[..., ax] %= self.n[ax]
+            else:
+                ok &= (c[..., ax] >= 0) & (c[..., ax] < self.n[ax])
+        c = np.clip(c, 0, self.n - 1)
+        flat = np.where(ok, self._flat(c), -1)
+        cand = np.where(flat[..., None] >= 0, self.cells[np.maximum(flat, 0)], -1)  # (n_pts, n_off, cap)
+        cand = cand.reshape(len(xyz), -1)
+        pi, slot = np.nonzero(cand >= 0)
+        j = cand[pi, slot]
+        d = self.pos[j] - xyz[pi]
+        d = np.where(self.per, d - self.box * np.round(d / self.box), d)
+        return pi, j, np.sqrt(np.einsum("ij,ij->i", d, d))
+
+
+# ---------------------------------------------------------------------------------------
+# the walk
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class GrowthRegion:
+    """Where chains are grown: box (nm), z periodic or confined to [z_lo, z_hi] (nm)."""
+
+    box_nm: np.ndarray
+    periodic_z: bool
+    z_lo: float = 0.0
+    z_hi: float = 0.0
+
+
+class ChainGrower:
+    """Grow chains one after another into a shared grid.
+
+    Parameters
+    ----------
+    region : GrowthRegion
+    n_atoms_total : int
+        Atoms of all chains (and ions) that will be placed.
+    rng : numpy.random.Generator
+    overlap_scale : float
+        Factor on the contact radii.
+    max_attempts, max_backtracks, max_restarts : int
+        Draws per residue, back-ups per chain try, tries per chain.
+    """
+
+    def __init__(self, region: GrowthRegion, n_atoms_total: int, rng, *, overlap_scale: float = 0.85,
+                 max_attempts: int = 24, max_backtracks: int = 60, max_restarts: int = 8):
+        self.region = region
+        self.rng = rng
+        self.scale = overlap_scale
+        rmax = 2 * GROWTH_RADIUS_HEAVY_NM * overlap_scale
+        self.grid = GrowthGrid(region.box_nm, max(rmax, 0.3), n_atoms_total, region.periodic_z,
+                               region.z_lo, region.z_hi)
+        self.radius = np.zeros(n_atoms_total)
+        self.max_attempts, self.max_backtracks, self.max_restarts = max_attempts, max_backtracks, max_restarts
+        self.stats = {"attempts": 0, "backtracks": 0, "restarts": 0}
+
+    def _fits(self, gidx: np.ndarray, xyz: np.ndarray, offset: int, bp: ChainBlueprint | None) -> bool:
+        reg = self.region
+        if not reg.periodic_z and (np.any(xyz[:, 2] < reg.z_lo) or np.any(xyz[:, 2] > reg.z_hi)):
+            return False
+        pi, j, d = self.grid.neighbours(xyz)
+        # new atoms among themselves (the step's atoms are not in the grid yet)
+        if len(gidx) > 1:
+            dd = xyz[:, None, :] - xyz[None, :, :]
+            dist = np.sqrt(np.einsum("ijk,ijk->ij", dd, dd))  # within one residue: no image needed
+            a, b = _triu(len(gidx))
+            pi = np.concatenate([pi, a])
+            j = np.concatenate([j, gidx[b]])
+            d = np.concatenate([d, dist[a, b]])
+        if len(j) == 0:
+            return True
+        gi = gidx[pi]
+        lim = (self.radius[gi] + self.radius[j]) * self.scale
+        close = d < lim
+        if not np.any(close):
+            return True
+        if bp is None:
+            return False
+        gi, j = gi[close], j[close]
+        same = (j >= offset) & (j < offset + bp.n_atoms)
+        if not np.all(same):
+            return False
+        li, lj = gi - offset, j - offset
+        key = np.minimum(li, lj).astype(np.int64) * bp.n_atoms + np.maximum(li, lj)
+        k = np.searchsorted(bp.excluded, key)
+        hit = (k < len(bp.excluded)) & (bp.excluded[np.minimum(k, len(bp.excluded) - 1)] == key)
+        return bool(np.all(hit))
+
+    def grow(self, bp: ChainBlueprint, offset: int, stereo_signs: np.ndarray) -> np.ndarray:
+        """Grow one chain; its atoms get global indices ``offset + local``.
+
+        Returns
+        -------
+        numpy.ndarray, shape=(n_atoms, 3)
+            Positions in nm (unwrapped: the chain is whole).
+        """
+        for a, el in enumerate(bp.elements):
+            self.radius[offset + a] = GROWTH_RADIUS_NM.get(el, GROWTH_RADIUS_HEAVY_NM)
+        n_steps = len(bp.steps)
+        step_atoms = [np.array([op[1] for op in st], dtype=np.int64) for st in bp.steps]
+        var_of_step = [np.flatnonzero(bp.var_step == s) for s in range(n_steps)]
+        cum = np.cumsum(bp.var_probs, axis=1)
+        for _restart in range(self.max_restarts):
+            pos = [None] * bp.n_atoms
+            frame = {}
+            step, backtracks = 0, 0
+            attempts = np.zeros(n_steps, dtype=int)
+            tors = np.zeros(len(bp.var_probs))
+            uniform = np.zeros(n_steps, dtype=bool)  # a step backed into draws all states equally
+            while step < n_steps:
+                vs = var_of_step[step]
+                if len(vs):
+                    u = self.rng.random(len(vs))
+                    if uniform[step]:
+                        state = (u * 3).astype(int)
+                    else:
+                        state = (u[:, None] > cum[vs]).sum(axis=1)
+                    base = np.array([_TRANS, _GPLUS, _GMINUS])[np.minimum(state, 2)]
+                    tors[vs] = base + self.rng.normal(0.0, math.radians(10.0), len(vs))
+                self._place(bp, step, pos, tors, stereo_signs, frame)
+                idx = step_atoms[step]
+                xyz = np.array([pos[i] for i in idx])
+                self.stats["attempts"] += 1
+                if self._fits(offset + idx, xyz, offset, bp):
+                    self.grid.add(offset + idx, xyz)
+                    step += 1
+                    continue
+                attempts[step] += 1
+                if attempts[step] >= self.max_attempts:
+                    attempts[step] = 0
+                    backtracks += 1
+                    self.stats["backtracks"] += 1
+                    if backtracks > self.max_backtracks:
+                        break
+                    if step > 0:
+                        step -= 1
+                        uniform[step] = True
+                        self.grid.remove(offset + step_atoms[step])
+            else:
+                return np.array(pos)
+            self.stats["restarts"] += 1
+            for s in range(n_steps):
+                self.grid.remove(offset + step_atoms[s])
+        raise BuildError(
+            f"could not grow a {bp.n_atoms}-atom chain without overlaps after {self.max_restarts} tries; "
+            f"the layer/box is too thin or too crowded for these chains: use fewer or shorter chains, "
+            f"a thicker layer or a lower density")
+
+    def _place(self, bp, step, pos, tors, signs, frame) -> None:
+        rng = self.rng
+        reg = self.region
+        for op in bp.steps[step]:
+            kind, x = op[0], op[1]
+            if kind == 0:
+                _, _, d, g, p, r, th, var, off = op
+                phi = (tors[var] if var >= 0 else math.pi) + off
+                pos[x] = nerf(pos[d], pos[g], pos[p], r, th, phi)
+            elif kind == 1:
+                _, _, a, p, b, r, (how, val) = op
+                sign = val if how == "fixed" else (signs[val] if how == "stereo" else -signs[val])
+                pos[x] = tetra(pos[a], pos[p], pos[b], r, sign)
+            elif kind == 2:
+                _, _, a, p, b, r = op
+                ua, ub = _unit(_sub(pos[a], pos[p])), _unit(_sub(pos[b], pos[p]))
+                bis = _unit((ua[0] + ub[0], ua[1] + ub[1], ua[2] + ub[2]))
+                pos[x] = (pos[p][0] - r * bis[0], pos[p][1] - r * bis[1], pos[p][2] - r * bis[2])
+            elif kind == 3:
+                _, _, d, g, p, r, th, off = op
+                pos[x] = nerf(pos[d], pos[g], pos[p], r, th, off)
+            elif kind == 10:
+                lo = reg.z_lo + 0.15 if not reg.periodic_z else 0.0
+                hi = reg.z_hi - 0.15 if not reg.periodic_z else reg.box_nm[2]
+                p0 = (rng.random() * reg.box_nm[0], rng.random() * reg.box_nm[1], lo + rng.random() * max(hi - lo, 0.0))
+                pos[x] = p0
+                v = rng.normal(size=3)
+                frame["u"] = tuple(v / np.linalg.norm(v))
+                w = rng.normal(size=3)
+                frame["v"] = tuple(p0[i] + w[i] for i in range(3))
+            elif kind == 11:
+                _, _, b0, r = op
+                u = frame["u"]
+                if not reg.periodic_z:  # start roughly parallel to the layer
+                    u = _unit((u[0], u[1], 0.3 * u[2]))
+                pos[x] = (pos[b0][0] + r * u[0], pos[b0][1] + r * u[1], pos[b0][2] + r * u[2])
+            elif kind == 12:
+                _, _, b0, b1, r, th = op
+                pos[x] = nerf(frame["v"], pos[b0], pos[b1], r, th, rng.random() * 2 * math.pi)
+
+    def place_rigid(self, elements, xyz_local: np.ndarray, offset: int, max_tries: int = 500) -> np.ndarray:
+        """Insert a rigid molecule (ion) at a random position and orientation that overlaps nothing."""
+        n = len(elements)
+        for a, el in enumerate(elements):
+            self.radius[offset + a] = GROWTH_RADIUS_NM.get(el, 0.12)
+        reg = self.region
+        idx = offset + np.arange(n)
+        centred = xyz_local - xyz_local.mean(axis=0)
+        for _ in range(max_tries):
+            q = _random_rotation(self.rng)
+            lo = reg.z_lo + 0.2 if not reg.periodic_z else 0.0
+            hi = reg.z_hi - 0.2 if not reg.periodic_z else reg.box_nm[2]
+            c = np.array([self.rng.random() * reg.box_nm[0], self.rng.random() * reg.box_nm[1],
+                          lo + self.rng.random() * (hi - lo)])
+            xyz = centred @ q.T + c
+            if self._fits(idx, xyz, offset, None):
+                self.grid.add(idx, xyz)
+                return xyz
+        raise BuildError(f"could not insert a {n}-atom ion without overlaps after {max_tries} tries; "
+                         f"lower the salt concentration or the density")
+
+    def place_near(self, element: str, centre: np.ndarray, offset: int, r_min: float, r_max: float,
+                   max_tries: int = 400) -> np.ndarray:
+        """Insert one atom (a counter-ion) at r_min..r_max nm from ``centre`` where it overlaps nothing."""
+        self.radius[offset] = GROWTH_RADIUS_NM.get(element, 0.10)
+        idx = np.array([offset])
+        for _ in range(max_tries):
+            v = self.rng.normal(size=3)
+            xyz = (centre + v / np.linalg.norm(v) * (r_min + self.rng.random() * (r_max - r_min)))[None]
+            if self._fits(idx, xyz, offset, None):
+                self.grid.add(idx, xyz)
+                return xyz[0]
+        raise BuildError(f"could not place a counter-ion {element} near its group without overlaps")
+
+
+_TRIU: dict = {}
+
+
+def _triu(n: int):
+    if n not in _TRIU:
+        _TRIU[n] = np.triu_indices(n, 1)
+    return _TRIU[n]
+
+
+def _random_rotation(rng) -> np.ndarray:
+    q = rng.normal(size=4)
+    q /= np.linalg.norm(q)
+    a, b, c, d = q
+    return np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+                     [2 * (b * c + a * d), a * a - b * b + c * c - d * d, 2 * (c * d - a * b)],
+                     [2 * (b * d - a * c), 2 * (c * d + a * b), a * a - b * b - c * c + d * d]])
+
+
+def stereo_signs_measured(bp: ChainBlueprint, xyz: np.ndarray, box_nm=None) -> np.ndarray:
+    """Configuration sign of each stereocentre from coordinates.
+
+    The sign of det[(prev - c), (next - c), (substituent - c)] with prev/next the
+    backbone neighbours of centre c; equal consecutive signs are a meso dyad.
+
+    Returns
+    -------
+    numpy.ndarray, shape=(n_stereocentres,), dtype=int
+        +1 / -1 per centre in chain order.
+    """
+    bb = list(bp.backbone)
+    out = []
+    for c, s, _ in bp.stereocentres:
+        k = bb.index(c)
+        prev, nxt = bb[k - 1], bb[k + 1]
+        vs = [xyz[prev] - xyz[c], xyz[nxt] - xyz[c], xyz[s] - xyz[c]]
+        if box_nm is not None:
+            box = np.asarray(box_nm)
+            vs = [v - box * np.round(v / box) for v in vs]
+        out.append(1 if np.linalg.det(np.array(vs)) > 0 else -1)
+    return np.array(out, dtype=int)

@@ -1,0 +1,234 @@
+"""Polymer builder: templates, coverage, small builds that minimise and run, tacticity, bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from aseimd.build.cell import Cell
+from aseimd.build.geometry import min_nonbonded_distance_nm, speared_rings
+from aseimd.build.polymer import (PolymerSpec, build_polymer_layer, chain_sequence, dyads,
+                                  tacticity_signs)
+from aseimd.errors import AseimdError, BuildError, SpecError
+from aseimd.species import all_polymers
+
+POLYMERS = [p.name for p in all_polymers()]
+SMALL = {"PEO": 6, "PAN": 6, "PDMS": 5, "LiNafion": 2}
+
+
+def _chain_topology(name, n_repeat, seed=0):
+    from openmm import app
+
+    from aseimd.build.chain_growth import blueprint
+    from aseimd.build.ffgeometry import ff_geometry
+    from aseimd.forcefield.loader import residue_templates
+
+    spec = PolymerSpec(name, n_repeat=n_repeat)
+    bp = blueprint(chain_sequence(spec, np.random.default_rng(seed)), residue_templates(), ff_geometry(), 300.0)
+    top = app.Topology()
+    chain = top.addChain()
+    res = [top.addResidue(r, chain) for r in bp.residues]
+    atoms = [top.addAtom(bp.names[a], app.Element.getBySymbol(bp.elements[a]), res[bp.residue_of[a]])
+             for a in range(bp.n_atoms)]
+    for a, b in bp.bonds:
+        top.addBond(atoms[int(a)], atoms[int(b)])
+    return top, bp
+
+
+@pytest.mark.parametrize("name", POLYMERS)
+def test_every_atom_matches_a_template_and_every_bonded_term_is_parametrised(name):
+    import openmm
+
+    from aseimd.forcefield import create_system
+    from aseimd.forcefield.loader import load_forcefield
+
+    top, bp = _chain_topology(name, SMALL[name] + 1)
+    assert load_forcefield().getUnmatchedResidues(top) == []
+    system = create_system(top, constraints=None)
+    nb = {a: set() for a in range(bp.n_atoms)}
+    for a, b in bp.bonds:
+        nb[int(a)].add(int(b))
+        nb[int(b)].add(int(a))
+    angles = {(min(i, k), j, max(i, k)) for j in nb for i, k in itertools.combinations(sorted(nb[j]), 2)}
+    propers = set()
+    for j, k in bp.bonds:
+        j, k = int(j), int(k)
+        for i in nb[j] - {k}:
+            for m in nb[k] - {j}:
+                propers.add((i, j, k, m) if i < m else (m, k, j, i))
+    forces = {type(f).__name__: f for f in system.getForces()}
+    assert forces["HarmonicBondForce"].getNumBonds() == len(bp.bonds)
+    hangle = forces["HarmonicAngleForce"]
+    got = set()
+    linear = set()
+    for n in range(hangle.getNumAngles()):
+        i, j, k, theta, _ = hangle.getAngleParameters(n)
+        got.add((min(i, k), j, max(i, k)))
+        if abs(theta.value_in_unit(openmm.unit.radian) - np.pi) < 1e-6:
+            linear.add(j)
+    assert got == angles
+    tors = forces["PeriodicTorsionForce"]
+    have = set()
+    for n in range(tors.getNumTorsions()):
+        i, j, k, m, *_ = tors.getTorsionParameters(n)
+        have.add((i, j, k, m) if i < m else (m, k, j, i))
+    # OPLS-AA has no torsion through a linear (nitrile) angle; every other proper is parametrised
+    needed = {q for q in propers if q[1] not in linear and q[2] not in linear}
+    assert needed <= have, f"unparametrised torsions: {[tuple(bp.names[a] for a in q) for q in needed - have][:3]}"
+
+
+@pytest.mark.parametrize("name", POLYMERS)
+def test_residue_charges_are_integers_and_chains_neutral_with_counter_ions(name):
+    from aseimd.forcefield.loader import residue_templates
+    from aseimd.species import get_polymer, get_species
+
+    poly = get_polymer(name)
+    t = residue_templates()
+    for r in (poly.head, poly.repeat, poly.tail, poly.spacer):
+        if r is None:
+            continue
+        q = t[r.species].net_charge
+        assert abs(q - round(q)) < 1e-9
+        assert round(q) == get_species(r.species).formal_charge
+
+
+#: Layer thickness per polymer in the small builds (the Nafion side chain is ~1 nm long).
+THICK = {"PEO": 1.4, "PAN": 1.4, "PDMS": 1.4, "LiNafion": 2.4}
+
+
+def _small_layer(name, seed=3, **kw):
+    return build_polymer_layer(PolymerSpec(name, n_repeat=SMALL[name], **kw), box_xy_nm=(2.0, 2.0),
+                               thickness_nm=THICK[name], seed=seed)
+
+
+#: Li-Nafion chains do not grow yet in small cells (side chain clashes at the branch point): see
+#: test_linafion_layer_grows (xfail) and docs/polymers.md.
+GROWING = [p for p in POLYMERS if p != "LiNafion"]
+
+
+@pytest.fixture(scope="module", params=GROWING)
+def layer(request):
+    return request.param, _small_layer(request.param)
+
+
+def test_layer_builds_clean_neutral_minimises_and_runs(layer):
+    import openmm
+    from openmm import unit
+
+    from aseimd.build.cell import system_charge_e
+    from aseimd.forcefield import create_system
+
+    name, cell = layer
+    pos = cell.positions_nm
+    t = THICK[name]
+    assert cell.box_nm.tolist() == [2.0, 2.0, t]
+    assert pos[:, 2].min() >= 0.0 and pos[:, 2].max() <= t
+    assert pos[:, :2].min() >= 0.0 and np.all(pos[:, :2] < 2.0)
+    assert min_nonbonded_distance_nm(cell.topology, pos, cell.box_nm, (True, True, False)) > 0.1
+    assert speared_rings(cell.topology, pos, cell.box_nm, (True, True, False)) == []
+    # run it periodic with a vacuum gap above the layer
+    padded = Cell(cell.topology, pos, np.array([2.0, 2.0, t + 1.6]), cell.provenance)
+    system = create_system(padded.topology, cutoff_nm=0.9, constraints="HBonds")
+    assert abs(system_charge_e(system)) < 1e-6
+    integ = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 5 / unit.picosecond, 0.001 * unit.picosecond)
+    ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("CPU"))
+    ctx.setPositions(pos * unit.nanometer)
+    openmm.LocalEnergyMinimizer.minimize(ctx, 10.0, 200)
+    e0 = ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    start = ctx.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    integ.step(300)
+    st = ctx.getState(getEnergy=True, getPositions=True)
+    e1 = st.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    end = st.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    assert np.isfinite(e0) and np.isfinite(e1)
+    assert e1 < e0 + 10.0 * cell.n_atoms  # no blow-up: at most ~4 kT per atom of heating
+    assert np.max(np.linalg.norm(end - start, axis=1)) < 0.6
+
+
+@pytest.mark.xfail(reason="Li-Nafion side chains clash at the branch point during growth (known gap)",
+                   raises=BuildError, strict=True)
+def test_linafion_layer_grows():
+    _small_layer("LiNafion")
+
+
+def test_layer_provenance(layer):
+    name, cell = layer
+    p = cell.provenance
+    assert p["polymer"]["name"] == name and p["polymer"]["dp"] == SMALL[name]
+    assert p["polymer"]["chains"] >= 1 and p["seed"] == 3
+    if name == "LiNafion":
+        n_li = sum(r.name == "LI" for r in cell.topology.residues())
+        n_sc = sum(r.name == "NFS" for r in cell.topology.residues())
+        assert n_li == n_sc == p["counter_ions"] > 0
+        assert abs(p["polymer"]["ew_g_per_mol"]["achieved"] - 1100) < 250
+
+
+@pytest.mark.parametrize("tacticity,expected", [("isotactic", "m"), ("syndiotactic", "r")])
+def test_pan_tacticity_gives_the_intended_stereo_sequence(tacticity, expected):
+    from aseimd.build.chain_growth import ChainGrower, GrowthRegion, stereo_signs_measured
+
+    top, bp = _chain_topology("PAN", 12)
+    rng = np.random.default_rng(5)
+    signs = tacticity_signs(tacticity, len(bp.stereocentres), rng)
+    grower = ChainGrower(GrowthRegion(np.array([6.0, 6.0, 6.0]), True), bp.n_atoms, rng)
+    xyz = grower.grow(bp, 0, signs)
+    measured = stereo_signs_measured(bp, xyz)
+    assert dyads(measured) == expected * (len(signs) - 1)
+    assert np.array_equal(measured, signs)
+
+
+def test_atactic_pan_is_random_and_measured_after_relaxation():
+    cell = build_polymer_layer(PolymerSpec("PAN", n_repeat=12, tacticity="atactic"), box_xy_nm=(2.0, 2.0),
+                               thickness_nm=1.2, seed=11)
+    p = cell.provenance
+    assert p["stereo_measured"] == p["stereo_requested"]  # relaxation keeps every configuration
+    seqs = "".join(p["polymer"]["tacticity_sequences"])
+    assert "m" in seqs and "r" in seqs
+
+
+def test_nerf_places_the_requested_geometry():
+    from aseimd.build.chain_growth import dihedral, nerf
+
+    a, b, c = (0.0, 0.0, 0.0), (0.15, 0.0, 0.0), (0.2, 0.14, 0.0)
+    for phi in (-2.0, -1.0, 0.3, 1.0, 3.0):
+        d = nerf(a, b, c, 0.153, 1.9, phi)
+        assert np.isclose(np.linalg.norm(np.subtract(d, c)), 0.153)
+        u, v = np.subtract(b, c), np.subtract(d, c)
+        assert np.isclose(np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v)), 1.9)
+        assert np.isclose(dihedral(a, b, c, d), phi)
+
+
+@pytest.mark.parametrize("call,exc,words", [
+    (lambda: PolymerSpec("PVDF"), BuildError, "unknown polymer"),
+    (lambda: PolymerSpec("LiNafion", ew_g_per_mol=300), SpecError, "impossible"),
+    (lambda: PolymerSpec("PEO", tacticity="isotactic"), SpecError, "tacticity"),
+    (lambda: PolymerSpec("PAN", tacticity="heterotactic"), SpecError, "allowed"),
+    (lambda: PolymerSpec("PEO", n_repeat=0), SpecError, "n_repeat"),
+    (lambda: PolymerSpec("PEO", end_groups="hydroxyl"), SpecError, "end_groups"),
+    (lambda: build_polymer_layer(PolymerSpec("PEO"), box_xy_nm=(3, 3), thickness_nm=0.5), BuildError, "too thin"),
+    (lambda: build_polymer_layer(PolymerSpec("PEO", n_repeat=200), box_xy_nm=(2, 2), thickness_nm=1.0),
+     BuildError, "too small"),
+    (lambda: build_polymer_layer(PolymerSpec("PEO", n_repeat=20, n_chains=40), box_xy_nm=(2, 2),
+                                 thickness_nm=1.0), BuildError, "chains"),
+])
+def test_bad_input_is_one_line(call, exc, words):
+    with pytest.raises(exc) as err:
+        call()
+    msg = str(err.value)
+    assert words in msg and "\n" not in msg
+    assert isinstance(err.value, AseimdError)
+
+
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from aseimd.cli import main
+
+    out = tmp_path / "melt"
+    for args in (["build", "polymer", "PVDF", "-o", str(out)],
+                 ["build", "polymer", "LiNafion", "--ew", "200", "-o", str(out)]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2, res.output
+        assert not out.exists()
