@@ -22,7 +22,9 @@ from aseimd.forcefield import (
 )
 from aseimd.species import all_species
 
-SPECIES = [sp.name for sp in all_species()]
+#: Whole molecules and ions; polymer residues (head/repeat/tail fragments) are tested as chains in
+#: tests/test_polymer.py and tests/test_ff_pdms_nafion.py.
+SPECIES = [sp.name for sp in all_species() if sp.kind != "polymer"]
 
 
 def _charges(system):

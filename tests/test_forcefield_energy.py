@@ -288,7 +288,7 @@ def _combine(mols, offsets_nm, box_nm=None):
 
 
 # ----------------------------------------------------------------- tests
-@pytest.mark.parametrize("name", [sp.name for sp in all_species()])
+@pytest.mark.parametrize("name", [sp.name for sp in all_species() if sp.kind != "polymer"])
 def test_single_molecule_vacuum_groups(tables, name, rng):
     """Every species, distorted off its minimum so that every term contributes, NoCutoff."""
     m = molecule(name, seed=3)
@@ -362,7 +362,8 @@ def test_geometric_differs_from_lorentz_berthelot(tables):
     lb = 4 * math.sqrt(e_li * e_o) * ((0.5 * (s_li + s_o) / r) ** 12 - (0.5 * (s_li + s_o) / r) ** 6)
     assert abs(lb - geo) > 0.1 * abs(geo)
     # OpenMM's stock NonbondedForce (LB) gives a different LJ+Coulomb total than ours
-    ff = app.ForceField(*(str(p) for p in sorted(data_dir("forcefields").glob("*.xml"))))
+    # (li_metal.xml left out: its LIM template is graph-identical to Li+ and needs aseimd's name matcher)
+    ff = app.ForceField(*(str(p) for p in sorted(data_dir("forcefields").glob("*.xml")) if p.name != "li_metal.xml"))
     stock = ff.createSystem(top, nonbondedMethod=app.NoCutoff, constraints=None)
     for f in stock.getForces():
         f.setForceGroup(3 if isinstance(f, openmm.NonbondedForce) else 0)

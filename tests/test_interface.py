@@ -198,6 +198,6 @@ def test_parallel_layer_builds_give_the_stacked_cell_and_raise_errors():
     assert {atoms[i].residue.name for i in range(a, b)} == {"DMH", "DMR", "DMT"}
     assert names.count("DMH") == names.count("DMT") >= 2  # chains in both polymer layers
     assert min_nonbonded_distance_nm(cell.topology, cell.positions_nm, cell.box_nm) > 0.1
-    bad = dict(TINY, polymer={"name": "LiNafion", "thickness_nm": 1.0, "n_repeat": 2})  # known growth gap
-    with pytest.raises(BuildError):
+    bad = dict(spec, electrolyte={"recipe": "0.05 M LiPF6 in EC:DMC 1:1 v/v", "thickness_nm": 1.6})
+    with pytest.raises(BuildError, match="electrolyte layer too thin"):  # raised in a worker, re-raised here
         build_interface(bad, parallel=True)

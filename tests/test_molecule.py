@@ -12,7 +12,7 @@ from aseimd.errors import BuildError
 from aseimd.forcefield import residue_templates
 from aseimd.species import all_species, get_species
 
-SPECIES = [sp.name for sp in all_species()]
+SPECIES = [sp.name for sp in all_species() if sp.kind != "polymer"]  # polymer residues: test_polymer.py
 
 #: (species, atom name, element, names of its bonded neighbours) for the atoms analysis selects.
 KEY_ATOMS = [

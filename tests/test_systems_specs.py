@@ -10,7 +10,6 @@ from openmm import unit
 from aseimd.build.cell import system_charge_e
 from aseimd.build.geometry import min_nonbonded_distance_nm, speared_rings
 from aseimd.build.interface import build_interface
-from aseimd.errors import BuildError
 from aseimd.forcefield import create_system
 from aseimd.forcefield.metal import metal_atom_indices
 from aseimd.resources import data_dir
@@ -32,18 +31,7 @@ def _small(name):
     return data
 
 
-def _params():
-    for name in SPECS:
-        polymer = yaml.safe_load((data_dir("systems") / f"{name}.yaml").read_text()).get("polymer") or {}
-        if polymer.get("name") == "LiNafion":
-            yield pytest.param(name, marks=pytest.mark.xfail(
-                reason="Li-Nafion chains do not grow yet (polymer builder known gap, see docs/polymers.md)",
-                raises=BuildError, strict=True))
-        else:
-            yield name
-
-
-@pytest.mark.parametrize("name", list(_params()))
+@pytest.mark.parametrize("name", SPECS)
 def test_shipped_spec_builds_small_clean_and_runs(name):
     data = _small(name)
     cell = build_interface(data)

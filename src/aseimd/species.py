@@ -99,8 +99,10 @@ _OPLS_GROUP = _OPLS_PC + " + aseimd group charges"
 _OPLS_ETHER = "OPLS-AA ethers (Jorgensen et al., JACS 118, 11225 (1996)), opls_180/181/182/185"
 _OPLS_NITRILE = ("OPLS-AA alkanes + nitriles (M. L. P. Price, D. Ostrovsky, W. L. Jorgensen, "
                  "J. Comput. Chem. 22, 1340 (2001)), opls_135/136/140/753-759; CT-CT-CT-CZ torsion derived")
-_PDMS_SRC = "forcefields/pdms.xml (sources per parameter in forcefields/README.md)"
-_NAFION_SRC = "forcefields/nafion.xml (sources per parameter in forcefields/README.md)"
+_PDMS_SRC = ("aseimd provisional PDMS set, derived by stated rules (not a literature set); "
+             "forcefields/README.md 'pdms.xml'")
+_NAFION_SRC = ("perfluoroalkane + CL&P sulfonate; perfluoroether terms derived (rules in forcefields/README.md "
+               "'nafion.xml')")
 
 _SPECIES: tuple[Species, ...] = (
     Species("Li", "LI", "cation", +1, "[Li+]", "ions.xml",

@@ -7,6 +7,8 @@ backbone to backbone.  It is grown residue by residue:
   and angle from the force field, the torsion drawn from trans / gauche+ /
   gauche- with Boltzmann weights of the force field's own torsion terms at the
   build temperature (plus 10 degrees of Gaussian jitter);
+* side-chain torsions weighted by the summed torsion terms about the bond
+  (mixed with uniform weights);
 * two substituents of a backbone atom (H, F, CH3, CN, a side chain) on the two
   remaining tetrahedral directions; which one goes on which side sets the
   configuration of a stereocentre, so the tacticity of a chain is exactly the
@@ -19,9 +21,10 @@ After each residue the new atoms are tested against every atom already placed
 (all chains), through a fixed-capacity cell grid (no all-pairs matrix),
 minimum image in x and y (and z in a bulk box); pairs up to three bonds apart
 are exempt.  A residue that cannot be placed after ``max_attempts`` draws
-makes the walk back up one residue (which then draws its torsion states with equal
-weights, so stiff backbones can turn away from a crowded branch point); a chain that backs up too often is
-restarted elsewhere.
+makes the walk back up one step, further each time it fails again at or before the
+same place (a step backed into draws its torsion states with equal weights a
+quarter of the time, so stiff backbones and side chains can turn away from a
+dead end); a chain that backs up too often is restarted elsewhere.
 """
 
 from __future__ import annotations
@@ -36,10 +39,14 @@ from aseimd.build.geometry import _excluded_keys
 from aseimd.errors import BuildError
 
 #: Contact radii (nm) used during growth: a pair is accepted at >= r_i + r_j (times overlap_scale).
-GROWTH_RADIUS_NM = {"H": 0.09}
+GROWTH_RADIUS_NM = {"H": 0.09, "F": 0.095}
 GROWTH_RADIUS_HEAVY_NM = 0.14
 #: Atom pairs of one chain at most this many bonds apart are not tested during growth.
 GROWTH_EXEMPT_BONDS = 3
+#: Chance that a step backed into draws its torsion states with equal weights.
+BACKTRACK_UNIFORM = 0.25
+#: Deepest back-up (in steps) after repeated failures at the same place.
+MAX_BACKTRACK_DEPTH = 4
 #: Smallest probability of any torsion state during growth (lets stiff chains turn out of dead ends).
 GAUCHE_FLOOR = 0.02
 #: Share of uniform weights mixed into side-chain torsion states.
@@ -62,7 +69,7 @@ class ChainBlueprint:
     bonds : numpy.ndarray, shape=(n_bonds, 2), dtype=int
     backbone : numpy.ndarray, shape=(n_backbone,), dtype=int
     steps : list of list of tuple
-        Placement operations per growth step.
+        Placement operations per growth step (one per residue and per rotatable side-chain level).
     var_probs : numpy.ndarray, shape=(n_vars, 3)
         Probabilities of trans, gauche+, gauche- for every torsion variable.
     var_step : numpy.ndarray, shape=(n_vars,), dtype=int
@@ -139,20 +146,35 @@ def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float)
     if L < 3:
         raise BuildError(f"chain backbone of {L} atoms is too short to grow (need at least 3)")
     res_of = np.array(res_of, dtype=np.int64)
-    # residue (step) of each backbone position
-    step_of_bb = res_of[backbone]
-    n_steps = len(sequence)
-    steps: list[list] = [[] for _ in range(n_steps)]
+    # growth steps: one per residue, plus one per rotatable side-chain level (placed and retried on
+    # its own, so a long side chain is grown bond by bond rather than drawn all at once)
+    steps: list[list] = []
     var_probs, var_step = [], []
+
+    def begin() -> int:
+        steps.append([])
+        return len(steps) - 1
     kT = _R_KJ * temperature_K
 
-    def new_var(step, quartet, side=False):
-        e = np.array([geom.torsion_energy_kJ(tuple(types[q] for q in quartet), phi)
-                      for phi in (_TRANS, _GPLUS, _GMINUS)])
+    def new_var(step, quartet, side=False, x_offsets=()):
+        d, g, p, x = quartet
+        if side:
+            # every torsion about the g-p bond: the other neighbours of g at +-120 degrees from d
+            # (their order is a guess; it only matters when they differ in type), the siblings of x
+            # at their planned offsets
+            d_set = [(d, 0.0)] + [(y, o) for y, o in zip([z for z in nbrs[g] if z not in (p, d)],
+                                                           (2 * math.pi / 3, -2 * math.pi / 3))]
+            x_set = [(x, 0.0)] + list(x_offsets)
+            e = np.array([sum(geom.torsion_energy_kJ((types[a], types[g], types[p], types[b]), phi + ob - oa)
+                              for a, oa in d_set for b, ob in x_set)
+                          for phi in (_TRANS, _GPLUS, _GMINUS)])
+        else:
+            e = np.array([geom.torsion_energy_kJ(tuple(types[q] for q in quartet), phi)
+                          for phi in (_TRANS, _GPLUS, _GMINUS)])
         w = np.exp(-(e - e.min()) / kT)
         w = w / w.sum()
-        # keep every state reachable (stiff PTFE backbones); side-chain torsions are weighted by one
-        # quartet only, so they are mixed half-and-half with uniform weights
+        # keep every state reachable (stiff PTFE backbones); side-chain weights rest on guessed
+        # neighbour order, so a share of uniform weights is mixed in
         floor = SIDE_CHAIN_UNIFORM / 3 if side else GAUCHE_FLOOR
         w = (1.0 - 3 * floor) * w + floor
         var_probs.append(w / w.sum())
@@ -192,7 +214,10 @@ def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float)
         main = kids[0]
         var = -1
         if len(nbrs[main]) > 1 and elements[main] != "H":
-            var = new_var(step, (d, g, p, main), side=True)
+            step = begin()  # a rotatable level: its own step
+            var = new_var(step, (d, g, p, main), side=True,
+                          x_offsets=[(x, offsets[k % len(offsets)]) for k, x in enumerate(kids) if k > 0])
+        # (a terminal group stays in the step of its parent atom)
         for k, x in enumerate(kids):
             steps[step].append((0, x, d, g, p, r_of(p, x), th_of(g, p, x), var, offsets[k % len(offsets)]))
         for x in kids:
@@ -200,6 +225,7 @@ def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float)
 
     def plan_side(step, k):
         """Side atoms of backbone position k (both backbone neighbours known, or an end)."""
+        step = len(steps) - 1
         p = int(backbone[k])
         side = [x for x in nbrs[p] if x not in bb_pos]
         if not side:
@@ -228,8 +254,10 @@ def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float)
             plan_subtree(step, x, p, refs[0])
 
     for k in range(L):
-        step = int(step_of_bb[k])
         x = int(backbone[k])
+        if k == 0 or res_of[x] != res_of[int(backbone[k - 1])]:
+            begin()
+        step = len(steps) - 1
         if k == 0:
             steps[step].append((10, x))
         elif k == 1:
@@ -244,9 +272,9 @@ def blueprint(sequence, templates: dict, geom: FFGeometry, temperature_K: float)
         # side atoms of backbone k-1 now that k is placed (k-1 == 0 waits for backbone 2)
         if k >= 2:
             if k == 2:
-                plan_side(step, 0)
-            plan_side(step, k - 1)
-    plan_side(int(step_of_bb[L - 1]), L - 1)
+                plan_side(len(steps) - 1, 0)
+            plan_side(len(steps) - 1, k - 1)
+    plan_side(len(steps) - 1, L - 1)
 
     placed = set()
     for st in steps:
@@ -440,13 +468,15 @@ class ChainGrower:
         self.max_attempts, self.max_backtracks, self.max_restarts = max_attempts, max_backtracks, max_restarts
         self.stats = {"attempts": 0, "backtracks": 0, "restarts": 0}
 
-    def _fits(self, gidx: np.ndarray, xyz: np.ndarray, offset: int, bp: ChainBlueprint | None) -> bool:
+    def _fits(self, gidx: np.ndarray, xyz: np.ndarray, offset: int, bp: ChainBlueprint | None,
+              intra: bool = True) -> bool:
+        """True if the new atoms overlap nothing placed (and, with ``intra``, not each other)."""
         reg = self.region
         if not reg.periodic_z and (np.any(xyz[:, 2] < reg.z_lo) or np.any(xyz[:, 2] > reg.z_hi)):
             return False
         pi, j, d = self.grid.neighbours(xyz)
         # new atoms among themselves (the step's atoms are not in the grid yet)
-        if len(gidx) > 1:
+        if intra and len(gidx) > 1:
             dd = xyz[:, None, :] - xyz[None, :, :]
             dist = np.sqrt(np.einsum("ijk,ijk->ij", dd, dd))  # within one residue: no image needed
             a, b = _triu(len(gidx))
@@ -492,12 +522,13 @@ class ChainGrower:
             step, backtracks = 0, 0
             attempts = np.zeros(n_steps, dtype=int)
             tors = np.zeros(len(bp.var_probs))
-            uniform = np.zeros(n_steps, dtype=bool)  # a step backed into draws all states equally
+            uniform = np.zeros(n_steps, dtype=bool)  # a step backed into may draw all states equally
+            depth, fail_at = 0, -1
             while step < n_steps:
                 vs = var_of_step[step]
                 if len(vs):
                     u = self.rng.random(len(vs))
-                    if uniform[step]:
+                    if uniform[step] and self.rng.random() < BACKTRACK_UNIFORM:
                         state = (u * 3).astype(int)
                     else:
                         state = (u[:, None] > cum[vs]).sum(axis=1)
@@ -516,11 +547,15 @@ class ChainGrower:
                     attempts[step] = 0
                     backtracks += 1
                     self.stats["backtracks"] += 1
-                    if backtracks > self.max_backtracks:
+                    if backtracks > max(self.max_backtracks, 3 * n_steps):
                         break
-                    if step > 0:
+                    # back up one step, or further when the walk keeps failing at the same place
+                    depth = min(depth + 1, MAX_BACKTRACK_DEPTH) if step <= fail_at else 1
+                    fail_at = step
+                    for _ in range(min(depth, step)):
                         step -= 1
                         uniform[step] = True
+                        attempts[step] = 0
                         self.grid.remove(offset + step_atoms[step])
             else:
                 return np.array(pos)
@@ -587,7 +622,7 @@ class ChainGrower:
             c = np.array([self.rng.random() * reg.box_nm[0], self.rng.random() * reg.box_nm[1],
                           lo + self.rng.random() * (hi - lo)])
             xyz = centred @ q.T + c
-            if self._fits(idx, xyz, offset, None):
+            if self._fits(idx, xyz, offset, None, intra=False):  # a rigid molecule: its own geometry is fine
                 self.grid.add(idx, xyz)
                 return xyz
         raise BuildError(f"could not insert a {n}-atom ion without overlaps after {max_tries} tries; "

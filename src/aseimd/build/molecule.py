@@ -61,6 +61,9 @@ def molecule(name: str | Species, seed: int = 0) -> Molecule:
     from aseimd.forcefield.loader import residue_templates
 
     sp = name if isinstance(name, Species) else get_species(name)
+    if sp.kind == "polymer":
+        raise BuildError(f"species {sp.name!r} is a polymer residue, not a molecule; build chains with "
+                         f"'aseimd build polymer' (aseimd.build.polymer)")
     templates = residue_templates()
     if sp.residue not in templates:
         raise BuildError(f"species {sp.name!r}: no force-field template for residue {sp.residue!r}; "

@@ -8,9 +8,9 @@ Entry points (pure builders returning a :class:`~aseimd.build.cell.Cell`):
   EO:Li = 16 in PEO).
 
 Both size the system from a :class:`PolymerSpec` (chain length in repeat units
-or g/mol, number of chains or a density), grow the chains in an expanded box
-(layer: a thicker slab) with :mod:`aseimd.build.chain_growth`, insert ions,
-then compress and minimise with :mod:`aseimd.build.relax`.  The provenance
+or g/mol, number of chains or a density), insert salt ions into an expanded
+box (layer: a thicker slab), grow the chains around them with
+:mod:`aseimd.build.chain_growth`, put counter-ions next to their groups, then compress and minimise with :mod:`aseimd.build.relax`.  The provenance
 records polymer, DP, chains, the tacticity (stereo) sequence measured on the
 final coordinates, EW (Li-Nafion), density, growth statistics and seed.
 """
@@ -223,6 +223,13 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
         region = GrowthRegion(start_box, True)
     grower = ChainGrower(region, n_total, rng)
     positions = np.zeros((n_total, 3))
+    # salt ions first, into the empty box (they occupy the last indices); then the chains around them
+    ion_offset = n_total - n_ion_atoms
+    for mol, count in ions:
+        els = [a.element.symbol for a in mol.topology.atoms()]
+        for _ in range(count):
+            positions[ion_offset:ion_offset + len(els)] = grower.place_rigid(els, mol.positions_nm, ion_offset)
+            ion_offset += len(els)
     offset = 0
     signs_built = []
     for bp in bps:
@@ -235,7 +242,6 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
     # counter-ions next to their charged groups
     counter_xyz = []
     if poly.counter_ion:
-        ci = get_species(poly.counter_ion)
         off = 0
         for bp in bps:
             for ri, res in enumerate(bp.residues):
@@ -248,12 +254,6 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
                 counter_xyz.append(offset)
                 offset += 1
             off += bp.n_atoms
-        del ci
-    for mol, count in ions:
-        els = [a.element.symbol for a in mol.topology.atoms()]
-        for _ in range(count):
-            positions[offset:offset + len(els)] = grower.place_rigid(els, mol.positions_nm, offset)
-            offset += len(els)
     # topology in the same order
     top = app.Topology()
     for bp in bps:
@@ -297,8 +297,7 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
 
 
 def _append_copies(top, mol, count: int) -> None:
-    from openmm import app
-
+    """Append ``count`` copies of a molecule's residues, atoms and bonds as one new chain."""
     template = mol.topology
     atoms_t = list(template.atoms())
     index = {a.index: i for i, a in enumerate(atoms_t)}
@@ -312,7 +311,6 @@ def _append_copies(top, mol, count: int) -> None:
                 new.append(top.addAtom(atom.name, atom.element, r))
         for i, j in bonds:
             top.addBond(new[i], new[j])
-    del app
 
 
 def _n_chains_for(spec: PolymerSpec, volume_nm3: float, density, what: str, rng_seed: int) -> tuple[int, float]:
@@ -398,8 +396,7 @@ def build_polymer_layer(spec: PolymerSpec, *, box_xy_nm: tuple[float, float], th
 
 
 def build_melt(spec: PolymerSpec, *, density_g_per_cm3: float | None = None, temperature_K: float = 298.15,
-               salt: str | None = None, eo_per_li: float | None = None, n_atoms_hint: int | None = None,
-               seed: int = 0) -> Cell:
+               salt: str | None = None, eo_per_li: float | None = None, seed: int = 0) -> Cell:
     """A bulk, cubic, periodic polymer melt, optionally with a dissolved salt.
 
     Parameters
@@ -414,8 +411,6 @@ def build_melt(spec: PolymerSpec, *, density_g_per_cm3: float | None = None, tem
         e.g. ``"LiTFSI"``; only with PEO, with ``eo_per_li``.
     eo_per_li : float, optional
         Ether oxygens per Li+ (16 for r = Li/EO = 0.0625); default 16 when a salt is given.
-    n_atoms_hint : int, optional
-        Unused placeholder for future sizing by atom count.
     seed : int
 
     Returns

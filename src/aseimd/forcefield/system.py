@@ -45,7 +45,9 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     Returns
     -------
     openmm.System
-        Force groups as in :data:`aseimd.forcefield.groups.FORCE_GROUPS`.
+        Force groups as in :data:`aseimd.forcefield.groups.FORCE_GROUPS`.  In a
+        periodic system every bonded force (and the 1-4 exceptions) uses the
+        minimum image, so molecules may cross the box (polymer chains do).
 
     Raises
     ------
