@@ -69,7 +69,8 @@ def test_list_values_get_slug_labels_and_interface_axes_fill_the_interface_spec(
     assert system["polymer"] == {"thickness_nm": 2.0, "n_repeat": 20, "name": "PAN"}
     assert system["electrolyte"] == {"thickness_nm": 4.0, "recipe": "1.0 M LiPF6 in EC:DMC 1:1 v/v"}
     assert system["seed"] == 4 and system["slab"]["face"] == "100"
-    assert campaign._system_for({"polymer": None}, 0)["polymer"] is None  # bare Li control
+    bare = campaign._system_for({"polymer": None, "electrolyte": "1.0 M LiPF6 in EC"}, 0)
+    assert bare["polymer"] is None  # bare Li control
     assert campaign.resources["gpus_per_job"] == 1
 
 
