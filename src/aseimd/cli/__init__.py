@@ -105,9 +105,9 @@ def main(ctx: click.Context, traceback: bool) -> None:
 
 
 def _register() -> None:
-    from aseimd.cli import analyze, build, quickstart, run, species
+    from aseimd.cli import analyze, build, campaign, quickstart, run, species
 
-    for module in (species, build, run, analyze, quickstart):
+    for module in (species, build, run, analyze, quickstart, campaign):
         for command in module.COMMANDS:
             main.add_command(command)
 
