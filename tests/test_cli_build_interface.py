@@ -26,7 +26,7 @@ def test_build_interface_writes_system_dir(tmp_path):
     out = tmp_path / "cell"
     result = _run("build", "interface", str(spec), "-o", str(out))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["build.json", "system.pdb", "system.xml"]
+    assert sorted(p.name for p in out.iterdir()) == [".aseimd", "build.json", "system.pdb", "system.xml"]
     build = json.loads((out / "build.json").read_text())
     assert build["builder"] == "interface" and [la["name"] for la in build["layers"]] == ["slab", "electrolyte"]
     assert build["spec"]["slab"]["repeats"] == [6, 6] and build["cutoff_nm"] == 0.9

@@ -106,7 +106,7 @@ CASES = [
     ("system-missing", _replace(RUN, "run", "run")[:1] + ["nothing"] + RUN[2:], 2, ["'nothing'", "does not exist"]),
     ("system-not-a-system", ["run", "paper"] + RUN[2:], 2, ["'paper'", "not a system directory", "system.pdb"]),
     ("system-is-a-run", ["run", "run"] + RUN[2:], 2, ["not a system directory"]),
-    ("protocol-unknown", _replace(RUN, "--protocol", "nope"), 2, ["'nope'", "shipped: default, quickstart"]),
+    ("protocol-unknown", _replace(RUN, "--protocol", "nope"), 2, ["'nope'", "shipped: default"]),
     ("protocol-not-yaml-mapping", _replace(RUN, "--protocol", "notes.txt"), 2, ["'notes.txt'", "mapping"]),
     ("platform-unknown", _replace(RUN, "--platform", "Metal"), 2,
      ["'Metal'", "allowed: auto, CUDA, OpenCL, CPU, Reference"]),

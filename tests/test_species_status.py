@@ -20,7 +20,8 @@ EXPECTED = {"Li": "literature", "PF6": "literature", "TFSI": "literature", "FSI"
             "PEH": "literature", "PEO": "literature", "PET": "literature",
             "PAH": "literature", "PAN": "literature", "PAT": "literature",
             "DMH": "derived", "DMR": "derived", "DMT": "derived",
-            "NFH": "literature", "NFR": "literature", "NFS": "derived", "NFT": "literature"}
+            "NFH": "literature", "NFR": "literature", "NFS": "derived", "NFT": "literature",
+            "LiMetal": "literature"}  # UFF Li (Rappe et al. 1992), not fitted to Li surfaces
 
 
 def test_status_per_species():
