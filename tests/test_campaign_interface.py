@@ -19,7 +19,7 @@ pytest.importorskip("aseimd.build.spec")
 
 TINY_INTERFACE_PROTOCOL = {
     "name": "tiny-interface", "timestep_fs": 2.0, "seed": 11,
-    "report": {"thermo_steps": 5, "trajectory_steps": 5, "checkpoint_steps": 100},
+    "report": {"thermo_steps": 5, "trajectory_steps": 1, "checkpoint_steps": 100},  # >= 160 frames for GLS
     "stages": [
         {"type": "minimize", "max_iterations": 200},
         {"type": "nvt", "length_steps": 50},
@@ -67,7 +67,7 @@ def test_tiny_interface_through_the_pipeline_and_report(tmp_path):
     })
     job = tmp_path / "job"
     result = run_pipeline(spec, job, progress=False)
-    assert result.built and result.run.status == "finished" and result.run.n_frames == 40
+    assert result.built and result.run.status == "finished" and result.run.n_frames == 200
     build = json.loads((job / "system" / "build.json").read_text())
     assert build["builder"] == "interface"
     profile = json.loads((job / "analysis" / "profile.json").read_text())

@@ -55,8 +55,8 @@ INTERFACE_BUILD_OPTIONS = ("kind", "packmol_timeout_s")
 DEFAULT_N_SOLVENT = 500
 #: Options each analysis accepts in a spec (``analyses: {diffusion: {com: true}}``).
 ANALYSIS_OPTIONS: dict[str, tuple[str, ...]] = {
-    "diffusion": ("groups", "com", "dims", "drift", "z_layers"),
-    "transference": ("cation", "anion"),
+    "diffusion": ("groups", "com", "dims", "drift", "z_layers", "method"),
+    "transference": ("cation", "anion", "method"),
     "coordination": ("center", "shells", "anion", "residence"),
     "solvent_cn": ("residence",),
     "profile": ("groups", "axis", "bin_nm"),
@@ -481,20 +481,6 @@ def _trajectory(system_dir: Path, run_dir: Path):
     return Trajectory(str(system_dir / "system.pdb"), str(run_dir / "trajectory.dcd"))
 
 
-def _meta(traj) -> dict:
-    from aseimd import __version__
-
-    try:
-        dt = {"dt_ps": traj.dt_ps, "dt_source": traj.dt_source}
-    except Exception:  # a structure-only analysis needs no time step
-        dt = {"dt_ps": None, "dt_source": None}
-    return {
-        "top": str(traj.top_path), "traj": str(traj.traj_path),
-        "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
-        **dt, "aseimd_version": __version__,
-    }
-
-
 def _siblings(json_path: Path, curve: str, exts=(".csv", ".png")) -> list[Path]:
     return [json_path.with_name(f"{json_path.stem}_{curve}{ext}") for ext in exts]
 
@@ -548,19 +534,13 @@ def _diffusion(system_dir, run_dir, json_path, options, temperature_K, echo) -> 
     t = _trajectory(system_dir, run_dir)
     groups = dict(options.get("groups") or default_diffusion_groups(t))
     report = analyze_diffusion(t, groups, com=bool(options.get("com", True)), dims=options.get("dims", "xyz"),
-                               drift=options.get("drift", "system"), z_layers=options.get("z_layers"))
+                               drift=options.get("drift", "system"), z_layers=options.get("z_layers"),
+                               method=options.get("method", "gls"))
     csv, png = _siblings(json_path, "msd")
-    first = next(iter(report.results.values()))
-    headers, columns = ["Time (ps)"], [first.lag_ps]
-    for label, res in report.results.items():
-        headers.append(f"{label} MSD (nm^2)")
-        columns.append(res.msd_nm2)
-        for layer in report.layers.get(label, []):
-            headers.append(f"{layer.result.label} MSD (nm^2)")
-            columns.append(layer.result.msd_nm2[: first.msd_nm2.size])
+    headers, columns = report.tables()["msd"]
     save_figure(msd_figure(report.results, report.layers), png, force=True)
     atomic_write_csv(csv, headers, columns, force=True)
-    atomic_write_json(json_path, {"meta": _meta(t)} | report.to_json(), force=True)
+    atomic_write_json(json_path, {"meta": t.meta()} | report.to_json(), force=True)
     _echo_warnings(report.warnings, echo)
     for label, res in report.results.items():
         lo, hi = res.window.ps(res.dt_ps)
@@ -570,8 +550,6 @@ def _diffusion(system_dir, run_dir, json_path, options, temperature_K, echo) -> 
 
 
 def _transference(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
-    import numpy as np
-
     from aseimd.analysis.transference import analyze_transference
     from aseimd.fileio import atomic_write_csv, atomic_write_json
     from aseimd.report.figures import save_figure
@@ -581,18 +559,13 @@ def _transference(system_dir, run_dir, json_path, options, temperature_K, echo) 
     default_cat, default_an = default_ion_pair(t) if not (options.get("cation") and options.get("anion")) else (
         None, None)
     cat, an = _pair(options.get("cation"), default_cat), _pair(options.get("anion"), default_an)
-    report = analyze_transference(t, cat, an, temperature_K=temperature_K)
+    report = analyze_transference(t, cat, an, temperature_K=temperature_K, method=options.get("method", "gls"))
     res = report.result
-    c = res.curves_nm2
-    headers = ["Time (ps)", f"{cat[0]} self MSD (nm^2)", f"{an[0]} self MSD (nm^2)",
-               f"{cat[0]}-{cat[0]} collective MSD (nm^2)", f"{an[0]}-{an[0]} collective MSD (nm^2)",
-               f"{cat[0]}-{an[0]} collective MSD (nm^2)", "charge MSD (e^2 nm^2)"]
-    columns = [res.dt_ps * np.arange(c["pp"].size), c["self_plus"], c["self_minus"], c["pp"], c["mm"], c["pm"],
-               c["eh"]]
+    headers, columns = report.tables()["msd"]
     csv, png = _siblings(json_path, "msd")
     save_figure(onsager_figure(res, (cat[0], an[0])), png, force=True)
     atomic_write_csv(csv, headers, columns, force=True)
-    atomic_write_json(json_path, {"meta": _meta(t)} | report.to_json(), force=True)
+    atomic_write_json(json_path, {"meta": t.meta()} | report.to_json(), force=True)
     _echo_warnings(report.warnings, echo)
     v, s = res.values, res.stderr
     echo(f"t+ (Onsager) = {v['t_plus_onsager']:.3f} ± {s['t_plus_onsager']:.3f}; "
@@ -602,38 +575,22 @@ def _transference(system_dir, run_dir, json_path, options, temperature_K, echo) 
     echo(f"Wrote {json_path}, {csv.name}, {png.name}", "info")
 
 
-_COORDINATION_METHOD = {
-    "rdf": "minimum-image pair distances; g(r) normalised per frame with the ideal-gas pair density "
-           "N_pairs/V(frame) (self pairs excluded); n(r) counted directly",
-    "cutoff": "first minimum after the first peak of g(r) smoothed with a 0.01 nm Gaussian "
-              "(prominence >= 5% of min(peak, 2) and >= 0.05), unless given",
-    "cn": "cn = mean shell atoms within the cut-off per centre atom; cn_molecules = mean distinct "
-          "shell residues",
-    "residence": "continuous residence TCF of (centre atom, shell residue) pairs over all time origins; "
-                 "tau = trapezoid integral to the first zero",
-}
-
-
 def _write_coordination(result, t, mode: str, json_path: Path, residence: bool, echo: Echo) -> None:
+    from aseimd.analysis.coordination_results import coordination_document
     from aseimd.fileio import atomic_write_csv, atomic_write_json
     from aseimd.report.structure_plots import plot_rdfs, plot_residence
 
     csv, png = _siblings(json_path, "rdf")
-    headers, columns = result.rdf_table()
+    tables = result.tables()
+    headers, columns = tables.get("rdf") or result.rdf_table()
     atomic_write_csv(csv, headers, columns, force=True)
     plot_rdfs(result, png, force=True)
     if residence:
         rcsv, rpng = _siblings(json_path, "residence")
-        headers, columns = result.residence_table()
+        headers, columns = tables.get("residence") or result.residence_table()
         atomic_write_csv(rcsv, headers, columns, force=True)
         plot_residence(result, rpng, force=True)
-    doc = {"mode": mode, **result.to_dict()}
-    doc["method"] = _COORDINATION_METHOD | {
-        "stderr": f"block averaging over {result.n_blocks} contiguous time blocks: "
-                  "std(block means, ddof=1)/sqrt(n_blocks)"}
-    doc["method"] = {k: doc["method"][k] for k in ("rdf", "cutoff", "cn", "stderr", "residence")}
-    doc["meta"] = _meta(t)
-    atomic_write_json(json_path, doc, force=True)
+    atomic_write_json(json_path, coordination_document(result, t, mode), force=True)
     for key, p in result.pairs.items():
         if p.cutoff_nm is None:
             echo(f"{key}: no cut-off (see warnings)", "info")
@@ -674,9 +631,9 @@ def _solvent_cn(system_dir, run_dir, json_path, options, temperature_K, echo) ->
 
 
 def _profile(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
-    from aseimd.analysis.profile import density_profiles, system_xml_charges
+    from aseimd.analysis.profile import density_profiles, profiles_document, system_xml_charges
     from aseimd.fileio import atomic_write_csv, atomic_write_json
-    from aseimd.report.profile_plots import plot_profiles, profile_csv_columns
+    from aseimd.report.profile_plots import plot_profiles
 
     t = _trajectory(system_dir, run_dir)
     groups = dict(options.get("groups") or {sp.name: f"resname {sp.residue}" for sp in _residues_present(t)})
@@ -685,33 +642,10 @@ def _profile(system_dir, run_dir, json_path, options, temperature_K, echo) -> No
     result = density_profiles(t, groups, charges_e=charges, charge_source=str(xml), axis=options.get("axis", "z"),
                               bin_nm=options.get("bin_nm"))
     csv, png = _siblings(json_path, "density")
-    headers, columns = profile_csv_columns(result)
+    headers, columns = result.tables()["density"]
     atomic_write_csv(csv, headers, columns, force=True)
     plot_profiles(result, png, force=True)
-    doc = {
-        "axis": result.axis, "n_bins": result.n_bins, "bin_width_nm": result.bin_width_nm,
-        "bin_centers_nm": result.bin_centers_nm, "box_mean_nm": result.box_mean_nm,
-        "height_mean_nm": result.height_mean_nm, "height_range_nm": [result.height_min_nm, result.height_max_nm],
-        "volume_mean_nm3": result.volume_mean_nm3, "charge_source": result.charge_source,
-        "groups": {label: {
-            "selection": g.selection, "n_atoms": g.n_atoms,
-            "number_density_per_nm3": g.number_density_per_nm3,
-            "number_density_stderr_per_nm3": g.number_density_stderr_per_nm3,
-            "charge_density_e_per_nm3": g.charge_density_e_per_nm3,
-            "charge_density_stderr_e_per_nm3": g.charge_density_stderr_e_per_nm3,
-            "total_charge_e": g.total_charge_e, "integral_n_atoms": g.integral_n_atoms,
-            "integral_charge_e": g.integral_charge_e,
-        } for label, g in result.groups.items()},
-        "method": {
-            "binning": "atoms wrapped into the box per frame; bins on the fractional coordinate along the axis "
-                       "(bin volume V(t)/n_bins); density = time average of per-frame densities",
-            "stderr": f"block averaging over {result.n_blocks} contiguous blocks: std(block means, ddof=1)/sqrt(n)",
-            "charges": "per-atom charges from the NonbondedForce of the system XML",
-        },
-        "warnings": list(result.warnings),
-        "meta": _meta(t),
-    }
-    atomic_write_json(json_path, doc, force=True)
+    atomic_write_json(json_path, profiles_document(result, t), force=True)
     _echo_warnings(result.warnings, echo, prefix="warning: ")
     echo(f"wrote {json_path}, {csv.name}, {png.name}", "info")
 
