@@ -33,13 +33,13 @@ SPEC = {
     "system": {"recipe": "1.0 M LiPF6 in EC", "n_solvent": 30, "cutoff_nm": 0.7},
     "matrix": {"replicas": 1},
     "protocol": TINY_PROTOCOL,
-    "set": ["stages.production.length_steps=800"],
+    "set": ["stages.production.length_steps=10000", "report.trajectory_steps=20"],  # the kill below lands mid-run
     "analyses": ["diffusion", "coordination"],
     "platform": {"name": "CPU", "threads": 1, "deterministic": True},
     "executor": "local",
     "resources": {"reserve_s": 30, "max_no_progress": 3, "max_restarts": 10},
 }
-TOTAL_STEPS = 300 + 800
+TOTAL_STEPS = 300 + 10000
 
 
 @pytest.mark.parametrize("exc, kind", [
