@@ -179,23 +179,23 @@ def _bonded_pairs(system: mm.System, topology: app.Topology | None) -> set[tuple
     return pairs
 
 
-def make_molecules_whole(system: mm.System, topology: app.Topology | None, positions_nm: np.ndarray,
-                         box_vectors_nm: np.ndarray) -> tuple[np.ndarray, int]:
-    """Shift atoms by whole box vectors so that every bonded or constrained pair is contiguous.
+def make_constraints_contiguous(system: mm.System, positions_nm: np.ndarray,
+                                box_vectors_nm: np.ndarray) -> tuple[np.ndarray, int]:
+    """Shift atoms by whole box vectors so that the two atoms of every constraint are contiguous.
 
     A builder may wrap atoms one by one into the box (polymer chains crossing
-    the lateral boundaries). Periodic bonded forces do not mind, but OpenMM's
-    constraint algorithms work on raw coordinates: an X-H constraint split by a
-    box edge is "violated" by a box length, and applying it (at the first step
-    or minimisation; worst with repartitioned masses) can blow the system up.
-    Each molecule is walked along its bonds (bond forces, constraints and the
-    topology) and every atom put at the minimum image of the atom it was reached
-    from. The physics is unchanged (periodic images).
+    the lateral boundaries), so an X-H pair can be split by a box edge. Periodic
+    bonded forces do not mind, but OpenMM's constraint algorithms work on raw
+    coordinates: such a constraint is "violated" by a box length, and applying
+    it (at minimisation or the first step; at once with repartitioned masses)
+    can blow the system up. Each connected group of constrained atoms is walked
+    and every atom put at the minimum image of the atom it was reached from.
+    Atoms without constraints (the frozen slab, ions) are not touched; the
+    physics is unchanged (periodic images).
 
     Parameters
     ----------
     system : openmm.System
-    topology : openmm.app.Topology or None
     positions_nm : ndarray, shape (n_atoms, 3), float, nm
     box_vectors_nm : ndarray, shape (3, 3), float, nm
         Rows a, b, c in OpenMM's reduced form (a along x, b in the xy plane).
@@ -209,29 +209,28 @@ def make_molecules_whole(system: mm.System, topology: app.Topology | None, posit
     """
     pos = np.array(positions_nm, dtype=float, copy=True)
     box = np.asarray(box_vectors_nm, dtype=float)
-    n = pos.shape[0]
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    for a, b in _bonded_pairs(system, topology):
-        neighbours[a].append(b)
-        neighbours[b].append(a)
-    seen = np.zeros(n, dtype=bool)
+    neighbours: dict[int, list[int]] = {}
+    for k in range(system.getNumConstraints()):
+        a, b = system.getConstraintParameters(k)[:2]
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    seen: set[int] = set()
     moved = 0
-    for root in range(n):
-        if seen[root] or not neighbours[root]:
+    for root in sorted(neighbours):
+        if root in seen:
             continue
-        seen[root] = True
+        seen.add(root)
         stack = [root]
         while stack:
             i = stack.pop()
             for j in neighbours[i]:
-                if seen[j]:
+                if j in seen:
                     continue
-                seen[j] = True
+                seen.add(j)
                 d = pos[j] - pos[i]
                 shift = np.zeros(3)
                 for k in (2, 1, 0):  # reduced box vectors: c, then b, then a
-                    m = np.round((d - shift)[k] / box[k, k])
-                    shift = shift + m * box[k]
+                    shift = shift + np.round((d - shift)[k] / box[k, k]) * box[k]
                 if np.any(shift != 0.0):
                     pos[j] -= shift
                     moved += 1
