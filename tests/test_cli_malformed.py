@@ -148,8 +148,9 @@ CASES = [
     ("diffusion-json-exists", ["analyze", "diffusion", *TRAJ, "--group", "A=all", "--json", "notes.txt"], 2,
      ["'notes.txt'", "already exists", "--force"]),
     # --- quickstart -------------------------------------------------------------------------------------------------
-    ("quickstart-small", ["quickstart", "--n-solvent", "5"], 2, ["--n-solvent", "x>=53"]),
-    ("quickstart-text", ["quickstart", "--n-solvent", "lots"], 2, ["'lots' is not a valid integer"]),
+    ("quickstart-unknown-system", ["quickstart", "--system", "nope"], 2,
+     ["interface spec 'nope' not found", "li-peo-lipf6", "quickstart"]),
+    ("quickstart-bad-system", ["quickstart", "--system", "p.yaml"], 2, ["unknown key 'report' in interface spec"]),
     ("quickstart-bad-option", ["quickstart", "--recipe", "x"], 2, ["--recipe", "aseimd quickstart --help"]),
 ]
 

@@ -11,7 +11,6 @@ from aseimd.build.composition import (EQUILIBRIUM_EDGE_MARGIN, check_cutoff_fits
                                       min_equilibrium_edge_nm, min_n_solvent_for_cutoff)
 from aseimd.build.electrolyte import build_electrolyte
 from aseimd.cli import main
-from aseimd.cli.quickstart import QUICKSTART_CUTOFF_NM, QUICKSTART_MIN_N_SOLVENT, QUICKSTART_RECIPE
 from aseimd.errors import BuildError, SimulationError, SpecError
 
 RECIPE = "1.0 M LiPF6 in EC:DMC 1:1 v/v"
@@ -66,12 +65,6 @@ def test_build_json_records_the_check(tmp_path):
     check = json.loads((out / "build.json").read_text())["cutoff_check"]
     assert check["cutoff_nm"] == 0.7 and check["margin"] == EQUILIBRIUM_EDGE_MARGIN
     assert check["expected_equilibrium_edge_nm"] >= min_equilibrium_edge_nm(0.7)
-
-
-def test_quickstart_minimum_is_the_computed_one():
-    assert QUICKSTART_MIN_N_SOLVENT == min_n_solvent_for_cutoff(QUICKSTART_RECIPE, QUICKSTART_CUTOFF_NM)
-    result = CliRunner().invoke(main, ["quickstart", "--n-solvent", str(QUICKSTART_MIN_N_SOLVENT - 1)])
-    assert result.exit_code == 2 and str(QUICKSTART_MIN_N_SOLVENT) in result.output
 
 
 def test_quickstart_help_says_demonstration():

@@ -113,12 +113,10 @@ def test_quickstart_is_a_thin_wrapper_over_the_pipeline(tmp_path, monkeypatch):
     assert got.exit_code == 0, got.output
     spec = seen["spec"]
     assert seen["job_dir"] == tmp_path / "qs" and seen["progress"] is False and seen["force"] is False
-    assert spec.system == pipeline.validate_system({"recipe": "1.0 M LiPF6 in EC:DMC 1:1 v/v", "n_solvent": 80,
-                                                     "cutoff_nm": 0.9, "seed": 0})
-    assert spec.protocol == "quickstart" and spec.platform == "CPU"
-    assert spec.analyses["diffusion"] == {"groups": {"Li": "resname LI", "PF6": "resname PF6", "EC": "resname EC",
-                                                     "DMC": "resname DMC"}, "com": True}
-    assert spec.analyses["transference"] == {"cation": ["Li", "resname LI"], "anion": ["PF6", "resname PF6"]}
-    assert list(spec.analyses) == ["diffusion", "transference", "coordination"]
-    assert seen["titles"]["coordination"] == "Li+ coordination by carbonyl O and PF6- F"
-    assert "[1/5] build ..." in got.output and "Done. Open" in got.output
+    assert spec.system == pipeline.interface_system("quickstart") and spec.system["polymer"]["name"] == "PEO"
+    assert spec.protocol == "quickstart-interface" and spec.platform == "CPU"
+    assert spec.analyses["diffusion"] == {"groups": {"Li": "resname LI"}, "com": True, "layer_edges_nm": "build"}
+    assert set(spec.analyses["coordination"]["shells"]) == {"PEO_O", "EC", "DMC", "PF6"}
+    assert list(spec.analyses) == ["diffusion", "coordination", "profile"]
+    assert seen["titles"]["coordination"] == "Li+ coordination by PEO ether O, EC and DMC carbonyl O, and PF6- F"
+    assert "[1/5] build ..." in got.output and "Done. Plots: " in got.output and "demonstration" in got.output

@@ -55,9 +55,9 @@ INTERFACE_BUILD_OPTIONS = ("kind", "packmol_timeout_s")
 DEFAULT_N_SOLVENT = 500
 #: Options each analysis accepts in a spec (``analyses: {diffusion: {com: true}}``).
 ANALYSIS_OPTIONS: dict[str, tuple[str, ...]] = {
-    "diffusion": ("groups", "com", "dims", "drift", "z_layers", "method"),
+    "diffusion": ("groups", "com", "dims", "drift", "z_layers", "layer_edges_nm", "method"),
     "transference": ("cation", "anion", "method"),
-    "coordination": ("center", "shells", "anion", "residence"),
+    "coordination": ("center", "shells", "anion", "residence", "cutoffs_nm"),
     "solvent_cn": ("residence",),
     "profile": ("groups", "axis", "bin_nm"),
 }
@@ -412,6 +412,25 @@ def _write_interface(system: Mapping, system_dir: Path, force: bool):
     return cell
 
 
+def interface_system(source: str | Path | Mapping) -> dict:
+    """An interface system mapping (``kind: interface``) from a ``systems/`` name, a YAML path or a mapping.
+
+    The spec is loaded and validated by ``aseimd.build.spec.load_interface_spec``
+    and returned with its defaults resolved (what goes into ``build.json``).
+
+    Raises
+    ------
+    SpecError
+        No interface builder installed; a missing file; a bad spec.
+    """
+    if not _interface_builder():
+        raise SpecError("interface systems need aseimd.build.interface, which this installation lacks")
+    from aseimd.build.spec import load_interface_spec
+
+    data = source if isinstance(source, Mapping) else str(source)
+    return {"kind": "interface", **load_interface_spec(data).to_dict()}
+
+
 def validate_interface(system: Mapping) -> None:
     """Validate an interface system with the interface builder's own loader, when it is installed."""
     if _interface_builder():
@@ -525,6 +544,47 @@ def _echo_warnings(warnings, echo: Echo, prefix: str = "Warning: ") -> None:
         echo(f"{prefix}{warning}", "warning")
 
 
+def build_layer_edges_nm(system_dir: Path, run_dir: Path) -> tuple[list[float], list[str]]:
+    """Layer edges along z of an interface cell, from the ``layers`` block of ``build.json``.
+
+    One layer per mobile layer of the stack (every layer after the slab): its
+    edges are the midpoints of the gaps between neighbouring layers (the last
+    one: midway to the slab's periodic image). The built z values are scaled by
+    ``c(production box) / c(built box)`` (from ``run.json``; the z-only barostat
+    scales molecule centres the same way), an approximation when the layers
+    relax unevenly.
+
+    Returns
+    -------
+    edges_nm : list of float, length n_layers + 1, nm
+    names : list of str, length n_layers
+        ``build.json`` layer names (e.g. ``polymer_bottom``, ``electrolyte``).
+
+    Raises
+    ------
+    AnalysisError
+        ``build.json`` has no ``layers`` block with at least two layers.
+    """
+    from aseimd.errors import AnalysisError
+
+    build = json.loads((Path(system_dir) / "build.json").read_text())
+    layers = build.get("layers") or []
+    if len(layers) < 2 or "box_nm" not in build:
+        raise AnalysisError(f"layer_edges_nm: build: {system_dir}/build.json has no layers block of an interface "
+                            "cell; give the edges in nm or z_layers")
+    c_built = float(build["box_nm"][2])
+    try:
+        box = json.loads((Path(run_dir) / "run.json").read_text()).get("production_box_nm")
+    except (FileNotFoundError, json.JSONDecodeError):
+        box = None
+    c_run = float(box[2]) if box else c_built  # production_box_nm: [a, b, c] edges
+    scale = c_run / c_built
+    z = [(float(layer["z_nm"][0]), float(layer["z_nm"][1])) for layer in layers]
+    starts = [lo for lo, _ in z[1:]] + [z[0][0] + c_built]
+    edges = [0.5 * (hi + nxt) * scale for (_, hi), nxt in zip(z, starts)]
+    return edges, [str(layer["name"]) for layer in layers[1:]]
+
+
 def _diffusion(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
     from aseimd.analysis.diffusion import analyze_diffusion
     from aseimd.fileio import atomic_write_csv, atomic_write_json
@@ -533,8 +593,15 @@ def _diffusion(system_dir, run_dir, json_path, options, temperature_K, echo) -> 
 
     t = _trajectory(system_dir, run_dir)
     groups = dict(options.get("groups") or default_diffusion_groups(t))
+    edges, names = options.get("layer_edges_nm"), {}
+    if edges == "build":
+        edges, layer_names = build_layer_edges_nm(system_dir, run_dir)
+        names = {(lo, hi): name for name, lo, hi in zip(layer_names, edges[:-1], edges[1:])}
+        echo("layers (build.json, scaled to the production box): " + "; ".join(
+            f"{name} {lo:.2f}-{hi:.2f} nm" for (lo, hi), name in names.items()), "info")
     report = analyze_diffusion(t, groups, com=bool(options.get("com", True)), dims=options.get("dims", "xyz"),
                                drift=options.get("drift", "system"), z_layers=options.get("z_layers"),
+                               layer_edges_nm=edges, skip_empty_layers=bool(names),
                                method=options.get("method", "gls"))
     csv, png = _siblings(json_path, "msd")
     headers, columns = report.tables()["msd"]
@@ -546,6 +613,12 @@ def _diffusion(system_dir, run_dir, json_path, options, temperature_K, echo) -> 
         lo, hi = res.window.ps(res.dt_ps)
         echo(f"{label}: D = {res.D_m2_per_s:.4g} ± {res.D_stderr_m2_per_s:.2g} m^2/s "
              f"(window {lo:g}-{hi:g} ps, slope {res.slope:.2f}, diffusive: {str(res.diffusive).lower()})", "info")
+        for layer in report.layers.get(label, []):
+            z0, z1 = layer.z_range_nm
+            where = names.get((z0, z1), "layer")
+            echo(f"  {where} z {z0:.2f}-{z1:.2f} nm ({layer.mean_occupancy:.1f} {label} on average): lateral D = "
+                 f"{layer.result.D_m2_per_s:.4g} ± {layer.result.D_stderr_m2_per_s:.2g} m^2/s "
+                 f"(diffusive: {str(layer.result.diffusive).lower()})", "info")
     echo(f"Wrote {json_path}, {csv.name}, {png.name}", "info")
 
 
@@ -617,7 +690,8 @@ def _coordination(system_dir, run_dir, json_path, options, temperature_K, echo) 
         center, shells = center or d_center, shells or d_shells
         echo("groups: " + "; ".join(f"{k}={v}" for k, v in {**center, **shells}.items()), "info")
     residence = bool(options.get("residence", False))
-    result = coordination(t, center, shells, anion=anion, residence=residence)
+    result = coordination(t, center, shells, anion=anion, residence=residence,
+                          cutoffs_nm=dict(options.get("cutoffs_nm") or {}) or None)
     _write_coordination(result, t, "default", json_path, residence, echo)
 
 

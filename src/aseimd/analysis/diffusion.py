@@ -396,6 +396,7 @@ def layer_diffusion(
     tolerance: float = fitting.SLOPE_TOLERANCE,
     label: str = "",
     origin_chunk_elements: int = 4_000_000,
+    skip_empty: bool = False,
 ) -> list[LayerResult]:
     """Lateral D in z layers, particles assigned by their wrapped z at each time origin.
 
@@ -408,10 +409,14 @@ def layer_diffusion(
         Increasing layer boundaries in nm.
     dims : str
         Directions of the MSD (default the lateral ``"xy"``).
+    skip_empty : bool
+        Leave out a layer in which no particle starts in some time block
+        (default: raise :class:`AnalysisError`).
 
     Returns
     -------
     list of LayerResult
+        One per layer, in z order (without the empty ones when ``skip_empty``).
     """
     comps = dims_components(dims)
     edges = np.asarray(edges_nm, dtype=float)
@@ -458,6 +463,8 @@ def layer_diffusion(
             curve_g = sums[:, k] / counts[:, k]
             bcurve_g = bsums[:, :, k] / bcounts[:, :, k]
         if not np.all(np.isfinite(curve_g[grid <= max_lag])) or not np.all(np.isfinite(bcurve_g[grid <= max_lag])):
+            if skip_empty:
+                continue
             raise AnalysisError(
                 f"{name}: no particle starts in this layer in some time block; use fewer or wider layers"
             )
@@ -558,6 +565,7 @@ def analyze_diffusion(
     viscosity_mPa_s: float | None = None,
     temperature_K: float | None = None,
     method: str = "gls",
+    skip_empty_layers: bool = False,
 ) -> DiffusionReport:
     """Self-diffusion of labelled groups of a trajectory.
 
@@ -578,6 +586,9 @@ def analyze_diffusion(
     n_blocks : int
     z_layers, layer_edges_nm :
         Lateral (xy) D in ``z_layers`` equal layers across the box, or between given edges (nm).
+    skip_empty_layers : bool
+        Leave out (with a warning) a layer in which no particle of a group starts in some time
+        block, instead of raising.
     viscosity_mPa_s, temperature_K : float, optional
         Both given: add the Yeh-Hummer corrected ``D_yh_m2_per_s`` (cubic boxes only).
 
@@ -590,7 +601,7 @@ def analyze_diffusion(
     analysis = DiffusionAnalysis(
         selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
         tolerance=tolerance, z_layers=z_layers, layer_edges_nm=layer_edges_nm, viscosity_mPa_s=viscosity_mPa_s,
-        temperature_K=temperature_K, method=method,
+        temperature_K=temperature_K, method=method, skip_empty_layers=skip_empty_layers,
     )
     return run_analyses(traj, [analysis])[0]
 
@@ -611,7 +622,7 @@ class DiffusionAnalysis:
                  fit_window_ps: tuple[float, float] | None = None, n_blocks: int | None = None,
                  tolerance: float = fitting.SLOPE_TOLERANCE, z_layers: int | None = None,
                  layer_edges_nm: list[float] | None = None, viscosity_mPa_s: float | None = None,
-                 temperature_K: float | None = None, method: str = "gls") -> None:
+                 temperature_K: float | None = None, method: str = "gls", skip_empty_layers: bool = False) -> None:
         dims_components(dims)
         if not selections:
             raise AnalysisError("give at least one --group LABEL=SELECTION")
@@ -631,6 +642,7 @@ class DiffusionAnalysis:
         self.com, self.dims, self.drift = com, dims, drift
         self.fit_window_ps, self.n_blocks, self.tolerance = fit_window_ps, n_blocks, tolerance
         self.z_layers, self.layer_edges_nm = z_layers, layer_edges_nm
+        self.skip_empty_layers = skip_empty_layers
         self.viscosity_mPa_s, self.temperature_K, self.method = viscosity_mPa_s, temperature_K, method
         self.groups: list = []
         self.reference = None
@@ -697,8 +709,13 @@ class DiffusionAnalysis:
                 layers[g.label] = layer_diffusion(
                     pos.of(g.label), pos.box_nm, traj.dt_ps, edges, dims="xy", fit_window_ps=fit_window_ps,
                     n_blocks=fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks, tolerance=tolerance,
-                    label=g.label,
+                    label=g.label, skip_empty=self.skip_empty_layers,
                 )
+                kept = {layer.z_range_nm for layer in layers[g.label]}
+                for lo, hi in zip(edges[:-1], edges[1:]):
+                    if (float(lo), float(hi)) not in kept:
+                        warnings.append(f"{g.label} layer {lo:g}-{hi:g} nm: no {g.label} starts in it in every time "
+                                        "block; no D for this layer (too few particles or too short a run)")
                 for layer in layers[g.label]:
                     warnings += layer.result.warnings
 

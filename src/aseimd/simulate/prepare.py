@@ -179,6 +179,65 @@ def _bonded_pairs(system: mm.System, topology: app.Topology | None) -> set[tuple
     return pairs
 
 
+def make_constraints_contiguous(system: mm.System, positions_nm: np.ndarray,
+                                box_vectors_nm: np.ndarray) -> tuple[np.ndarray, int]:
+    """Shift atoms by whole box vectors so that the two atoms of every constraint are contiguous.
+
+    A builder may wrap atoms one by one into the box (polymer chains crossing
+    the lateral boundaries), so an X-H pair can be split by a box edge. Periodic
+    bonded forces do not mind, but OpenMM's constraint algorithms work on raw
+    coordinates: such a constraint is "violated" by a box length, and applying
+    it (at minimisation or the first step; at once with repartitioned masses)
+    can blow the system up. Each connected group of constrained atoms is walked
+    and every atom put at the minimum image of the atom it was reached from.
+    Atoms without constraints (the frozen slab, ions) are not touched; the
+    physics is unchanged (periodic images).
+
+    Parameters
+    ----------
+    system : openmm.System
+    positions_nm : ndarray, shape (n_atoms, 3), float, nm
+    box_vectors_nm : ndarray, shape (3, 3), float, nm
+        Rows a, b, c in OpenMM's reduced form (a along x, b in the xy plane).
+
+    Returns
+    -------
+    positions_nm : ndarray, shape (n_atoms, 3), float, nm
+        A new array.
+    n_moved : int
+        Atoms shifted.
+    """
+    pos = np.array(positions_nm, dtype=float, copy=True)
+    box = np.asarray(box_vectors_nm, dtype=float)
+    neighbours: dict[int, list[int]] = {}
+    for k in range(system.getNumConstraints()):
+        a, b = system.getConstraintParameters(k)[:2]
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    seen: set[int] = set()
+    moved = 0
+    for root in sorted(neighbours):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [root]
+        while stack:
+            i = stack.pop()
+            for j in neighbours[i]:
+                if j in seen:
+                    continue
+                seen.add(j)
+                d = pos[j] - pos[i]
+                shift = np.zeros(3)
+                for k in (2, 1, 0):  # reduced box vectors: c, then b, then a
+                    shift = shift + np.round((d - shift)[k] / box[k, k]) * box[k]
+                if np.any(shift != 0.0):
+                    pos[j] -= shift
+                    moved += 1
+                stack.append(j)
+    return pos, moved
+
+
 def apply_hmr(system: mm.System, topology: app.Topology, hydrogen_mass_amu: float) -> int:
     """Hydrogen mass repartitioning, in place, conserving the total mass.
 

@@ -81,6 +81,7 @@ from aseimd.simulate.prepare import (
     check_cutoff_fits,
     copy_system,
     make_barostat,
+    make_constraints_contiguous,
     read_system_dir,
     scale_molecules,
     set_cutoff,
@@ -523,7 +524,9 @@ class _Run:
             for name in ("thermo.csv", "trajectory.dcd", "state.xml", *(f.name for f in checkpoint_files(self.run_dir))):
                 (self.run_dir / name).unlink(missing_ok=True)  # aseimd's own files, none of them recorded
             start_index = 0
-            entry: Any = _Handover(self.inp.positions_nm, None, self.inp.box_vectors_nm, 0)
+            whole, _ = make_constraints_contiguous(self.inp.system, self.inp.positions_nm,
+                                                   self.inp.box_vectors_nm)  # constraints act on raw coordinates
+            entry: Any = _Handover(whole, None, self.inp.box_vectors_nm, 0)
         else:
             truncate_outputs(self.run_dir, p, self.n_atoms, resume_step)
             item = p.stage_at(resume_step)
