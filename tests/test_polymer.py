@@ -122,7 +122,9 @@ def test_layer_builds_clean_neutral_minimises_and_runs(layer):
     t, b = THICK[name], BOX[name]
     assert cell.box_nm.tolist() == [b, b, t]
     assert pos[:, 2].min() >= 0.0 and pos[:, 2].max() <= t
-    assert pos[:, :2].min() >= 0.0 and np.all(pos[:, :2] < b)
+    heavy = np.array([a.element.symbol != "H" for a in cell.topology.atoms()])
+    assert pos[heavy, :2].min() >= 0.0 and np.all(pos[heavy, :2] < b)  # heavy atoms wrapped into the box
+    assert pos[:, :2].min() > -0.12 and np.all(pos[:, :2] < b + 0.12)  # each H beside its atom (X-H constraints whole)
     assert min_nonbonded_distance_nm(cell.topology, pos, cell.box_nm, (True, True, False)) > 0.1
     assert speared_rings(cell.topology, pos, cell.box_nm, (True, True, False)) == []
     # run it periodic with a vacuum gap above the layer

@@ -365,7 +365,7 @@ def build_polymer_layer(spec: PolymerSpec, *, box_xy_nm: tuple[float, float], th
     -------
     Cell
         ``box_nm = (x, y, thickness_nm)``; chains may cross the lateral
-        boundaries (atoms wrapped into [0, x) x [0, y)); counter-ions (Li-Nafion)
+        boundaries (atoms wrapped into [0, x) x [0, y), each H kept next to its bonded atom so no X-H constraint straddles an edge); counter-ions (Li-Nafion)
         inside the layer.  Provenance: polymer, DP, chains, tacticity and dyads
         per chain, EW, density, growth statistics, seed.
 
@@ -387,12 +387,35 @@ def build_polymer_layer(spec: PolymerSpec, *, box_xy_nm: tuple[float, float], th
     top, pos, info = _grow_and_relax(spec, final_box=final_box, layer=True, n_chains=n_chains,
                                      temperature_K=temperature_K, seed=seed)
     pos[:, :2] = np.mod(pos[:, :2], final_box[:2])
+    _hydrogens_next_to_their_atom(top, pos, final_box[:2])
     if np.any(pos[:, 2] < 0) or np.any(pos[:, 2] > thickness_nm):
         raise BuildError(f"relaxed layer leaves the slab (z from {pos[:, 2].min():.3f} to {pos[:, 2].max():.3f} nm "
                          f"for thickness {thickness_nm}); use a thicker layer or fewer chains")
     prov = _provenance(spec, "layer", n_chains, rho, temperature_K, seed, info, final_box, top)
     prov["layer"] = {"box_xy_nm": [bx, by], "thickness_nm": float(thickness_nm), "periodic": [True, True, False]}
     return Cell(top, pos, final_box, prov)
+
+
+def _hydrogens_next_to_their_atom(topology, pos: np.ndarray, box_xy_nm: np.ndarray) -> None:
+    """Put every H at the lateral image nearest its bonded atom (in place).
+
+    Wrapping atoms one by one into [0, x) x [0, y) can split an X-H bond across a
+    box edge; bonded forces are periodic and do not mind, but X-H bonds are
+    constraints and OpenMM's constraint solvers work on raw coordinates. An H may
+    then lie a little outside the box, which OpenMM accepts.
+    """
+    pairs = []
+    for bond in topology.bonds():
+        a, b = bond[0], bond[1]
+        if b.element is not None and b.element.symbol == "H":
+            pairs.append((a.index, b.index))
+        elif a.element is not None and a.element.symbol == "H":
+            pairs.append((b.index, a.index))
+    if not pairs:
+        return
+    heavy, hyd = np.array(pairs).T
+    d = pos[hyd, :2] - pos[heavy, :2]
+    pos[hyd, :2] -= np.round(d / box_xy_nm) * box_xy_nm
 
 
 def build_melt(spec: PolymerSpec, *, density_g_per_cm3: float | None = None, temperature_K: float = 298.15,
