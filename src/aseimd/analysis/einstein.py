@@ -28,7 +28,7 @@ import numpy as np
 
 from aseimd.analysis import gls
 from aseimd.analysis.blocks import jackknife, origin_block_sums
-from aseimd.analysis.fitting import FitWindow
+from aseimd.analysis.fitting import FitWindow, given_window
 from aseimd.analysis.msd import cross_msd_fft, msd_fft
 from aseimd.analysis.msd_covariance import overlap_trace
 from aseimd.errors import AnalysisError
@@ -235,22 +235,9 @@ def fit_gls(
 
     onset = None
     if fit_window_ps is not None:
-        start_ps, stop_ps = fit_window_ps
-        if not 0 <= start_ps < stop_ps:
-            raise AnalysisError(f"--fit-window-ps {start_ps} {stop_ps}: need 0 <= A < B")
-        start = max(1, int(np.ceil(start_ps / dt_ps - 1e-9)))
-        stop = int(np.floor(stop_ps / dt_ps + 1e-9))
-        if stop > max_stop:
-            raise AnalysisError(
-                f"fit window ends at {stop_ps:g} ps but blocks of time origins at least "
-                f"{BLOCK_LENGTH_FACTOR} windows long allow lags up to {max_stop * dt_ps:g} ps; "
-                "use a shorter window, fewer --blocks or a longer trajectory"
-            )
-        if stop - start + 1 < 2:
-            raise AnalysisError(
-                f"fit window {start_ps:g}-{stop_ps:g} ps holds fewer than 2 lags at a frame spacing of {dt_ps:g} ps"
-            )
-        window = FitWindow(start, stop, automatic=False, found=True)
+        window = given_window(*fit_window_ps, dt_ps, max_stop,
+                              limit=f"blocks of time origins at least {BLOCK_LENGTH_FACTOR} windows long allow lags up to "
+                                    "{max_ps:g} ps")
     else:
         tested = [(curves[name], s.onset_dims) for name, s in series.items() if s.onset_dims]
         onset = gls.find_onset(tested, K_of, max_stop, span=span, p_min=p_min)

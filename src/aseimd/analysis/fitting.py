@@ -181,8 +181,12 @@ def choose_window(msd: np.ndarray, max_lag: int, tolerance: float = SLOPE_TOLERA
     return FitWindow(min(start, max_lag - 1), max_lag, automatic=True, found=False)
 
 
-def given_window(start_ps: float, stop_ps: float, dt_ps: float, max_lag: int) -> FitWindow:
+def given_window(start_ps: float, stop_ps: float, dt_ps: float, max_lag: int,
+                 limit: str = "the trajectory allows lags up to {max_ps:g} ps (half of one of the averaging blocks)"
+                 ) -> FitWindow:
     """A user-given window in ps, checked against the usable lags.
+
+    ``limit`` says in the error message what sets ``max_lag`` (``{max_ps}`` is filled in).
 
     Raises
     ------
@@ -195,12 +199,12 @@ def given_window(start_ps: float, stop_ps: float, dt_ps: float, max_lag: int) ->
     stop = int(np.floor(stop_ps / dt_ps + 1e-9))
     if stop > max_lag:
         raise AnalysisError(
-            f"fit window ends at {stop_ps} ps but the trajectory allows lags up to {max_lag * dt_ps:g} ps "
-            f"(half of one of the averaging blocks); use a shorter window, fewer --blocks or a longer trajectory"
+            f"fit window ends at {stop_ps:g} ps but {limit.format(max_ps=max_lag * dt_ps)}; "
+            "use a shorter window, fewer --blocks or a longer trajectory"
         )
     if stop - start < 1:
         raise AnalysisError(
-            f"fit window {start_ps}-{stop_ps} ps holds fewer than 2 lags at a frame spacing of {dt_ps:g} ps"
+            f"fit window {start_ps:g}-{stop_ps:g} ps holds fewer than 2 lags at a frame spacing of {dt_ps:g} ps"
         )
     return FitWindow(start, stop, automatic=False, found=True)
 

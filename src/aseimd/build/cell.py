@@ -93,6 +93,26 @@ def _box_vectors(box_nm: np.ndarray):
     return (openmm.Vec3(a, 0, 0), openmm.Vec3(0, b, 0), openmm.Vec3(0, 0, c)) * unit.nanometer
 
 
+def append_copies(top: app.Topology, template: app.Topology, count: int) -> None:
+    """Append ``count`` copies of ``template`` (residues, atoms, bonds) to ``top`` as one new chain, in place.
+
+    Nothing is added for ``count <= 0``.
+    """
+    if count <= 0:
+        return
+    chain = top.addChain()
+    index = {a.index: i for i, a in enumerate(template.atoms())}
+    bonds = [(index[b.atom1.index], index[b.atom2.index], b.type, b.order) for b in template.bonds()]
+    for _ in range(count):
+        new_atoms = []
+        for res in template.residues():
+            new_res = top.addResidue(res.name, chain)
+            for atom in res.atoms():
+                new_atoms.append(top.addAtom(atom.name, atom.element, new_res))
+        for i, j, btype, order in bonds:
+            top.addBond(new_atoms[i], new_atoms[j], btype, order)
+
+
 def topology_from_molecules(pieces: Sequence[tuple[object, int]]) -> app.Topology:
     """Concatenate copies of single-molecule topologies into one topology.
 
@@ -111,21 +131,7 @@ def topology_from_molecules(pieces: Sequence[tuple[object, int]]) -> app.Topolog
     """
     top = app.Topology()
     for mol, count in pieces:
-        template = mol.topology
-        if count <= 0:
-            continue
-        chain = top.addChain()
-        atoms = list(template.atoms())
-        index = {a.index: i for i, a in enumerate(atoms)}
-        bonds = [(index[b.atom1.index], index[b.atom2.index], b.type, b.order) for b in template.bonds()]
-        for _ in range(count):
-            new_atoms = []
-            for res in template.residues():
-                new_res = top.addResidue(res.name, chain)
-                for atom in res.atoms():
-                    new_atoms.append(top.addAtom(atom.name, atom.element, new_res))
-            for i, j, btype, order in bonds:
-                top.addBond(new_atoms[i], new_atoms[j], btype, order)
+        append_copies(top, mol.topology, count)
     return top
 
 

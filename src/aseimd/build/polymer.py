@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aseimd.build.cell import Cell
+from aseimd.build.cell import Cell, append_copies
 from aseimd.errors import BuildError, SpecError
 from aseimd.species import Polymer, get_polymer, get_salt, get_species
 
@@ -271,7 +271,7 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
             res = top.addResidue(sp.residue, chain)
             top.addAtom(sp.residue, app.Element.getBySymbol("Li"), res)
     for mol, count in ions:
-        _append_copies(top, mol, count)
+        append_copies(top, mol.topology, count)
     t1 = time.perf_counter()
     if relax:
         positions = relax_cell(top, positions, start_box_nm=start_box, final_box_nm=final_box, layer=layer)
@@ -294,23 +294,6 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
         "chain_masses_g_per_mol": [round(_chain_mass(s, poly), 3) for s in seqs],
     }
     return top, positions, info
-
-
-def _append_copies(top, mol, count: int) -> None:
-    """Append ``count`` copies of a molecule's residues, atoms and bonds as one new chain."""
-    template = mol.topology
-    atoms_t = list(template.atoms())
-    index = {a.index: i for i, a in enumerate(atoms_t)}
-    bonds = [(index[b.atom1.index], index[b.atom2.index]) for b in template.bonds()]
-    chain = top.addChain()
-    for _ in range(count):
-        new = []
-        for res in template.residues():
-            r = top.addResidue(res.name, chain)
-            for atom in res.atoms():
-                new.append(top.addAtom(atom.name, atom.element, r))
-        for i, j in bonds:
-            top.addBond(new[i], new[j])
 
 
 def _n_chains_for(spec: PolymerSpec, volume_nm3: float, density, what: str, rng_seed: int) -> tuple[int, float]:
