@@ -44,6 +44,22 @@ def test_issue_case_60_solvents_1nm_is_refused_with_the_numbers():
     assert "\n" not in msg
 
 
+def test_huge_cutoff_does_not_suggest_a_box_above_the_packing_limit():
+    """A 50 nm cut-off would need ~10^8 atoms: the message says so instead of suggesting n_solvent."""
+    from aseimd.build.composition import n_atoms_of
+    from aseimd.build.packing import MAX_PACK_ATOMS
+
+    comp = count_molecules(RECIPE, n_solvent=100)
+    # closed form: EC 10, DMC 12, Li 1, PF6 7 atoms per molecule
+    counts = comp.species_counts
+    assert n_atoms_of(comp) == 10 * counts["EC"] + 12 * counts["DMC"] + counts["Li"] * 1 + counts["PF6"] * 7
+    with pytest.raises(BuildError) as err:
+        check_cutoff_fits(comp, 50.0)
+    msg = str(err.value)
+    assert f"{MAX_PACK_ATOMS}-atom packing limit" in msg and "n_solvent >=" not in msg
+    assert "use cutoff_nm <=" in msg and "\n" not in msg
+
+
 def test_bad_cutoff_value():
     with pytest.raises(SpecError, match="cutoff_nm must be a positive number"):
         check_cutoff_fits(count_molecules(RECIPE, n_solvent=100), -1.0)

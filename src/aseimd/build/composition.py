@@ -508,9 +508,28 @@ def check_cutoff_fits(composition: Composition, cutoff_nm: float, *,
         return
     n_min = min_n_solvent_for_cutoff(composition.recipe, cutoff_nm, margin)
     packed = f", packed {packed_edge_nm:.3f} nm" if packed_edge_nm is not None else ""
-    raise BuildError(
-        f"box too small for cutoff_nm {cutoff_nm:g}: the expected equilibrium edge is {edge:.3f} nm{packed} "
-        f"(NPT compresses the packed box), but {cutoff_nm:g} nm needs >= {need:.3f} nm "
-        f"(2 x cutoff / (1 - {margin:.0%} margin)); use n_solvent >= {n_min}, box_edge_nm >= {need:.2f}, "
-        f"or cutoff_nm <= {edge * (1 - margin) / 2:.3f}"
-    )
+    head = (f"box too small for cutoff_nm {cutoff_nm:g}: the expected equilibrium edge is {edge:.3f} nm{packed} "
+            f"(NPT compresses the packed box), but {cutoff_nm:g} nm needs >= {need:.3f} nm "
+            f"(2 x cutoff / (1 - {margin:.0%} margin)); ")
+    largest = edge * (1 - margin) / 2
+    from aseimd.build.packing import MAX_PACK_ATOMS
+
+    n_atoms = n_atoms_of(count_molecules(composition.recipe, n_solvent=n_min))
+    if n_atoms is not None and n_atoms > MAX_PACK_ATOMS:  # the bigger box is not a way out: say so
+        raise BuildError(head + f"a box that large would hold ~{n_atoms} atoms, above the {MAX_PACK_ATOMS}-atom "
+                         f"packing limit; use cutoff_nm <= {largest:.3f} (1.0-1.2 nm is usual)")
+    raise BuildError(head + f"use n_solvent >= {n_min}, box_edge_nm >= {need:.2f}, or cutoff_nm <= {largest:.3f}")
+
+
+def n_atoms_of(composition: Composition) -> int | None:
+    """Atoms in ``composition`` from the force-field templates, or None if a species has no template."""
+    from aseimd.forcefield.loader import residue_templates
+
+    templates = residue_templates()
+    total = 0
+    for name, count in composition.species_counts.items():
+        tmpl = templates.get(get_species(name).residue)
+        if tmpl is None:
+            return None
+        total += count * len(tmpl.atoms)
+    return total
