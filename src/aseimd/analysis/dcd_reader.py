@@ -73,20 +73,8 @@ class DCDReader:
         consecutive = frames.size > 1 and bool(np.all(np.diff(frames) == 1))
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            if dense and consecutive:  # one read for many whole frames, then strided views
-                per = max(1, DENSE_READ_BYTES // self.frame_bytes)
-                for lo_f in range(0, len(frames), per):
-                    nf = min(per, len(frames) - lo_f)
-                    base = self._header_bytes + int(frames[lo_f]) * self.frame_bytes
-                    raw = os.pread(fd, nf * self.frame_bytes, base)
-                    if len(raw) != nf * self.frame_bytes:
-                        raise OSError(f"{self.path}: file ended inside frame {int(frames[lo_f]) + len(raw) // self.frame_bytes}")
-                    rows = np.frombuffer(raw, dtype=np.uint8).reshape(nf, self.frame_bytes)
-                    if cell is not None:
-                        cell[lo_f:lo_f + nf] = rows[:, 4:52].copy().view(self._f8)
-                    for k in range(3):
-                        off = self._box_bytes + k * block + 4 + 4 * lo
-                        xyz[lo_f:lo_f + nf, :, k] = rows[:, off:off + span].copy().view(self._f4)[:, rel]
+            if dense and consecutive:  # one read for many whole frames, then views of its float32 words
+                self._read_dense(fd, frames, lo, hi, rel, xyz, cell)
             else:
                 for i, frame in enumerate(frames):
                     base = self._header_bytes + int(frame) * self.frame_bytes
@@ -97,16 +85,51 @@ class DCDReader:
                         if len(raw) != span:
                             raise OSError(f"{self.path}: file ended inside frame {frame}")
                         xyz[i, :, k] = np.frombuffer(raw, dtype=self._f4)[rel]
+                xyz *= np.float32(0.1)  # Å -> nm
         finally:
             os.close(fd)
-        xyz *= np.float32(0.1)  # Å -> nm
         box = None
         if cell is not None:  # A, gamma, B, beta, alpha, C; converted once per distinct cell
-            unique, inverse = np.unique(cell, axis=0, return_inverse=True)
+            if len(cell) and np.all(cell == cell[0]):  # constant box (NVT): no sort
+                unique, inverse = cell[:1], np.zeros(len(cell), dtype=np.int64)
+            else:
+                unique, inverse = np.unique(cell, axis=0, return_inverse=True)
             vectors = _box_vectors_nm(unique[:, 0], unique[:, 2], unique[:, 5], unique[:, 4], unique[:, 3],
                                       unique[:, 1])
             box = vectors[np.ravel(inverse)]
         return xyz, box
+
+    def _read_dense(self, fd: int, frames: np.ndarray, lo: int, hi: int, rel: np.ndarray, xyz: np.ndarray,
+                    cell: np.ndarray | None) -> None:
+        """Consecutive frames: whole frames per ``pread``, coordinates scaled Å -> nm straight into ``xyz``.
+
+        A frame is a whole number of 4-byte words (56-byte cell record, then three blocks of
+        4 + 4 n_atoms + 4 bytes), so a run of frames is one (n_frames, words) float32 array and
+        each coordinate block of the selected span is a strided view of it: one pass per
+        coordinate writes ``xyz[..., k] = 0.1 * block`` (the same float32 product as scaling after
+        the copy, so the values are bit-identical to the per-frame path).
+        """
+        per = max(1, DENSE_READ_BYTES // self.frame_bytes)
+        words = self.frame_bytes // 4
+        block_words = 2 + self.n_atoms
+        contiguous = rel.size == hi - lo and bool(np.all(np.diff(rel) == 1))  # lo..hi-1 in order: slices, no gather
+        scale = np.float32(0.1)
+        for lo_f in range(0, len(frames), per):
+            nf = min(per, len(frames) - lo_f)
+            base = self._header_bytes + int(frames[lo_f]) * self.frame_bytes
+            raw = os.pread(fd, nf * self.frame_bytes, base)
+            if len(raw) != nf * self.frame_bytes:
+                raise OSError(f"{self.path}: file ended inside frame {int(frames[lo_f]) + len(raw) // self.frame_bytes}")
+            if cell is not None:
+                rows = np.frombuffer(raw, dtype=np.uint8).reshape(nf, self.frame_bytes)
+                cell[lo_f:lo_f + nf] = rows[:, 4:52].copy().view(self._f8)
+            table = np.frombuffer(raw, dtype=self._f4).reshape(nf, words)
+            for k in range(3):
+                first = self._box_bytes // 4 + k * block_words + 1 + lo
+                src = table[:, first:first + (hi - lo)]
+                if not contiguous:
+                    src = src[:, rel]
+                np.multiply(src, scale, out=xyz[lo_f:lo_f + nf, :, k])
 
 
 #: Read whole frames at once when the selected span covers at least this fraction of a frame.

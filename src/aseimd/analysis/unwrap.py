@@ -98,22 +98,44 @@ class Unwrapper:
             prev_w, prev_u = xyz[0], first
         else:
             prev_w, prev_u = self._last_wrapped, self._last_unwrapped
-        # steps in the stored precision (float32 for DCD/XTC), one box when it is constant; sums in float64
-        steps = np.empty_like(xyz)
-        np.subtract(xyz[0], prev_w, out=steps[0])
-        np.subtract(xyz[1:], xyz[:-1], out=steps[1:])
-        if np.all(box == box[:1]) and is_orthorhombic(box[0]):  # in place, no temporaries beyond one
-            lengths = np.diag(box[0]).astype(steps.dtype)
-            q = steps / lengths
-            np.rint(q, out=q)
-            q *= lengths
-            steps -= q
+        if np.all(box == box[:1]) and is_orthorhombic(box[0]):
+            out = self._feed_constant_orthorhombic(xyz, np.diag(box[0]), prev_w, prev_u)
         else:
+            # steps in the stored precision (float32 for DCD/XTC), the minimum image in each frame's box
+            steps = np.empty_like(xyz)
+            np.subtract(xyz[0], prev_w, out=steps[0])
+            np.subtract(xyz[1:], xyz[:-1], out=steps[1:])
             steps = minimum_image(steps, box)
-        if self._last_wrapped is None:
-            steps[0] = 0.0
-        out = np.cumsum(steps, axis=0, dtype=np.float64)
-        out += prev_u
+            if self._last_wrapped is None:
+                steps[0] = 0.0
+            out = np.cumsum(steps, axis=0, dtype=np.float64)
+            out += prev_u
         self._last_wrapped = np.array(xyz[-1])
         self._last_unwrapped = out[-1].copy()
+        return out
+
+    def _feed_constant_orthorhombic(self, xyz: np.ndarray, lengths_nm: np.ndarray, prev_w: np.ndarray,
+                                    prev_u: np.ndarray) -> np.ndarray:
+        """The same jump scheme for one constant orthorhombic box, by integer image counts.
+
+        With one box the unwrapped path is u(t) = w(t) - L n(t) + (u_prev - w_prev),
+        where n(t) is the running sum of the image jumps rint(Δw / L) of the
+        minimum-image steps (computed in the stored precision, exactly as the
+        general path does). The jump counts are small integers, exact in
+        float32, so nothing accumulates round-off over the run: the result equals
+        the summed minimum-image steps to the rounding of one float64 operation
+        (the general path sums float32 steps, ~1e-6 nm over 10^4 frames).
+        """
+        lengths = lengths_nm.astype(xyz.dtype)
+        jumps = np.empty_like(xyz)
+        np.subtract(xyz[0], prev_w, out=jumps[0])
+        np.subtract(xyz[1:], xyz[:-1], out=jumps[1:])
+        jumps /= lengths
+        np.rint(jumps, out=jumps)
+        if self._last_wrapped is None:
+            jumps[0] = 0.0
+        np.cumsum(jumps, axis=0, out=jumps)  # image counts n(t)
+        out = np.multiply(jumps, lengths_nm.astype(np.float64))
+        np.subtract(xyz, out, out=out)
+        out += np.asarray(prev_u, np.float64) - np.asarray(prev_w, np.float64)
         return out
