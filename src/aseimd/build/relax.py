@@ -22,9 +22,23 @@ import math
 
 import numpy as np
 
-#: Soft-core LJ (Beutler et al. form) with strength ``lam``; finite at r = 0 for lam < 1.
-SOFT_LJ = ("4*eps*lam*(1/(alpha*(1-lam)+x)^2 - 1/(alpha*(1-lam)+x)); x=(r/sig)^6; "
-           "sig=rsig1*rsig2; eps=reps1*reps2")
+#: Purely repulsive soft-core LJ with strength ``lam``: the Beutler et al. (Chem. Phys. Lett. 222, 529
+#: (1994)) soft-core form cut and shifted at its minimum (s = 2), as Weeks-Chandler-Andersen do for plain
+#: LJ. Finite at r = 0 for lam < 1; zero, with zero force, from r = (2 - alpha (1 - lam))^(1/6) sigma on.
+SOFT_REPULSION = ("step(2-s)*eps*lam*(4*(1/s^2 - 1/s) + 1); s=alpha*(1-lam)+(r/sig)^6; "
+                  "sig=rsig1*rsig2; eps=reps1*reps2")
+SOFT_ALPHA = 0.5
+#: Soft-core strength at the first and the last compression step.
+SOFT_LAMBDA_START, SOFT_LAMBDA_END = 0.3, 0.9
+#: Smallest length ratio of one compression step.
+COMPRESSION_FACTOR = 0.8
+#: Most minimiser iterations per compression step and in the final minimisation.
+SOFT_ITERATIONS, FINAL_ITERATIONS = 60, 400
+#: Early stop of a minimisation: largest force component below this, kJ/mol/nm. The soft stages only
+#: have to remove overlaps; the final (full force field) one leaves a cell with no contact harder than
+#: this, which the first stage of every shipped protocol (a full minimisation) then takes to a minimum.
+SOFT_MAX_FORCE_KJ_PER_MOL_NM = 2000.0
+FINAL_MAX_FORCE_KJ_PER_MOL_NM = 1000.0
 WALL_K_KJ_PER_NM2 = 2.0e4
 WALL_MARGIN_NM = 0.05
 
@@ -42,8 +56,12 @@ def _platform():
     return openmm.Platform.getPlatformByName("Reference")
 
 
-def _soft_system(system, periodic_z_pad: bool):
-    """Copy of ``system`` with charges and LJ replaced by soft-core LJ (global ``lam``)."""
+def _soft_system(system, max_cutoff_nm: float):
+    """Copy of ``system`` with charges and LJ replaced by the soft-core repulsion (global ``lam``).
+
+    The repulsion ends at ``2^(1/6) sigma_ij``, so its cut-off is ``2^(1/6)`` times the
+    largest pair sigma (a few tenths of a nm): far fewer pairs than the full force field's.
+    """
     import openmm
 
     soft = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(system))
@@ -53,18 +71,22 @@ def _soft_system(system, periodic_z_pad: bool):
         if isinstance(f, (openmm.NonbondedForce, openmm.CMMotionRemover)) or (
                 isinstance(f, openmm.CustomNonbondedForce) and f.getName() == "LJ"):
             soft.removeForce(k)
-    sc = openmm.CustomNonbondedForce(SOFT_LJ)
+    sc = openmm.CustomNonbondedForce(SOFT_REPULSION)
     sc.setName("softLJ")
-    sc.addGlobalParameter("lam", 0.3)
-    sc.addGlobalParameter("alpha", 0.5)
+    sc.addGlobalParameter("lam", SOFT_LAMBDA_START)
+    sc.addGlobalParameter("alpha", SOFT_ALPHA)
     sc.addPerParticleParameter("rsig")
     sc.addPerParticleParameter("reps")
+    rsig_max = 0.0
     for i in range(lj.getNumParticles()):
-        sc.addParticle(lj.getParticleParameters(i))
+        p = lj.getParticleParameters(i)
+        sc.addParticle(p)
+        if p[1] > 0:
+            rsig_max = max(rsig_max, p[0])
     for k in range(lj.getNumExclusions()):
         sc.addExclusion(*lj.getExclusionParticles(k))
     sc.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
-    sc.setCutoffDistance(min(0.9, lj.getCutoffDistance().value_in_unit(openmm.unit.nanometer)))
+    sc.setCutoffDistance(min(max_cutoff_nm, 2.0 ** (1.0 / 6.0) * rsig_max * rsig_max + 1e-3))
     soft.addForce(sc)
     return soft
 
@@ -82,8 +104,31 @@ def _add_walls(system, z_hi_nm: float):
     system.addForce(wall)
 
 
+class _StopAtForce:
+    """Minimisation reporter factory: stop once the largest force component is below ``max_force``."""
+
+    def __new__(cls, max_force_kj_per_mol_nm: float, stats: dict, z_range=None):
+        import openmm
+
+        class Reporter(openmm.MinimizationReporter):
+            def report(self, iteration, x, grad, args):
+                stats["iterations"] = stats.get("iterations", 0) + 1
+                g = np.asarray(grad)
+                if not g.size or float(np.max(np.abs(g))) >= max_force_kj_per_mol_nm:
+                    return False
+                if z_range is not None:
+                    z = np.asarray(x)[2::3]
+                    return bool(z.min() >= z_range[0] and z.max() <= z_range[1])
+                return True
+
+        return Reporter()
+
+
 def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm, layer: bool,
-               cutoff_nm: float = 0.9, soft_iterations: int = 60, final_iterations: int = 300) -> np.ndarray:
+               cutoff_nm: float = 0.9, soft_iterations: int = SOFT_ITERATIONS,
+               final_iterations: int = FINAL_ITERATIONS, compression_factor: float = COMPRESSION_FACTOR,
+               soft_max_force: float = SOFT_MAX_FORCE_KJ_PER_MOL_NM,
+               final_max_force: float = FINAL_MAX_FORCE_KJ_PER_MOL_NM, stats: dict | None = None) -> np.ndarray:
     """Compress and minimise a grown cell.
 
     Parameters
@@ -97,9 +142,17 @@ def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm
     layer : bool
         Compress z only and keep atoms between walls at 0 and the current thickness.
     cutoff_nm : float
-        Non-bonded cutoff of the relaxation, nm (reduced to fit small boxes).
+        Non-bonded cutoff of the final minimisation, nm (reduced to fit small boxes).
     soft_iterations, final_iterations : int
-        Minimiser iterations per compression step and for the final minimisation.
+        Most minimiser iterations per compression step and for the final minimisation.
+    compression_factor : float
+        Smallest length ratio of one compression step (0 < f < 1).
+    soft_max_force, final_max_force : float
+        A minimisation stops early once the largest force component (kJ/mol/nm)
+        is below this (soft-core stages, final stage).
+    stats : dict, optional
+        Filled with ``compression_steps``, ``soft_iterations``, ``final_iterations``,
+        ``final_max_force_kj_per_mol_nm``.
 
     Returns
     -------
@@ -121,7 +174,7 @@ def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm
     rc = min(cutoff_nm, 0.49 * float(np.min(box_for(final))))
     topology.setPeriodicBoxVectors(_vectors(box_for(start)))
     system = create_system(topology, charge_scale=1.0, cutoff_nm=rc, constraints=None)
-    soft = _soft_system(system, layer)
+    soft = _soft_system(system, 0.49 * float(np.min(box_for(final))))
     if layer:
         _add_walls(soft, float(start[2]))
         _add_walls(system, float(final[2]))
@@ -129,7 +182,9 @@ def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm
     ctx = openmm.Context(soft, openmm.VerletIntegrator(0.001), platform)
     pos = np.array(positions_nm, dtype=float)
     ratio = final / start
-    n_steps = max(1, int(math.ceil(math.log(float(np.min(ratio))) / math.log(0.9)))) if np.any(ratio < 0.999) else 1
+    lo = float(np.min(ratio))
+    n_steps = max(1, int(math.ceil(math.log(lo) / math.log(compression_factor) - 1e-9))) if lo < 0.999 else 1
+    soft_stats: dict = {}
     for k in range(1, n_steps + 1):
         f = ratio ** (k / n_steps)
         prev = ratio ** ((k - 1) / n_steps)
@@ -141,16 +196,23 @@ def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm
             pos *= f / prev
         ctx.setPeriodicBoxVectors(*_vectors(box_for(cur_box)))
         ctx.setPositions(pos * unit.nanometer)
-        ctx.setParameter("lam", 0.3 + 0.6 * k / n_steps)
-        openmm.LocalEnergyMinimizer.minimize(ctx, 10.0, soft_iterations)
+        ctx.setParameter("lam", SOFT_LAMBDA_START + (SOFT_LAMBDA_END - SOFT_LAMBDA_START) * k / n_steps)
+        openmm.LocalEnergyMinimizer.minimize(ctx, 1e-3, soft_iterations, _StopAtForce(soft_max_force, soft_stats))
         pos = ctx.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
     del ctx
     topology.setPeriodicBoxVectors(_vectors(box_for(final)))
     full = openmm.Context(system, openmm.VerletIntegrator(0.001), platform)
     full.setPeriodicBoxVectors(*_vectors(box_for(final)))
     full.setPositions(pos * unit.nanometer)
-    openmm.LocalEnergyMinimizer.minimize(full, 10.0, final_iterations)
-    out = full.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    final_stats: dict = {}
+    openmm.LocalEnergyMinimizer.minimize(full, 1e-3, final_iterations, _StopAtForce(final_max_force, final_stats, (0.0, float(final[2])) if layer else None))
+    state = full.getState(getPositions=True, getForces=True)
+    out = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    if stats is not None:
+        forces = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
+        stats.update({"compression_steps": n_steps, "soft_iterations": soft_stats.get("iterations", 0),
+                      "final_iterations": final_stats.get("iterations", 0),
+                      "final_max_force_kj_per_mol_nm": round(float(np.max(np.abs(forces))), 1)})
     return np.asarray(out, dtype=float)
 
 
