@@ -30,15 +30,18 @@ QUICKSTART_ANALYSES = {
     "coordination": {
         "center": {"Li": "resname LI"},
         "shells": {"PEO_O": f"{PEO_RESIDUES} and element O", "EC": "resname EC and name O1",
-                   "DMC": "resname DMC and name O1", "PF6": "resname PF6 and element F"},
-        "anion": "PF6",
+                   "DMC": "resname DMC and name O1", "PF6": "resname PF6 and element F",
+                   "TFSI": "resname TFS and element O",
+                   # any anion (PF6- F or TFSI- O): the shell that sorts Li+ into SSIP / CIP / AGG
+                   "anions": "(resname PF6 and element F) or (resname TFS and element O)"},
+        "anion": "anions",
         # Li+ starts in the electrolyte: in a short run g(r) of the ether O may have no first minimum to find,
         # so its shell is a fixed 0.30 nm (chosen: just below the auto carbonyl-O cut-offs, 0.32-0.33 nm, of
         # this cell); the other cut-offs are the first minima of g(r).
         "cutoffs_nm": {"PEO_O": 0.30},
     },
-    "profile": {"groups": {"Li": "resname LI", "PF6": "resname PF6", "EC": "resname EC", "DMC": "resname DMC",
-                           "PEO": PEO_RESIDUES, "LiMetal": "resname LIM"}},
+    "profile": {"groups": {"Li": "resname LI", "PF6": "resname PF6", "TFSI": "resname TFS", "EC": "resname EC",
+                           "DMC": "resname DMC", "PEO": PEO_RESIDUES, "LiMetal": "resname LIM"}},
 }
 
 
