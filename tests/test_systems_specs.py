@@ -53,7 +53,8 @@ def test_shipped_spec_builds_small_clean_and_runs(name):
         elif la["name"] == "electrolyte":
             assert layer_kinds <= {"cation", "anion", "solvent"}
         else:
-            assert "polymer" in layer_kinds and layer_kinds <= {"polymer", "cation"}
+            allowed = {"polymer", "cation", "anion"} if data["polymer"].get("salt") else {"polymer", "cation"}
+            assert "polymer" in layer_kinds and layer_kinds <= allowed
     assert box[2] > layers[-1]["z_nm"][1]
     # clean: no non-bonded pair closer than 0.1 nm, no bond through a ring (EC rings next to the layers)
     assert min_nonbonded_distance_nm(cell.topology, pos, box) > 0.1

@@ -169,6 +169,12 @@ def _polymer_layer(spec: InterfaceSpec, box_xy_nm: np.ndarray, part: str) -> Cel
     from aseimd.build.polymer import build_polymer_layer
 
     p = spec.polymer
+    if p.layer_salt() is not None:
+        from aseimd.build.layer_salt import build_salted_layer
+
+        return build_salted_layer(p.polymer_spec(), p.layer_salt(), box_xy_nm=(float(box_xy_nm[0]), float(box_xy_nm[1])),
+                                  thickness_nm=p.thickness_nm, density_g_per_cm3=p.density_g_per_cm3,
+                                  temperature_K=spec.temperature_K, seed=_sub_seed(spec.seed, part))
     return build_polymer_layer(p.polymer_spec(), box_xy_nm=(float(box_xy_nm[0]), float(box_xy_nm[1])),
                                thickness_nm=p.thickness_nm, density_g_per_cm3=p.density_g_per_cm3,
                                temperature_K=spec.temperature_K, seed=_sub_seed(spec.seed, part))
@@ -225,6 +231,17 @@ def _run_jobs(jobs, parallel: bool) -> list[Cell]:
             raise value
         results.append(value)
     return results
+
+
+def _layer_salt_counts(name: str, part: Cell) -> dict:
+    """``{"salt": {salt: ion pairs}}`` of a layer for build.json's ``layers`` (empty for the slab)."""
+    prov = part.provenance or {}
+    if name.startswith("polymer"):
+        s = prov.get("salt")
+        return {"salt": {s["salt"]: s["ion_pairs"]} if s else {}}
+    if name == "electrolyte":
+        return {"salt": {s["salt"]: s["ion_pairs"] for s in prov.get("salts", [])}}
+    return {}
 
 
 def build_interface(spec, *, packmol_timeout_s: float = 600.0, parallel: bool | None = None) -> Cell:
@@ -288,6 +305,7 @@ def build_interface(spec, *, packmol_timeout_s: float = 600.0, parallel: bool | 
         positions.append(pos)
         stop = first + part.n_atoms
         layers.append({"name": name, "z_nm": [cursor_nm, cursor_nm + hi - lo], "atoms": [first, stop]})
+        layers[-1].update(_layer_salt_counts(name, part))
         cursor_nm += hi - lo + spec.gap_nm
         first = stop
     box = np.array([box_xy[0], box_xy[1], cursor_nm])

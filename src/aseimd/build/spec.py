@@ -36,7 +36,7 @@ _TOP_KEYS = ("name", "slab", "polymer", "electrolyte", "cutoff_nm", "charge_scal
              "lj_long_range_correction", "temperature_K")
 _SLAB_KEYS = ("face", "layers", "lateral_nm", "repeats")
 _POLYMER_KEYS = ("name", "thickness_nm", "n_repeat", "molar_mass_g_per_mol", "n_chains", "tacticity",
-                 "ew_g_per_mol", "end_groups", "density_g_per_cm3")
+                 "ew_g_per_mol", "end_groups", "density_g_per_cm3", "salt", "eo_per_li", "an_per_li")
 _ELECTROLYTE_KEYS = ("recipe", "thickness_nm")
 
 
@@ -123,6 +123,9 @@ class PolymerLayerSpec:
     ew_g_per_mol: float = 1100.0
     end_groups: Any = None
     density_g_per_cm3: float | None = None
+    salt: str | None = None
+    eo_per_li: float | None = None
+    an_per_li: float | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PolymerLayerSpec:
@@ -149,7 +152,23 @@ class PolymerLayerSpec:
             end_groups=data.get("end_groups"),
             density_g_per_cm3=None if density is None else _number("polymer.density_g_per_cm3", density,
                                                                    minimum=0.0),
+            salt=data.get("salt"), eo_per_li=data.get("eo_per_li"), an_per_li=data.get("an_per_li"),
         )
+
+    def layer_salt(self):
+        """The validated salt of the layer (:class:`aseimd.build.layer_salt.LayerSalt`) or None.
+
+        Raises
+        ------
+        SpecError
+            A ratio without a salt, an unknown salt, a salt in a polymer that cannot
+            host one (PDMS, Li-Nafion), a ratio key of another polymer, an impossible ratio.
+        """
+        from aseimd.build.layer_salt import validate_layer_salt
+        from aseimd.species import get_polymer
+
+        return validate_layer_salt(get_polymer(self.name).name, self.salt,
+                                   {"eo_per_li": self.eo_per_li, "an_per_li": self.an_per_li})
 
     def polymer_spec(self):
         """The polymer builder's ``PolymerSpec`` (validates name, length, tacticity, EW).
@@ -240,6 +259,7 @@ class InterfaceSpec:
         polymer = None if data.get("polymer") is None else PolymerLayerSpec.from_dict(data["polymer"])
         if polymer is not None:
             polymer.polymer_spec()  # the polymer builder's own checks (name, length, tacticity, EW)
+            polymer.layer_salt()  # salt, EO:Li (build/layer_salt.py)
         cutoff = _number("cutoff_nm", data.get("cutoff_nm", cls.cutoff_nm), minimum=0.0)
         charge_scale = _number("charge_scale", data.get("charge_scale", cls.charge_scale), minimum=0.0)
         if charge_scale > 1.0:

@@ -20,8 +20,8 @@ QUICKSTART_SYSTEM = "quickstart"
 QUICKSTART_PROTOCOL = "quickstart-interface"
 QUICKSTART_TITLES = {
     "diffusion": "Li+ self-diffusion: whole cell, and lateral (xy) per layer (polymer / electrolyte / polymer)",
-    "coordination": "Li+ coordination by PEO ether O, EC and DMC carbonyl O, and PF6- F",
-    "profile": "number densities of Li+, PF6-, EC, DMC, PEO and the Li metal along z",
+    "coordination": "Li+ coordination by PEO ether O, EC and DMC carbonyl O, PF6- F and TFSI- O",
+    "profile": "number densities of Li+, PF6-, TFSI-, EC, DMC, PEO and the Li metal along z",
 }
 #: Selections of the analyses (residue names of forcefields/peo.xml, carbonates.xml, the species table).
 PEO_RESIDUES = "resname PEH PEO PET"
@@ -30,15 +30,18 @@ QUICKSTART_ANALYSES = {
     "coordination": {
         "center": {"Li": "resname LI"},
         "shells": {"PEO_O": f"{PEO_RESIDUES} and element O", "EC": "resname EC and name O1",
-                   "DMC": "resname DMC and name O1", "PF6": "resname PF6 and element F"},
-        "anion": "PF6",
-        # Li+ starts in the electrolyte: in a short run g(r) of the ether O may have no first minimum to find,
+                   "DMC": "resname DMC and name O1", "PF6": "resname PF6 and element F",
+                   "TFSI": "resname TFS and element O",
+                   # any anion (PF6- F or TFSI- O): the shell that sorts Li+ into SSIP / CIP / AGG
+                   "anions": "(resname PF6 and element F) or (resname TFS and element O)"},
+        "anion": "anions",
+        # few Li+ (those of the PEO-LiTFSI layers) see ether O: in a short run g(r) may have no first minimum,
         # so its shell is a fixed 0.30 nm (chosen: just below the auto carbonyl-O cut-offs, 0.32-0.33 nm, of
         # this cell); the other cut-offs are the first minima of g(r).
         "cutoffs_nm": {"PEO_O": 0.30},
     },
-    "profile": {"groups": {"Li": "resname LI", "PF6": "resname PF6", "EC": "resname EC", "DMC": "resname DMC",
-                           "PEO": PEO_RESIDUES, "LiMetal": "resname LIM"}},
+    "profile": {"groups": {"Li": "resname LI", "PF6": "resname PF6", "TFSI": "resname TFS", "EC": "resname EC",
+                           "DMC": "resname DMC", "PEO": PEO_RESIDUES, "LiMetal": "resname LIM"}},
 }
 
 

@@ -89,3 +89,46 @@ def use_geometric_lj(system, nonbonded, *, periodic: bool, cutoff_nm: float,
     system.addForce(lj)
     system.addForce(lj14)
     return lj, lj14
+
+
+def keep_lj_of_new_exceptions(system, nonbonded, first: int) -> int:
+    """Exclude exceptions ``first..`` of ``nonbonded`` from the LJ force too, their full LJ kept as bonds (in place).
+
+    Exceptions added to ``nonbonded`` after :func:`use_geometric_lj` (the full-charge
+    1-5+ pairs inside a scaled ion, :func:`aseimd.forcefield.charges.add_full_charge_pairs`)
+    are not excluded from the ``"LJ"`` CustomNonbondedForce. The Reference platform
+    accepts that, but the CPU, CUDA and OpenCL platforms require every nonbonded force
+    to exclude the same pairs ("All Forces must have identical exclusions"). Each such
+    pair is therefore excluded from ``"LJ"`` and gets its unscaled geometric LJ,
+    ``sqrt(sigma_i sigma_j)``, ``sqrt(eps_i eps_j)``, in the ``"LJ14"`` CustomBondForce:
+    the energy is unchanged as long as the pair stays within the cut-off (pairs of
+    one ion are, by far), and the long-range correction does not see exclusions.
+
+    Parameters
+    ----------
+    system : openmm.System
+        With the forces of :func:`use_geometric_lj`.
+    nonbonded : openmm.NonbondedForce
+    first : int
+        Number of exceptions ``nonbonded`` had before the new ones were added.
+
+    Returns
+    -------
+    int
+        Pairs moved.
+    """
+    import openmm
+
+    if nonbonded.getNumExceptions() <= first:
+        return 0
+    lj = next(f for f in system.getForces() if isinstance(f, openmm.CustomNonbondedForce) and f.getName() == "LJ")
+    lj14 = next(f for f in system.getForces() if isinstance(f, openmm.CustomBondForce) and f.getName() == "LJ14")
+    moved = 0
+    for k in range(first, nonbonded.getNumExceptions()):
+        i, j = nonbonded.getExceptionParameters(k)[:2]
+        (rsi, rei), (rsj, rej) = lj.getParticleParameters(i), lj.getParticleParameters(j)
+        lj.addExclusion(i, j)
+        if rei * rej != 0.0:
+            lj14.addBond(i, j, [rsi * rsj, rei * rej])
+        moved += 1
+    return moved

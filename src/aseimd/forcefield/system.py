@@ -9,7 +9,7 @@ from aseimd.forcefield.charges import add_full_charge_pairs, atom_charge_scales,
 from aseimd.forcefield.groups import assign_force_groups
 from aseimd.forcefield.loader import load_forcefield, residue_templates
 from aseimd.forcefield.metal import apply_frozen_metal, default_long_range_correction, set_lj_long_range_correction
-from aseimd.forcefield.mixing import use_geometric_lj
+from aseimd.forcefield.mixing import keep_lj_of_new_exceptions, use_geometric_lj
 from aseimd.forcefield.neutrality import check_neutrality
 
 CONSTRAINTS = ("None", "HBonds", "AllBonds", "HAngles")
@@ -108,7 +108,9 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     scale_charges(nonbonded, scales, groups)
     use_geometric_lj(system, nonbonded, periodic=periodic, cutoff_nm=cutoff_nm,
                      switch_distance_nm=switch_distance_nm if periodic else None)
+    n_exceptions = nonbonded.getNumExceptions()
     add_full_charge_pairs(nonbonded, groups, charges_e)  # after the LJ move: these pairs keep their LJ
+    keep_lj_of_new_exceptions(system, nonbonded, n_exceptions)  # ... as bonds: CPU/GPU need equal exclusions
     apply_frozen_metal(system, topology)
     if periodic:
         lrc = default_long_range_correction(topology) if lj_long_range_correction is None \
