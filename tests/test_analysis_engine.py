@@ -31,17 +31,16 @@ def pair_files(tmp_path, rng):
 
 
 def test_one_pass_gives_the_same_numbers_as_separate_runs(pair_files, monkeypatch):
-    import aseimd.analysis.groups as groups
-
-    reads = []
-    real = groups.load_positions
-    monkeypatch.setattr(groups, "load_positions", lambda *a, **k: reads.append(1) or real(*a, **k))
     traj = Trajectory(*pair_files)
+    reads = []
+    real = traj.iter_chunks
+    monkeypatch.setattr(traj, "iter_chunks", lambda *a, **k: reads.append(1) or real(*a, **k))
     diff, tr = run_analyses(traj, [
         DiffusionAnalysis({"Li": "resname LI", "PF6": "resname PF6"}, com=True),
         TransferenceAnalysis(("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=300.0),
     ])
     assert len(reads) == 1  # both analyses from one read of the file
+    monkeypatch.undo()
     alone_d = analyze_diffusion(traj, {"Li": "resname LI", "PF6": "resname PF6"}, com=True)
     alone_t = analyze_transference(traj, ("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=300.0)
     assert diff.to_json()["Li"]["D_m2_per_s"] == alone_d.to_json()["Li"]["D_m2_per_s"]

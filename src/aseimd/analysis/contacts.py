@@ -1,7 +1,8 @@
 """Streaming first-shell contacts: one sweep over the frames hands each frame's contacts to consumers.
 
-The :class:`ContactEngine` reads the selected atoms chunk by chunk
-(:meth:`aseimd.analysis.trajectory.Trajectory.iter_chunks`), finds the
+The :class:`ContactEngine` is fed the selected atoms chunk by chunk (by the
+shared pass of :func:`aseimd.analysis.engine.stream`, or its own
+:meth:`~ContactEngine.sweep`), finds the
 minimum-image pairs within a radius per centre-shell pair
 (:class:`aseimd.analysis.neighbors.FrameNeighbors`), fills the RDF histograms
 and passes :class:`Contacts` to consumers with an ``update(frame, contacts,
@@ -43,11 +44,11 @@ class Contacts:
 
 
 def first_box(traj: Trajectory) -> np.ndarray:
-    """Box vectors (rows, nm) of the first analysed frame."""
-    chunk = next(traj.iter_chunks(np.array([0]), chunk_frames=1))
-    if chunk.box_nm is None:
+    """Box vectors (rows, nm) of the first analysed frame (:meth:`Trajectory.first_box_nm`, read once)."""
+    box = traj.first_box_nm()
+    if box is None:
         raise AnalysisError("trajectory frames carry no unit cell")
-    return chunk.box_nm[0]
+    return box
 
 
 class ContactEngine:
@@ -88,36 +89,45 @@ class ContactEngine:
             return int(np.sum(nc[ic] * ns[is_]))
         return int(len(np.intersect1d(c.indices, s.indices)))
 
+    def set_pass(self, histograms: bool, cutoffs: dict | None, consumers: list) -> None:
+        """What the next frames fed are for: RDF histograms (to ``r_max``) and/or contacts within ``cutoffs``."""
+        self._pairs = [p for p in self.pairs if histograms or (cutoffs and p.key in cutoffs)]
+        self._radius = {p.key: (self.r_max_nm if histograms else cutoffs[p.key]) for p in self._pairs}
+        self._histograms, self._cutoffs, self._consumers = histograms, cutoffs, consumers
+
     def sweep(self, histograms: bool, cutoffs: dict | None, consumers: list) -> None:
-        pairs = [p for p in self.pairs if histograms or (cutoffs and p.key in cutoffs)]
-        radius = {
-            p.key: (self.r_max_nm if histograms else cutoffs[p.key]) for p in pairs
-        }
+        """One pass of its own over the frames (:meth:`set_pass`, then :meth:`feed` every chunk)."""
+        self.set_pass(histograms, cutoffs, consumers)
         for chunk in self.traj.iter_chunks(self.union):
-            if chunk.box_nm is None:
-                raise AnalysisError("trajectory frames carry no unit cell")
-            for f in range(chunk.xyz_nm.shape[0]):
-                frame = chunk.start + f
-                xyz = chunk.xyz_nm[f].astype(float)
-                search = FrameNeighbors(chunk.box_nm[f])
-                volume = search.volume_nm3
-                contacts = {}
-                for p in pairs:
-                    c, s = self.groups[p.center], self.groups[p.shell]
-                    try:
-                        i, j, d = search.pairs(xyz[self.local[p.center]], xyz[self.local[p.shell]],
-                                               radius[p.key], b_key=p.shell)
-                    except AnalysisError as exc:
-                        raise AnalysisError(f"frame {frame}: {exc}") from None
-                    if self.exclude_intramolecular:
-                        keep = c.residues[i] != s.residues[j]
-                    else:
-                        keep = c.indices[i] != s.indices[j]
-                    i, j, d = i[keep], j[keep], d[keep]
-                    if histograms:
-                        self.rdfs[p.key].add_frame(d, volume)
-                    if cutoffs and p.key in cutoffs:
-                        m = d < cutoffs[p.key]
-                        contacts[p.key] = Contacts.of(i[m], s.residues[j[m]], self.n_residues_total)
-                for consumer in consumers:
-                    consumer.update(frame, contacts, self.pair_sizes)
+            self.feed(chunk)
+
+    def feed(self, chunk) -> None:
+        """Neighbour search in every frame of ``chunk`` (positions of :attr:`union`), contacts to the consumers."""
+        pairs, radius, histograms, cutoffs = self._pairs, self._radius, self._histograms, self._cutoffs
+        if chunk.box_nm is None:
+            raise AnalysisError("trajectory frames carry no unit cell")
+        for f in range(chunk.xyz_nm.shape[0]):
+            frame = chunk.start + f
+            xyz = chunk.xyz_nm[f].astype(float)
+            search = FrameNeighbors(chunk.box_nm[f])
+            volume = search.volume_nm3
+            contacts = {}
+            for p in pairs:
+                c, s = self.groups[p.center], self.groups[p.shell]
+                try:
+                    i, j, d = search.pairs(xyz[self.local[p.center]], xyz[self.local[p.shell]],
+                                           radius[p.key], b_key=p.shell)
+                except AnalysisError as exc:
+                    raise AnalysisError(f"frame {frame}: {exc}") from None
+                if self.exclude_intramolecular:
+                    keep = c.residues[i] != s.residues[j]
+                else:
+                    keep = c.indices[i] != s.indices[j]
+                i, j, d = i[keep], j[keep], d[keep]
+                if histograms:
+                    self.rdfs[p.key].add_frame(d, volume)
+                if cutoffs and p.key in cutoffs:
+                    m = d < cutoffs[p.key]
+                    contacts[p.key] = Contacts.of(i[m], s.residues[j[m]], self.n_residues_total)
+            for consumer in self._consumers:
+                consumer.update(frame, contacts, self.pair_sizes)

@@ -1,7 +1,8 @@
 """Coordination: RDFs, coordination numbers, shell compositions, ion-pair speciation, residence times.
 
 One streamed pass (two when a cut-off has to be found from the RDF first) over
-the frames, reading only the selected atoms (:meth:`Trajectory.iter_chunks`),
+the frames, fed chunk by chunk (:class:`PairsStream`; alone, or with every other
+analysis from the one shared read of :func:`aseimd.analysis.engine.run_analyses`),
 so memory is bounded by the selection and the number of contacts, not by the
 trajectory length or the whole system.
 
@@ -70,7 +71,8 @@ from aseimd.analysis.trajectory import Trajectory
 from aseimd.errors import AnalysisError
 
 __all__ = ["Group", "PairSpec", "PairResult", "ResidenceResult", "CoordinationResult", "RESERVED_JSON_KEYS",
-           "make_group", "group_from_indices", "run_pairs", "coordination", "coordination_streamed",
+           "make_group", "group_from_indices", "run_pairs", "PairsStream", "coordination", "coordination_stream",
+           "coordination_streamed", "CoordinationAnalysis",
            "default_electrolyte_groups", "ANION_COORDINATING_ELEMENT", "DEFAULT_R_MAX_NM"]
 
 #: Default largest RDF distance in nm (clipped to half the shortest box width when not given).
@@ -138,122 +140,197 @@ def run_pairs(
     -------
     CoordinationResult
     """
-    _check_pairs(groups, pairs)
-    if n_blocks < 2:
-        raise AnalysisError(f"n_blocks must be >= 2, got {n_blocks}")
-    if not traj.has_box:
-        raise AnalysisError(
-            f"trajectory {str(traj.traj_path)!r} carries no unit cell; RDFs and coordination "
-            "numbers need a periodic box"
-        )
-    warnings: list[str] = []
-    box0 = first_box(traj)
-    half0 = half_min_width(box0)
-    if r_max_nm is None:
-        r_max_nm = DEFAULT_R_MAX_NM
-        if r_max_nm > half0:
-            warnings.append(
-                f"r_max clipped from {DEFAULT_R_MAX_NM} nm to half the shortest box width, {half0:.4f} nm"
-            )
-            r_max_nm = half0
-    elif r_max_nm > half0 * (1 + 1e-9):
-        raise AnalysisError(
-            f"--rmax-nm {r_max_nm} exceeds half the shortest box width ({half0:.4f} nm); "
-            f"use a value <= {half0:.4f}"
-        )
-    for p in pairs:
-        if p.cutoff_nm is not None and not 0 < p.cutoff_nm <= r_max_nm:
-            raise AnalysisError(
-                f"cut-off {p.cutoff_nm} nm for {p.key!r} must be > 0 and <= r_max ({r_max_nm:.4f} nm)"
-            )
-    if traj.n_frames < n_blocks:
-        warnings.append(f"only {traj.n_frames} frames for {n_blocks} blocks: no standard errors")
+    from aseimd.analysis.engine import stream
 
-    engine = ContactEngine(traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm)
-    cutoffs = {p.key: p.cutoff_nm for p in pairs}
-    sources = {p.key: ("given" if p.cutoff_nm is not None else None) for p in pairs}
-    need_auto = any(c is None for c in cutoffs.values())
-    if not rdf and need_auto:
-        missing = [k for k, c in cutoffs.items() if c is None]
-        raise AnalysisError(f"without RDFs every cut-off must be given; missing: {', '.join(missing)}")
-    if need_auto:
-        engine.sweep(histograms=True, cutoffs=None, consumers=[])
+    pairs_stream = PairsStream(
+        traj, groups, pairs, r_max_nm=r_max_nm, bin_nm=bin_nm, composition_center=composition_center,
+        anion_pair=anion_pair, residence=residence, bound_union=bound_union,
+        exclude_intramolecular=exclude_intramolecular, n_blocks=n_blocks, smooth_nm=smooth_nm, rdf=rdf,
+    )
+    stream(traj, [pairs_stream])
+    return pairs_stream.result()
+
+
+class PairsStream:
+    """The streaming form of :func:`run_pairs` (the contract of :func:`aseimd.analysis.engine.stream`).
+
+    ``atoms`` are the atoms of every group the pairs use; ``feed(chunk)``
+    searches the contacts of each frame; ``end_pass()`` returns ``None`` when
+    the counts are complete, or ``atoms`` again after a g(r)-only first pass
+    when a cut-off is to be found from the RDF (the contacts need it before
+    they can be counted); :meth:`result` gives the
+    :class:`~aseimd.analysis.coordination_results.CoordinationResult`.
+    Every option is checked in the constructor, before anything is read.
+    Parameters as in :func:`run_pairs`.
+    """
+
+    def __init__(self, traj, groups, pairs, *, r_max_nm=None, bin_nm=0.005, composition_center=None,
+                 anion_pair=None, residence=False, bound_union=None, exclude_intramolecular=False, n_blocks=5,
+                 smooth_nm=0.01, rdf=True) -> None:
+        _check_pairs(groups, pairs)
+        if n_blocks < 2:
+            raise AnalysisError(f"n_blocks must be >= 2, got {n_blocks}")
+        if not traj.has_box:
+            raise AnalysisError(
+                f"trajectory {str(traj.traj_path)!r} carries no unit cell; RDFs and coordination "
+                "numbers need a periodic box"
+            )
+        warnings: list[str] = []
+        box0 = first_box(traj)
+        half0 = half_min_width(box0)
+        if r_max_nm is None:
+            r_max_nm = DEFAULT_R_MAX_NM
+            if r_max_nm > half0:
+                warnings.append(
+                    f"r_max clipped from {DEFAULT_R_MAX_NM} nm to half the shortest box width, {half0:.4f} nm"
+                )
+                r_max_nm = half0
+        elif r_max_nm > half0 * (1 + 1e-9):
+            raise AnalysisError(
+                f"--rmax-nm {r_max_nm} exceeds half the shortest box width ({half0:.4f} nm); "
+                f"use a value <= {half0:.4f}"
+            )
         for p in pairs:
-            if cutoffs[p.key] is None:
-                g_r = engine.rdfs[p.key].result()
-                fm = first_minimum(g_r.r_nm, g_r.g, smooth_nm, counts=g_r.counts)
+            if p.cutoff_nm is not None and not 0 < p.cutoff_nm <= r_max_nm:
+                raise AnalysisError(
+                    f"cut-off {p.cutoff_nm} nm for {p.key!r} must be > 0 and <= r_max ({r_max_nm:.4f} nm)"
+                )
+        cutoffs = {p.key: p.cutoff_nm for p in pairs}
+        need_auto = any(c is None for c in cutoffs.values())
+        if not rdf and need_auto:
+            missing = [k for k, c in cutoffs.items() if c is None]
+            raise AnalysisError(f"without RDFs every cut-off must be given; missing: {', '.join(missing)}")
+        if traj.n_frames < n_blocks:
+            warnings.append(f"only {traj.n_frames} frames for {n_blocks} blocks: no standard errors")
+        self.traj, self.groups, self.pairs, self.warnings = traj, groups, pairs, warnings
+        self.r_max_nm, self.bin_nm, self.n_blocks, self.smooth_nm, self.rdf = r_max_nm, bin_nm, n_blocks, smooth_nm, rdf
+        self.composition_center, self.anion_pair, self.residence = composition_center, anion_pair, residence
+        self.bound_union_keys = bound_union
+        self.engine = ContactEngine(traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm)
+        self.atoms = self.engine.union
+        self.cutoffs = cutoffs
+        self.sources = {p.key: ("given" if p.cutoff_nm is not None else None) for p in pairs}
+        self.need_auto = need_auto
+        #: Functions applied to the result (the solvent-cn mode adds its fractions this way).
+        self.finishers: list = []
+        if need_auto:
+            self.engine.set_pass(histograms=True, cutoffs=None, consumers=[])
+            self._phase = "rdf"
+        else:
+            self._start_counting()
+
+    def _start_counting(self) -> bool:
+        """Set up the consumers for the known cut-offs; False when there is nothing left to feed."""
+        engine, warnings, pairs, cutoffs, groups = self.engine, self.warnings, self.pairs, self.cutoffs, self.groups
+        n_blocks = self.n_blocks
+        active = [p.key for p in pairs if cutoffs[p.key] is not None]
+        self.counters = {k: CNCounter(k, engine.n_frames, n_blocks, engine.pair_sizes[k]) for k in active}
+        consumers: list = list(self.counters.values())
+        self.comp = self.spec = None
+        if self.composition_center is not None:
+            center = self.composition_center
+            keys = [p.key for p in pairs if p.center == center and p.key in active]
+            skipped = [p.key for p in pairs if p.center == center and p.key not in active]
+            if skipped:
+                warnings.append(f"shell compositions leave out {skipped} (no cut-off)")
+            if keys:
+                self.comp = ShellCompositions(center, keys, len(groups[center].indices))
+                consumers.append(self.comp)
+        if self.anion_pair is not None:
+            if self.anion_pair in active:
+                n_cations = engine.pair_sizes[self.anion_pair]["n_center"]
+                self.spec = IonPairSpeciation(self.anion_pair, engine.n_frames, n_blocks, n_cations)
+                consumers.append(self.spec)
+            else:
+                warnings.append(f"no ion-pair speciation: the anion pair {self.anion_pair!r} has no cut-off")
+        self.res_trackers = {k: ResidenceTracker(k, engine.n_frames) for k in active} if self.residence else {}
+        consumers += list(self.res_trackers.values())
+        self.unions = {}
+        for name, keys in (self.bound_union_keys or {}).items():
+            keys = [k for k in keys if k in active]
+            if keys:
+                self.unions[name] = BoundUnion(keys, engine.n_frames, n_blocks, engine.shell_residue_count(keys[0]))
+                consumers.append(self.unions[name])
+        histograms = self.rdf and not self.need_auto
+        self._phase = "contacts" if (active or histograms) else "done"
+        engine.set_pass(histograms=histograms, cutoffs={k: cutoffs[k] for k in active}, consumers=consumers)
+        return self._phase == "contacts"
+
+    def feed(self, chunk) -> None:
+        """Contacts (or, in a g(r)-only first pass, histograms) of every frame of ``chunk``."""
+        if self._phase == "done":
+            raise AnalysisError("internal: frames fed to a finished coordination stream")
+        self.engine.feed(chunk)
+
+    def end_pass(self):
+        """``None`` when done; after the g(r)-only pass, the atoms of the contact pass."""
+        if self._phase != "rdf":
+            self._phase = "done"
+            return None
+        for p in self.pairs:
+            if self.cutoffs[p.key] is None:
+                g_r = self.engine.rdfs[p.key].result()
+                fm = first_minimum(g_r.r_nm, g_r.g, self.smooth_nm, counts=g_r.counts)
                 if fm.found:
-                    cutoffs[p.key], sources[p.key] = fm.r_min_nm, "auto"
+                    self.cutoffs[p.key], self.sources[p.key] = fm.r_min_nm, "auto"
                 else:
-                    warnings.append(
-                        f"no first minimum found in g(r) of {p.key!r} up to {r_max_nm:.3f} nm; "
+                    self.warnings.append(
+                        f"no first minimum found in g(r) of {p.key!r} up to {self.r_max_nm:.3f} nm; "
                         f"give --cutoff-nm {p.key}=R (no coordination numbers for it)"
                     )
-    active = [p.key for p in pairs if cutoffs[p.key] is not None]
-    counters = {k: CNCounter(k, engine.n_frames, n_blocks, engine.pair_sizes[k]) for k in active}
-    consumers: list = list(counters.values())
-    comp = spec = None
-    if composition_center is not None:
-        keys = [p.key for p in pairs if p.center == composition_center and p.key in active]
-        skipped = [p.key for p in pairs if p.center == composition_center and p.key not in active]
-        if skipped:
-            warnings.append(f"shell compositions leave out {skipped} (no cut-off)")
-        if keys:
-            comp = ShellCompositions(composition_center, keys, len(groups[composition_center].indices))
-            consumers.append(comp)
-    if anion_pair is not None:
-        if anion_pair in active:
-            n_cations = engine.pair_sizes[anion_pair]["n_center"]
-            spec = IonPairSpeciation(anion_pair, engine.n_frames, n_blocks, n_cations)
-            consumers.append(spec)
-        else:
-            warnings.append(f"no ion-pair speciation: the anion pair {anion_pair!r} has no cut-off")
-    res_trackers = {k: ResidenceTracker(k, engine.n_frames) for k in active} if residence else {}
-    consumers += list(res_trackers.values())
-    unions = {}
-    for name, keys in (bound_union or {}).items():
-        keys = [k for k in keys if k in active]
-        if keys:
-            unions[name] = BoundUnion(keys, engine.n_frames, n_blocks, engine.shell_residue_count(keys[0]))
-            consumers.append(unions[name])
+        return self.atoms if self._start_counting() else None
 
-    histograms = rdf and not need_auto
-    if active or histograms:
-        engine.sweep(histograms=histograms, cutoffs={k: cutoffs[k] for k in active}, consumers=consumers)
-
-    results: dict[str, PairResult] = {}
-    for p in pairs:
-        g_r = engine.rdfs[p.key].result() if rdf else None
-        fm = first_minimum(g_r.r_nm, g_r.g, smooth_nm, counts=g_r.counts) if rdf else None
-        sizes = engine.pair_sizes[p.key]
-        pr = PairResult(
-            key=p.key, center=p.center, shell=p.shell, rdf=g_r,
-            r_peak_nm=fm.r_peak_nm if fm else float("nan"), g_peak=fm.g_peak if fm else float("nan"),
-            cutoff_nm=cutoffs[p.key], cutoff_source=sources[p.key],
-            n_center_atoms=sizes["n_center"], n_shell_atoms=sizes["n_shell"],
-            n_shell_residues=sizes["n_shell_residues"],
+    def result(self) -> CoordinationResult:
+        """The coordination result after the passes."""
+        if self._phase != "done":
+            raise AnalysisError("internal: coordination result asked for before its passes were fed")
+        if getattr(self, "_result", None) is not None:
+            return self._result
+        traj, engine, warnings, rdf, smooth_nm = self.traj, self.engine, self.warnings, self.rdf, self.smooth_nm
+        results: dict[str, PairResult] = {}
+        for p in self.pairs:
+            g_r = engine.rdfs[p.key].result() if rdf else None
+            fm = first_minimum(g_r.r_nm, g_r.g, smooth_nm, counts=g_r.counts) if rdf else None
+            sizes = engine.pair_sizes[p.key]
+            pr = PairResult(
+                key=p.key, center=p.center, shell=p.shell, rdf=g_r,
+                r_peak_nm=fm.r_peak_nm if fm else float("nan"), g_peak=fm.g_peak if fm else float("nan"),
+                cutoff_nm=self.cutoffs[p.key], cutoff_source=self.sources[p.key],
+                n_center_atoms=sizes["n_center"], n_shell_atoms=sizes["n_shell"],
+                n_shell_residues=sizes["n_shell_residues"],
+            )
+            if p.key in self.counters:
+                self.counters[p.key].fill(pr)
+            results[p.key] = pr
+        dt_ps = _dt_or_none(traj)
+        out = CoordinationResult(
+            pairs=results, groups=self.groups, n_frames=engine.n_frames, dt_ps=dt_ps, r_max_nm=self.r_max_nm,
+            bin_nm=self.bin_nm, n_blocks=self.n_blocks, warnings=warnings,
         )
-        if p.key in counters:
-            counters[p.key].fill(pr)
-        results[p.key] = pr
-    dt_ps = traj.dt_ps
-    out = CoordinationResult(
-        pairs=results, groups=groups, n_frames=engine.n_frames, dt_ps=dt_ps, r_max_nm=r_max_nm,
-        bin_nm=bin_nm, n_blocks=n_blocks, warnings=warnings,
-    )
-    if comp is not None:
-        out.compositions = comp.result()
-    if spec is not None:
-        out.speciation = spec.result()
-    for k, tracker in res_trackers.items():
-        r = tracker.result(dt_ps)
-        out.residence[k] = r
-        if r.n_runs and not r.decayed:
-            warnings.append(f"residence C(t) of {k!r} has not decayed to 0 within the trajectory; "
-                            "tau is a lower bound")
-    if unions:
-        out.bound_union = {name: u.result() for name, u in unions.items()}
-    return out
+        if self.comp is not None:
+            out.compositions = self.comp.result()
+        if self.spec is not None:
+            out.speciation = self.spec.result()
+        for k, tracker in self.res_trackers.items():
+            r = tracker.result(traj.dt_ps)
+            out.residence[k] = r
+            if r.n_runs and not r.decayed:
+                warnings.append(f"residence C(t) of {k!r} has not decayed to 0 within the trajectory; "
+                                "tau is a lower bound")
+        if self.unions:
+            out.bound_union = {name: u.result() for name, u in self.unions.items()}
+        for finish in self.finishers:
+            out = finish(out)
+        self._result = out
+        return out
+
+
+def _dt_or_none(traj):
+    """The frame spacing, or None when the file has none (g(r) and CNs need no time axis)."""
+    try:
+        return traj.dt_ps
+    except AnalysisError:
+        return None
 
 
 def _check_pairs(groups: dict[str, Group], pairs: list[PairSpec]) -> None:
@@ -308,7 +385,27 @@ def default_electrolyte_groups(topology) -> tuple[dict[str, str], dict[str, str]
 
 
 
-def coordination(
+def coordination(traj: Trajectory, center: dict[str, str], shells: dict[str, str], **options) -> CoordinationResult:
+    """RDFs, coordination numbers and shell compositions of shell groups around one centre group.
+
+    One streamed pass over the selected atoms (two when a cut-off comes from
+    g(r)); the same computation as :class:`CoordinationAnalysis` in
+    :func:`aseimd.analysis.engine.run_analyses`. Parameters as in
+    :func:`coordination_stream`.
+
+    Returns
+    -------
+    CoordinationResult
+        ``pairs`` keyed by shell label; ``compositions`` over all shells; ``speciation`` if ``anion``.
+    """
+    from aseimd.analysis.engine import stream
+
+    pairs_stream = coordination_stream(traj, center, shells, **options)
+    stream(traj, [pairs_stream])
+    return pairs_stream.result()
+
+
+def coordination_stream(
     traj: Trajectory,
     center: dict[str, str],
     shells: dict[str, str],
@@ -322,7 +419,7 @@ def coordination(
     n_blocks: int = 5,
     rdf: bool = True,
 ) -> CoordinationResult:
-    """RDFs, coordination numbers and shell compositions of shell groups around one centre group.
+    """The checked stream (:class:`PairsStream`) of :func:`coordination`: nothing is read yet.
 
     Parameters
     ----------
@@ -341,8 +438,9 @@ def coordination(
 
     Returns
     -------
-    CoordinationResult
-        ``pairs`` keyed by shell label; ``compositions`` over all shells; ``speciation`` if ``anion``.
+    PairsStream
+        Its ``result()`` after the pass: ``pairs`` keyed by shell label; ``compositions`` over all
+        shells; ``speciation`` if ``anion``.
     """
     if len(center) != 1:
         raise AnalysisError(f"exactly one centre group is needed, got {len(center)}: {list(center)}")
@@ -361,7 +459,7 @@ def coordination(
     for label, sel in shells.items():
         groups[label] = make_group(traj, label, sel)
     pairs = [PairSpec(label, c_label, label, cutoffs_nm.get(label)) for label in shells]
-    return run_pairs(
+    return PairsStream(
         traj, groups, pairs, r_max_nm=r_max_nm, bin_nm=bin_nm, composition_center=c_label,
         anion_pair=anion, residence=residence, exclude_intramolecular=exclude_intramolecular,
         n_blocks=n_blocks, rdf=rdf,
@@ -413,23 +511,24 @@ def coordination_streamed(
 class CoordinationAnalysis:
     """Coordination (RDF, CN, shells, speciation, residence) for :func:`aseimd.analysis.engine.run_analyses`.
 
-    Same life cycle as the transport analyses; ``prepare`` returns ``None``
-    because the neighbour search streams its own chunks of the selected atoms
-    (one sweep, two when a cut-off comes from the RDF). Keyword arguments as in
-    :func:`coordination`; the result is a
+    Same life cycle as every analysis: ``prepare`` checks the options and
+    returns the stream (:class:`PairsStream`) that the engine feeds from its
+    shared pass; ``conclude`` returns the
     :class:`~aseimd.analysis.coordination_results.CoordinationResult`
-    (``to_json()``, ``tables()``).
+    (``to_json()``, ``tables()``). Keyword arguments as in :func:`coordination`.
     """
 
     name = "coordination"
 
     def __init__(self, center: dict[str, str], shells: dict[str, str], **options) -> None:
         self.center, self.shells, self.options = dict(center), dict(shells), options
+        self._stream = None
 
-    def prepare(self, traj):
-        """Nothing to share: the sweep reads its own atoms."""
-        return None
+    def prepare(self, traj) -> PairsStream:
+        """Check the options against ``traj``; the stream the engine feeds."""
+        self._stream = coordination_stream(traj, self.center, self.shells, **self.options)
+        return self._stream
 
     def conclude(self, pos, traj) -> CoordinationResult:
-        """Run the sweep and return the result."""
-        return coordination(traj, self.center, self.shells, **self.options)
+        """The result of the fed stream."""
+        return self._stream.result()

@@ -7,7 +7,8 @@ selecting the sulfonate atoms of a Li-Nafion chain (one residue per side
 chain, or several sulfonates in one residue) gives one particle per selected
 residue, located at the centre of mass of its selected atoms only.
 
-:func:`load_positions` streams the trajectory in chunks (never all atoms of
+:func:`load_positions` (through the incremental :class:`PositionCollector`,
+which :func:`aseimd.analysis.engine.run_analyses` feeds in its single pass) streams the trajectory in chunks (never all atoms of
 all frames at once), unwraps every atom by minimum-image steps
 (:mod:`aseimd.analysis.unwrap`; residues are made whole in the first frame),
 forms the particles and writes them into one preallocated
@@ -191,6 +192,10 @@ def load_positions(
 ) -> ParticlePositions:
     """Stream, unwrap and drift-correct the particle positions of ``groups``.
 
+    One read of the trajectory through a :class:`PositionCollector` (what
+    :func:`aseimd.analysis.engine.run_analyses` feeds, together with every other
+    analysis, in its single pass).
+
     Parameters
     ----------
     traj : Trajectory
@@ -203,86 +208,139 @@ def load_positions(
     -------
     ParticlePositions
     """
-    if not groups:
-        raise AnalysisError("no groups given")
-    if isinstance(drift, str) and drift not in ("system", "none"):
-        raise AnalysisError(f"drift {drift!r} not allowed; use 'system', 'none' or a reference group")
-    ref = drift if isinstance(drift, Group) else None
-    members = groups + ([ref] if ref is not None else [])
-    union = np.unique(np.concatenate([g.atom_indices for g in members]))
-    system = drift == "system"
-    n_atoms = traj.topology.n_atoms
-    # drift=system: read every atom once, in the same pass (the selected atoms are a subset of the chunk)
-    read = np.arange(n_atoms) if system else union
-    where_union = np.searchsorted(read, union)
-    where = [np.searchsorted(union, g.atom_indices) for g in members]
-    top = traj.topology
-    residue_of_union = np.array([top.atom(int(i)).residue.index for i in union])
-    unwrapper = Unwrapper(residue_of_union)
+    collector = PositionCollector(traj, groups, drift=drift)
+    for chunk in traj.iter_chunks(collector.atoms, chunk_frames=collector.chunk_frames(traj)):
+        collector.feed(chunk)
+    collector.end_pass()
+    return collector.result()
 
-    n_part = [g.n_particles for g in groups]
-    offsets = np.r_[0, np.cumsum(n_part)]
-    slices = {g.label: slice(int(offsets[k]), int(offsets[k + 1])) for k, g in enumerate(groups)}
-    xyz = np.empty((traj.n_frames, int(offsets[-1]), 3), dtype=np.float32)  # unwrapped, drift-free: ~1e-6 nm
-    ref_com = np.empty((traj.n_frames, 3)) if ref is not None else None
-    boxes = np.empty((traj.n_frames, 3, 3)) if traj.has_box else None
-    com_steps = np.zeros((traj.n_frames, 3)) if system else None
-    w_all = None
-    if system:
-        w_all = traj.masses(read)
-        w_all = (w_all / w_all.sum()).astype(np.float32)
-    chunk_frames = max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * read.size)))
-    others = np.setdiff1d(np.arange(read.size), where_union) if system else None
-    rest_walk_last = None
-    last_all = None
-    com0 = None
 
-    for chunk in traj.iter_chunks(read, chunk_frames=chunk_frames):
+class PositionCollector:
+    """Incremental form of :func:`load_positions`: feed chunks of :attr:`atoms` in frame order, then :meth:`result`.
+
+    The streaming contract of :mod:`aseimd.analysis.engine`: ``atoms`` (the
+    atom indices it needs, ascending), ``feed(chunk)`` with a
+    :class:`~aseimd.analysis.trajectory.Chunk` of exactly those atoms,
+    ``end_pass()`` (``None``: no further pass needed). Every atom is unwrapped
+    by minimum-image steps (:class:`~aseimd.analysis.unwrap.Unwrapper`,
+    residues made whole in the first frame); with ``drift="system"`` every atom
+    of the system is read in the same pass and the system centre-of-mass step
+    of each frame is formed from it (no second all-atom read).
+
+    Parameters
+    ----------
+    traj : Trajectory
+    groups : list of Group
+    drift : {"system", "none"} or Group
+    """
+
+    def __init__(self, traj: Trajectory, groups: list[Group], *, drift: str | Group = "system") -> None:
+        if not groups:
+            raise AnalysisError("no groups given")
+        if isinstance(drift, str) and drift not in ("system", "none"):
+            raise AnalysisError(f"drift {drift!r} not allowed; use 'system', 'none' or a reference group")
+        self.groups = list(groups)
+        self.ref = ref = drift if isinstance(drift, Group) else None
+        members = self.groups + ([ref] if ref is not None else [])
+        union = np.unique(np.concatenate([g.atom_indices for g in members]))
+        self.system = system = drift == "system"
+        n_atoms = traj.topology.n_atoms
+        # drift=system: read every atom once, in the same pass (the selected atoms are a subset of the chunk)
+        self.atoms = read = np.arange(n_atoms) if system else union
+        self._union = union
+        self._all_selected = union.size == n_atoms
+        self._where_union = None if read is union or self._all_selected else np.searchsorted(read, union)
+        self._where = [np.searchsorted(union, g.atom_indices) for g in members]
+        top = traj.topology
+        residue_of_union = np.array([top.atom(int(i)).residue.index for i in union])
+        self._unwrapper = Unwrapper(residue_of_union)
+        n_part = [g.n_particles for g in self.groups]
+        offsets = np.r_[0, np.cumsum(n_part)]
+        self.slices = {g.label: slice(int(offsets[k]), int(offsets[k + 1])) for k, g in enumerate(self.groups)}
+        n_frames = traj.n_frames
+        self._xyz = np.empty((n_frames, int(offsets[-1]), 3), dtype=np.float32)  # unwrapped, drift-free
+        self._ref_com = np.empty((n_frames, 3)) if ref is not None else None
+        self._boxes = np.empty((n_frames, 3, 3)) if traj.has_box else None
+        self._com_steps = np.zeros((n_frames, 3)) if system else None
+        self._w_all = None
+        if system:
+            w_all = traj.masses(read)
+            self._w_all = (w_all / w_all.sum()).astype(np.float32)
+        self._others = (np.setdiff1d(np.arange(read.size), np.searchsorted(read, union))
+                        if system and not self._all_selected else None)
+        self._rest_walk_last = None
+        self._last_all = None
+        self._com0 = None
+        self._n_fed = 0
+        self._n_frames = n_frames
+
+    def chunk_frames(self, traj: Trajectory) -> int:
+        """Frames per chunk when this collector reads alone (float32 chunks of at most :data:`SYSTEM_PASS_BYTES`)."""
+        return max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * self.atoms.size)))
+
+    def feed(self, chunk) -> None:
+        """Unwrap one chunk (positions of :attr:`atoms`, frames in order) and store its particles."""
         n = chunk.xyz_nm.shape[0]
+        if chunk.start != self._n_fed:
+            raise AnalysisError(f"internal: chunk at frame {chunk.start} after {self._n_fed} frames")
+        self._n_fed += n
         sl = slice(chunk.start, chunk.start + n)
-        sub = chunk.xyz_nm if read is union else chunk.xyz_nm[:, where_union]
-        pos = unwrapper.feed(sub, chunk.box_nm)
-        if boxes is not None:
+        xyz, groups, slices, where = self._xyz, self.groups, self.slices, self._where
+        sub = chunk.xyz_nm if self._where_union is None else chunk.xyz_nm[:, self._where_union]
+        pos = self._unwrapper.feed(sub, chunk.box_nm)
+        if self._boxes is not None:
             if chunk.box_nm is None:
                 raise AnalysisError("the trajectory lost its unit cell part-way")
-            boxes[sl] = chunk.box_nm
+            self._boxes[sl] = chunk.box_nm
         for k, g in enumerate(groups):
             xyz[sl, slices[g.label]] = _particle_centres(pos[:, where[k]], g)
-        if ref is not None:
-            w = ref.atom_masses / ref.atom_masses.sum()
-            ref_com[sl] = np.einsum("fai,a->fi", pos[:, where[-1]], w)
-        if system and union.size == n_atoms:  # every atom is selected: its unwrapped positions give the COM
+        if self.ref is not None:
+            w = self.ref.atom_masses / self.ref.atom_masses.sum()
+            self._ref_com[sl] = np.einsum("fai,a->fi", pos[:, where[-1]], w)
+        if not self.system:
+            return
+        com_steps, w_all = self._com_steps, self._w_all
+        if self._all_selected:  # every atom is selected: its unwrapped positions give the COM
             com_steps[sl] = np.tensordot(pos, w_all.astype(np.float64), axes=(1, 0))
-            if com0 is None:
-                com0 = com_steps[0].copy()
-            com_steps[sl] -= com0
-        elif system:
+            if self._com0 is None:
+                self._com0 = com_steps[sl.start].copy()
+            com_steps[sl] -= self._com0
+        else:
             # selected atoms: their unwrapped positions; the others: minimum-image steps, mass-weighted
+            others = self._others
             rest = chunk.xyz_nm[:, others]
-            prev = rest[:1] if last_all is None else last_all[None]
+            prev = rest[:1] if self._last_all is None else self._last_all[None]
             steps = np.diff(np.concatenate([prev, rest]), axis=0)
             if chunk.box_nm is not None:
                 steps = minimum_image(steps, chunk.box_nm)
             walk = np.cumsum(np.tensordot(steps, w_all[others], axes=(1, 0)), axis=0, dtype=np.float64)
             if sl.start:
-                walk += rest_walk_last
-            rest_walk_last = walk[-1].copy()
-            com = np.tensordot(pos, w_all[where_union].astype(np.float64), axes=(1, 0)) + walk
-            if com0 is None:
-                com0 = com[0].copy()
-            com_steps[sl] = com - com0
-            last_all = np.array(rest[-1])
-        if system:  # subtract while the chunk is in cache
-            xyz[sl] -= com_steps[sl][:, None, :]
+                walk += self._rest_walk_last
+            self._rest_walk_last = walk[-1].copy()
+            com = np.tensordot(pos, w_all[self._where_union].astype(np.float64), axes=(1, 0)) + walk
+            if self._com0 is None:
+                self._com0 = com[0].copy()
+            com_steps[sl] = com - self._com0
+            self._last_all = np.array(rest[-1])
+        xyz[sl] -= com_steps[sl][:, None, :]  # subtract while the chunk is in cache
 
-    if ref is not None:
-        drift_nm, name = ref_com - ref_com[0], f"group:{ref.label}"
-        xyz -= drift_nm[:, None, :]
-    elif system:
-        drift_nm, name = com_steps, "system"  # already subtracted chunk by chunk
-    else:
-        drift_nm, name = np.zeros((traj.n_frames, 3)), "none"
-    return ParticlePositions(xyz, slices, boxes, drift_nm, name)
+    def end_pass(self):
+        """No further pass is needed (``None``); checks that every frame was fed."""
+        if self._n_fed != self._n_frames:
+            raise AnalysisError(f"internal: {self._n_fed} of {self._n_frames} frames fed to the position collector")
+        return None
+
+    def result(self) -> ParticlePositions:
+        """The positions of every group, after the pass."""
+        xyz = self._xyz
+        if self.ref is not None:
+            drift_nm, name = self._ref_com - self._ref_com[0], f"group:{self.ref.label}"
+            xyz -= drift_nm[:, None, :]
+        elif self.system:
+            drift_nm, name = self._com_steps, "system"  # already subtracted chunk by chunk
+        else:
+            drift_nm, name = np.zeros((self._n_frames, 3)), "none"
+        return ParticlePositions(xyz, self.slices, self._boxes, drift_nm, name)
 
 
 def _particle_centres(pos: np.ndarray, group: Group) -> np.ndarray:

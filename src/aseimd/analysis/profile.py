@@ -235,7 +235,7 @@ def system_xml_charges(path: str | Path, n_atoms: int) -> np.ndarray:
     )
 
 
-def density_profiles(
+def profile_stream(
     traj: Trajectory,
     groups: dict[str, str],
     *,
@@ -245,8 +245,8 @@ def density_profiles(
     bin_nm: float | None = None,
     n_bins: int | None = None,
     n_blocks: int = DEFAULT_N_BLOCKS,
-) -> Profiles:
-    """Time-averaged number and charge density along ``axis`` for each group.
+) -> ProfileStream:
+    """The checked stream of :func:`density_profiles` (nothing is read yet).
 
     Parameters
     ----------
@@ -272,7 +272,8 @@ def density_profiles(
 
     Returns
     -------
-    Profiles
+    ProfileStream
+        Its ``result()`` after the pass is the :class:`Profiles`.
     """
     if axis not in AXES:
         raise AnalysisError(f"axis {axis!r} is not one of {', '.join(AXES)}")
@@ -310,19 +311,69 @@ def density_profiles(
                 "(not in the species table); its charge density is not computed — pass a system XML"
             )
 
-    n_frames = traj.n_frames
-    n_blocks_used = min(n_blocks, n_frames)
-    block_of_frame = (np.arange(n_frames) * n_blocks_used) // n_frames
-    frames_per_block = np.bincount(block_of_frame, minlength=n_blocks_used).astype(float)
+    return ProfileStream(traj, groups, axis=axis, ax=ax, bin_nm=bin_nm, n_bins=n_bins, n_blocks=n_blocks,
+                         charge_source=charge_source, indices=indices, union=union, columns=columns,
+                         group_q=group_q, warnings=warnings)
 
-    nbins = n_bins
-    acc: dict[str, np.ndarray] = {}  # per label: (2 = number/charge, n_blocks, n_bins) block sums
-    box_sum = np.zeros((3, 3))
-    vol_sum = 0.0
-    h_sum, h_min, h_max = 0.0, np.inf, -np.inf
-    chunk_frames = max(1, min(traj.chunk_frames, CHUNK_ATOM_FRAMES // union.size))
-    for chunk in traj.iter_chunks(union, chunk_frames=chunk_frames):
-        box = chunk.box_nm
+
+def density_profiles(traj: Trajectory, groups: dict[str, str], **options) -> Profiles:
+    """Time-averaged number and charge density along ``axis`` for each group.
+
+    One streamed pass over the groups' atoms; the same computation as
+    :class:`ProfileAnalysis` in :func:`aseimd.analysis.engine.run_analyses`.
+    Parameters as in :func:`profile_stream`.
+
+    Returns
+    -------
+    Profiles
+    """
+    from aseimd.analysis.engine import stream
+
+    s = profile_stream(traj, groups, **options)
+    stream(traj, [s])
+    return s.result()
+
+
+class ProfileStream:
+    """Binning of wrapped positions chunk by chunk (the stream contract of :func:`aseimd.analysis.engine.stream`).
+
+    Holds only the (number/charge, block, bin) sums per group; ``feed`` bins a
+    chunk in slices of at most :data:`CHUNK_ATOM_FRAMES` atom-frames;
+    ``end_pass`` returns ``None`` (one pass); :meth:`result` gives the
+    :class:`Profiles`. Built by :func:`profile_stream`.
+    """
+
+    def __init__(self, traj, groups, *, axis, ax, bin_nm, n_bins, n_blocks, charge_source, indices, union, columns,
+                 group_q, warnings) -> None:
+        self.traj, self.groups, self.axis, self.ax = traj, groups, axis, ax
+        self.bin_nm, self.nbins, self.n_blocks, self.charge_source = bin_nm, n_bins, n_blocks, charge_source
+        self.indices, self.atoms, self.columns, self.group_q, self.warnings = indices, union, columns, group_q, warnings
+        n_frames = traj.n_frames
+        self.n_frames = n_frames
+        self.n_blocks_used = n_blocks_used = min(n_blocks, n_frames)
+        self.block_of_frame = (np.arange(n_frames) * n_blocks_used) // n_frames
+        self.frames_per_block = np.bincount(self.block_of_frame, minlength=n_blocks_used).astype(float)
+        self.acc: dict[str, np.ndarray] = {}  # per label: (2 = number/charge, n_blocks, n_bins) block sums
+        self.box_sum = np.zeros((3, 3))
+        self.vol_sum = 0.0
+        self.h_sum, self.h_min, self.h_max = 0.0, np.inf, -np.inf
+        self._result = None
+
+    def feed(self, chunk) -> None:
+        """Bin every frame of ``chunk`` (positions of :attr:`atoms`)."""
+        step = max(1, CHUNK_ATOM_FRAMES // self.atoms.size)
+        for lo in range(0, chunk.xyz_nm.shape[0], step):
+            box = None if chunk.box_nm is None else chunk.box_nm[lo:lo + step]
+            self._bin(chunk.start + lo, chunk.xyz_nm[lo:lo + step], box)
+
+    def end_pass(self):
+        """One pass is enough: ``None``."""
+        return None
+
+    def _bin(self, start, xyz_nm, box) -> None:
+        traj, ax, n_blocks_used = self.traj, self.ax, self.n_blocks_used
+        nbins, acc, columns, group_q, indices = self.nbins, self.acc, self.columns, self.group_q, self.indices
+        bin_nm, block_of_frame = self.bin_nm, self.block_of_frame
         if box is None:
             raise AnalysisError(f"trajectory {str(traj.traj_path)!r} lost its unit cell part-way")
         volume = np.abs(np.linalg.det(box))  # (n,)
@@ -335,12 +386,12 @@ def density_profiles(
             acc = {label: np.zeros((2, n_blocks_used, nbins)) for label in indices}
         # fractional coordinate along the axis: s = r . inv(box)[:, ax], wrapped into [0, 1)
         inv_col = np.linalg.inv(box)[:, :, ax]  # (n, 3)
-        s = np.matmul(chunk.xyz_nm.astype(np.float64), inv_col[:, :, None])[..., 0]
+        s = np.matmul(xyz_nm.astype(np.float64), inv_col[:, :, None])[..., 0]
         s -= np.floor(s)
         bins = np.minimum((s * nbins).astype(np.int64), nbins - 1)  # s == 1.0 after rounding -> last bin
         nf = bins.shape[0]
         inv_slab = nbins / volume  # 1 / (bin volume) per frame, nm^-3
-        blocks = block_of_frame[chunk.start : chunk.start + nf]
+        blocks = block_of_frame[start : start + nf]
         size = n_blocks_used * nbins
         for label, cols in columns.items():
             # one weighted histogram over (block, bin): each atom adds 1/V_bin(t) (and q/V_bin(t))
@@ -349,68 +400,82 @@ def density_profiles(
             wq = (inv_slab[:, None] * np.nan_to_num(group_q[label])[None, :]).ravel()
             acc[label][0] += np.bincount(flat, weights=w, minlength=size).reshape(n_blocks_used, nbins)
             acc[label][1] += np.bincount(flat, weights=wq, minlength=size).reshape(n_blocks_used, nbins)
-        box_sum += box.sum(axis=0)
-        vol_sum += volume.sum()
-        h_sum += height.sum()
-        h_min, h_max = min(h_min, height.min()), max(h_max, height.max())
+        self.nbins, self.acc = nbins, acc
+        self.box_sum += box.sum(axis=0)
+        self.vol_sum += volume.sum()
+        self.h_sum += height.sum()
+        self.h_min, self.h_max = min(self.h_min, height.min()), max(self.h_max, height.max())
 
-    h_mean = h_sum / n_frames
-    v_mean = vol_sum / n_frames
-    if n_blocks_used < 2:
-        warnings.append(f"only {n_frames} frame(s): no standard errors (need >= 2 blocks)")
-    elif n_blocks_used < n_blocks:
-        warnings.append(f"standard errors from {n_blocks_used} blocks of one frame each (fewer frames than blocks)")
-    if h_max - h_min > 1e-6 * h_mean:
-        warnings.append(
-            f"box height along {axis} fluctuates between {h_min:.4f} and {h_max:.4f} nm; bins follow the box "
-            "(fractional coordinates) and positions are given on the mean box"
-        )
-    if bin_nm is not None and abs(h_mean / nbins - bin_nm) > 0.01 * bin_nm:
-        warnings.append(f"bin width is {h_mean / nbins:.4f} nm (box height / {nbins} bins), not {bin_nm} nm")
-
-    out: dict[str, GroupProfile] = {}
-    for label, (num, chg) in acc.items():
-        num_mean, num_se = block_mean_stderr(num, frames_per_block, n_frames)
-        chg_mean, chg_se = block_mean_stderr(chg, frames_per_block, n_frames)
-        q = group_q[label]
-        total_q = float(q.sum())  # NaN if any unknown
-        if np.isnan(total_q):
-            chg_mean = np.full(nbins, np.nan)
-            chg_se = np.full(nbins, np.nan)
-        out[label] = GroupProfile(
-            label=label,
-            selection=groups[label],
-            n_atoms=int(indices[label].size),
-            number_density_per_nm3=num_mean,
-            number_density_stderr_per_nm3=num_se,
-            charge_density_e_per_nm3=chg_mean,
-            charge_density_stderr_e_per_nm3=chg_se,
-            total_charge_e=total_q,
-            integral_n_atoms=float(num_mean.sum() * v_mean / nbins),
-            integral_charge_e=float(chg_mean.sum() * v_mean / nbins),
-        )
-        rel = abs(out[label].integral_n_atoms - out[label].n_atoms) / out[label].n_atoms
-        if rel > 1e-3:
+    def result(self) -> Profiles:
+        """The profiles after the pass."""
+        if self._result is not None:
+            return self._result
+        axis, bin_nm, nbins, acc, group_q, indices, groups = (self.axis, self.bin_nm, self.nbins, self.acc,
+                                                              self.group_q, self.indices, self.groups)
+        n_frames, n_blocks, n_blocks_used, frames_per_block = (self.n_frames, self.n_blocks, self.n_blocks_used,
+                                                               self.frames_per_block)
+        warnings, charge_source = self.warnings, self.charge_source
+        h_sum, h_min, h_max, vol_sum, box_sum = self.h_sum, self.h_min, self.h_max, self.vol_sum, self.box_sum
+        h_mean = h_sum / n_frames
+        v_mean = vol_sum / n_frames
+        if n_blocks_used < 2:
+            warnings.append(f"only {n_frames} frame(s): no standard errors (need >= 2 blocks)")
+        elif n_blocks_used < n_blocks:
+            warnings.append(f"standard errors from {n_blocks_used} blocks of one frame each (fewer frames than blocks)")
+        if h_max - h_min > 1e-6 * h_mean:
             warnings.append(
-                f"group {label!r}: integrated number density {out[label].integral_n_atoms:.3f} differs from "
-                f"{out[label].n_atoms} atoms by {100 * rel:.2f}% (volume fluctuations)"
+                f"box height along {axis} fluctuates between {h_min:.4f} and {h_max:.4f} nm; bins follow the box "
+                "(fractional coordinates) and positions are given on the mean box"
             )
-    return Profiles(
-        axis=axis,
-        n_bins=nbins,
-        bin_centers_nm=(np.arange(nbins) + 0.5) / nbins * h_mean,
-        bin_width_nm=h_mean / nbins,
-        box_mean_nm=box_sum / n_frames,
-        height_mean_nm=h_mean,
-        volume_mean_nm3=v_mean,
-        height_min_nm=float(h_min),
-        height_max_nm=float(h_max),
-        n_frames=n_frames,
-        n_blocks=n_blocks_used,
-        charge_source=charge_source,
-        groups=out,
-        warnings=warnings,
-    )
+        if bin_nm is not None and abs(h_mean / nbins - bin_nm) > 0.01 * bin_nm:
+            warnings.append(f"bin width is {h_mean / nbins:.4f} nm (box height / {nbins} bins), not {bin_nm} nm")
+
+        out: dict[str, GroupProfile] = {}
+        for label, (num, chg) in acc.items():
+            num_mean, num_se = block_mean_stderr(num, frames_per_block, n_frames)
+            chg_mean, chg_se = block_mean_stderr(chg, frames_per_block, n_frames)
+            q = group_q[label]
+            total_q = float(q.sum())  # NaN if any unknown
+            if np.isnan(total_q):
+                chg_mean = np.full(nbins, np.nan)
+                chg_se = np.full(nbins, np.nan)
+            out[label] = GroupProfile(
+                label=label,
+                selection=groups[label],
+                n_atoms=int(indices[label].size),
+                number_density_per_nm3=num_mean,
+                number_density_stderr_per_nm3=num_se,
+                charge_density_e_per_nm3=chg_mean,
+                charge_density_stderr_e_per_nm3=chg_se,
+                total_charge_e=total_q,
+                integral_n_atoms=float(num_mean.sum() * v_mean / nbins),
+                integral_charge_e=float(chg_mean.sum() * v_mean / nbins),
+            )
+            rel = abs(out[label].integral_n_atoms - out[label].n_atoms) / out[label].n_atoms
+            if rel > 1e-3:
+                warnings.append(
+                    f"group {label!r}: integrated number density {out[label].integral_n_atoms:.3f} differs from "
+                    f"{out[label].n_atoms} atoms by {100 * rel:.2f}% (volume fluctuations)"
+                )
+        self._result = Profiles(
+            axis=axis,
+            n_bins=nbins,
+            bin_centers_nm=(np.arange(nbins) + 0.5) / nbins * h_mean,
+            bin_width_nm=h_mean / nbins,
+            box_mean_nm=box_sum / n_frames,
+            height_mean_nm=h_mean,
+            volume_mean_nm3=v_mean,
+            height_min_nm=float(h_min),
+            height_max_nm=float(h_max),
+            n_frames=n_frames,
+            n_blocks=n_blocks_used,
+            charge_source=charge_source,
+            groups=out,
+            warnings=warnings,
+        )
+
+
+        return self._result
 
 
 def _cross_area(box: np.ndarray, ax: int) -> np.ndarray:
@@ -481,8 +546,9 @@ def profiles_document(result, traj) -> dict:
 class ProfileAnalysis:
     """Number and charge density profiles (:func:`density_profiles`) as an analysis object.
 
-    ``prepare`` returns ``None`` (profiles bin wrapped positions chunk by chunk,
-    no unwrapping); keyword arguments as in :func:`density_profiles`; the
+    ``prepare`` checks the options and returns the stream (:class:`ProfileStream`,
+    binning wrapped positions chunk by chunk, no unwrapping) that the engine feeds
+    from its shared pass; keyword arguments as in :func:`density_profiles`; the
     result is :class:`Profiles` (``tables()``; ``profiles_document`` gives the JSON).
     """
 
@@ -490,11 +556,13 @@ class ProfileAnalysis:
 
     def __init__(self, groups: dict[str, str], **options) -> None:
         self.groups, self.options = dict(groups), options
+        self._stream = None
 
-    def prepare(self, traj):
-        """Nothing to share: the binning reads its own atoms."""
-        return None
+    def prepare(self, traj) -> ProfileStream:
+        """Check the options against ``traj``; the stream the engine feeds."""
+        self._stream = profile_stream(traj, self.groups, **self.options)
+        return self._stream
 
     def conclude(self, pos, traj) -> Profiles:
-        """Bin the frames and return the profiles."""
-        return density_profiles(traj, self.groups, **self.options)
+        """The profiles of the fed stream."""
+        return self._stream.result()

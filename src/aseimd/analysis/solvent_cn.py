@@ -40,9 +40,9 @@ from aseimd.analysis.coordination import (
     CoordinationResult,
     Group,
     PairSpec,
+    PairsStream,
     group_from_indices,
     make_group,
-    run_pairs,
 )
 from aseimd.analysis.trajectory import Trajectory
 from aseimd.errors import AnalysisError
@@ -102,7 +102,26 @@ def detect_roles(topology) -> dict[str, tuple[str, np.ndarray]]:
     return {role: (how, np.array(sorted(set(idx)), dtype=int)) for role, (how, idx) in found.items() if idx}
 
 
-def solvent_cn(
+def solvent_cn(traj: Trajectory, **options) -> CoordinationResult:
+    """Nitrile-carbonate binding and the Li+ shell (see module doc for the criterion).
+
+    One streamed pass over the role atoms (two when a cut-off comes from g(r)); the
+    same computation as :class:`SolventCNAnalysis` in :func:`aseimd.analysis.engine.run_analyses`.
+    Keyword arguments as in :func:`solvent_cn_stream`.
+
+    Returns
+    -------
+    CoordinationResult
+        With ``solvent_cn`` holding the bound/free fractions and the nitrile-carbonyl CN.
+    """
+    from aseimd.analysis.engine import stream
+
+    pairs_stream = solvent_cn_stream(traj, **options)
+    stream(traj, [pairs_stream])
+    return pairs_stream.result()
+
+
+def solvent_cn_stream(
     traj: Trajectory,
     *,
     center: dict[str, str] | None = None,
@@ -112,8 +131,8 @@ def solvent_cn(
     bin_nm: float = 0.005,
     residence: bool = False,
     n_blocks: int = 5,
-) -> CoordinationResult:
-    """Nitrile-carbonate binding and the Li+ shell (see module doc for the criterion).
+) -> PairsStream:
+    """The checked stream of :func:`solvent_cn` (a :class:`~aseimd.analysis.coordination.PairsStream`).
 
     Parameters
     ----------
@@ -131,8 +150,9 @@ def solvent_cn(
 
     Returns
     -------
-    CoordinationResult
-        With ``solvent_cn`` holding the bound/free fractions and the nitrile-carbonyl CN.
+    PairsStream
+        Its ``result()`` after the pass is a ``CoordinationResult`` with ``solvent_cn`` holding the
+        bound/free fractions and the nitrile-carbonyl CN.
     """
     groups = dict(groups or {})
     unknown = sorted(set(groups) - set(ROLES))
@@ -183,12 +203,18 @@ def solvent_cn(
     pairs = [PairSpec(p.key, p.center, p.shell, cutoffs_nm.get(p.key)) for p in pairs]
     nitrile_pairs = [k for k in (NC_PAIR, CC_PAIR) if k in keys]
     has_li = c_label in all_groups
-    result = run_pairs(
+    pairs_stream = PairsStream(
         traj, all_groups, pairs, r_max_nm=r_max_nm, bin_nm=bin_nm,
         composition_center=c_label if has_li else None,
         anion_pair="anion" if has_li and "anion" in sel else None,
         residence=residence, bound_union={"carbonate_bound": nitrile_pairs}, n_blocks=n_blocks,
     )
+    pairs_stream.finishers.append(lambda result: _finish(result, warnings, sel))
+    return pairs_stream
+
+
+def _finish(result: CoordinationResult, warnings: list[str], sel: dict) -> CoordinationResult:
+    """The solvent-cn block (bound/free fractions, nitrile-carbonyl CN) on top of the pair results."""
     result.warnings[:0] = warnings
     union = (result.bound_union or {}).get("carbonate_bound")
     nc = result.pairs[NC_PAIR]
@@ -218,19 +244,22 @@ def solvent_cn(
 class SolventCNAnalysis:
     """Nitrile-carbonate binding and the Li+ shell (:func:`solvent_cn`) as an analysis object.
 
-    ``prepare`` returns ``None`` (the sweep streams its own atoms); keyword
-    arguments as in :func:`solvent_cn`; the result is a ``CoordinationResult``.
+    ``prepare`` checks the options and returns the stream the engine feeds from
+    its shared pass; keyword arguments as in :func:`solvent_cn`; the result is a
+    ``CoordinationResult``.
     """
 
     name = "solvent-cn"
 
     def __init__(self, **options) -> None:
         self.options = options
+        self._stream = None
 
-    def prepare(self, traj):
-        """Nothing to share: the sweep reads its own atoms."""
-        return None
+    def prepare(self, traj) -> PairsStream:
+        """Check the options against ``traj``; the stream the engine feeds."""
+        self._stream = solvent_cn_stream(traj, **self.options)
+        return self._stream
 
     def conclude(self, pos, traj) -> CoordinationResult:
-        """Run the sweep and return the result."""
-        return solvent_cn(traj, **self.options)
+        """The result of the fed stream."""
+        return self._stream.result()

@@ -218,6 +218,16 @@ class Trajectory:
             raise AnalysisError(f"atoms without a mass (element unknown) in selection: {bad}")
         return m
 
+    def first_box_nm(self) -> np.ndarray | None:
+        """Box vectors (rows, nm) of the first selected frame, shape=(3, 3), or None; read once (one atom, one frame)."""
+        if not hasattr(self, "_first_box"):
+            if getattr(self, "_dcd", None) is not None:
+                _, box = self._dcd.read(np.array([self.start]), np.array([0]))
+            else:
+                box = next(self.iter_chunks(np.array([0]), chunk_frames=1)).box_nm
+            self._first_box = None if box is None else np.array(box[0], dtype=np.float64)
+        return self._first_box
+
     def iter_chunks(self, atom_indices: np.ndarray, chunk_frames: int | None = None) -> Iterator[Chunk]:
         """Stream the selected frames of ``atom_indices`` in chunks of ``chunk_frames`` (default: the
         reader's ``chunk_frames``).
