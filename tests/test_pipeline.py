@@ -116,7 +116,7 @@ def test_quickstart_is_a_thin_wrapper_over_the_pipeline(tmp_path, monkeypatch):
     assert spec.system == pipeline.interface_system("quickstart") and spec.system["polymer"]["name"] == "PEO"
     assert spec.protocol == "quickstart-interface" and spec.platform == "CPU"
     assert spec.analyses["diffusion"] == {"groups": {"Li": "resname LI"}, "com": True, "layer_edges_nm": "build"}
-    assert set(spec.analyses["coordination"]["shells"]) == {"PEO_O", "EC", "DMC", "PF6"}
+    assert set(spec.analyses["coordination"]["shells"]) == {"PEO_O", "EC", "DMC", "PF6", "TFSI", "anions"}
     assert list(spec.analyses) == ["diffusion", "coordination", "profile"]
-    assert seen["titles"]["coordination"] == "Li+ coordination by PEO ether O, EC and DMC carbonyl O, and PF6- F"
+    assert seen["titles"]["coordination"] == "Li+ coordination by PEO ether O, EC and DMC carbonyl O, PF6- F and TFSI- O"
     assert "[1/5] build ..." in got.output and "Done. Plots: " in got.output and "demonstration" in got.output
