@@ -293,23 +293,33 @@ class Trajectory:
     def _iter_xdr(self, atom_indices: np.ndarray, chunk: int) -> Iterator[Chunk]:
         """Chunks of an XTC/TRR read by frame count, so that a torn frame after :attr:`stop` is never decoded.
 
-        Strided frames are read as consecutive runs and subsampled here: mdtraj 1.11's XTC/TRR readers
-        corrupt memory (glibc aborts, segfaults) when given ``stride > 1`` together with ``atom_indices``.
+        With ``stride > 1`` every wanted frame is read on its own after a seek (the skipped frames are not
+        decoded): mdtraj 1.11's XTC/TRR readers corrupt memory (glibc aborts, segfaults) when given
+        ``stride > 1`` together with ``atom_indices``.
         """
         import mdtraj
 
         done, stride = 0, self.stride
-        per_read = max(1, chunk // stride)  # frames out per read: at most ~chunk stored frames in memory
         with quiet_c_stdout(), mdtraj.open(str(self.traj_path)) as fh:
+            if stride == 1:
+                fh.seek(self.start)
             while done < self.n_frames:
-                want = min(per_read, self.n_frames - done)
-                fh.seek(self.start + done * stride)
-                frames = fh.read_as_traj(self.topology, n_frames=(want - 1) * stride + 1, atom_indices=atom_indices)
-                xyz = np.asarray(frames.xyz[::stride])
+                want = min(chunk, self.n_frames - done)
+                if stride == 1:
+                    frames = fh.read_as_traj(self.topology, n_frames=want, atom_indices=atom_indices)
+                    xyz, box = np.asarray(frames.xyz), frames.unitcell_vectors
+                else:
+                    xyz = np.empty((want, len(atom_indices), 3), dtype=np.float32)
+                    box = np.empty((want, 3, 3)) if self._has_box else None
+                    for k in range(want):
+                        fh.seek(self.start + (done + k) * stride)
+                        got = fh.read(n_frames=1, atom_indices=atom_indices)  # (xyz, time, step, box, ...)
+                        xyz[k] = got[0][0]
+                        if box is not None:
+                            box[k] = got[3][0]
                 if xyz.shape[0] != want:
                     break
-                box = None if frames.unitcell_vectors is None else np.asarray(frames.unitcell_vectors[::stride], float)
-                yield Chunk(done, xyz, box)
+                yield Chunk(done, xyz, None if box is None else np.asarray(box, dtype=np.float64))
                 done += want
         if done != self.n_frames:
             raise AnalysisError(
