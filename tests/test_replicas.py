@@ -212,3 +212,34 @@ def test_replicas_bad_input_exit_2_nothing_written(replicas, tmp_path, rng, case
     lines = [line for line in r.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], r.output
     assert list(out.parent.iterdir()) == []
+
+
+def test_replicas_is_a_reserved_group_label(replicas, tmp_path):
+    r = _run("diffusion", "--top", replicas[0][0], "--traj", replicas[0][1], "--group", "replicas=resname LI",
+             "--json", tmp_path / "d.json")
+    assert r.exit_code == 2 and "group label 'replicas' is reserved" in r.output
+    assert not (tmp_path / "d.json").exists()
+
+
+def test_unequal_replicas_pool_by_origins(replicas, tmp_path):
+    """A shorter replica counts with its own (fewer) origins and blocks: the library pooling, exactly."""
+    from aseimd.analysis import DiffusionAnalysis
+    from aseimd.analysis.diffusion import self_diffusion
+    from aseimd.analysis.groups import load_positions, make_group
+    from aseimd.analysis.replicas import pool_replicas
+    from aseimd.analysis.trajectory import Trajectory
+
+    short = _replica(tmp_path / "short", np.random.default_rng(3), n_frames=T // 2)
+    rep = pool_replicas([replicas[0], short], DiffusionAnalysis({"Li": "resname LI"}))
+    assert rep.n_frames == [T, T // 2] and rep.to_json()["replicas"]["n_frames"] == [T, T // 2]
+    runs = []
+    for source in (replicas[0], short):
+        t = Trajectory(*source)
+        runs.append(load_positions(t, [make_group(t, "Li", "resname LI", com=False)]).of("Li"))
+    lib = self_diffusion(runs, 1.0, label="Li")
+    pooled = rep.pooled.results["Li"]
+    assert pooled.D_m2_per_s == lib.D_m2_per_s and pooled.D_stderr_m2_per_s == lib.D_stderr_m2_per_s
+    stop = lib.window.stop
+    assert pooled.block_D_m2_per_s.size == sum(int(np.clip(n // (8 * stop), 5, 100)) for n in (T, T // 2))
+    est = rep.estimates[("Li", "D_m2_per_s")]
+    assert est.per_replica_stderr[1] > est.per_replica_stderr[0]  # the short one is the less precise

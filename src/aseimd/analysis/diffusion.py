@@ -492,7 +492,7 @@ _GLS_METHOD = {
 }
 
 #: Top-level keys of the diffusion JSON besides the group labels.
-RESERVED_JSON_KEYS = ("meta", "method", "yeh_hummer", "warnings")
+RESERVED_JSON_KEYS = ("meta", "method", "yeh_hummer", "warnings", "replicas")
 
 
 @dataclass
