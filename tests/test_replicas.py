@@ -243,3 +243,20 @@ def test_unequal_replicas_pool_by_origins(replicas, tmp_path):
     assert pooled.block_D_m2_per_s.size == sum(int(np.clip(n // (8 * stop), 5, 100)) for n in (T, T // 2))
     est = rep.estimates[("Li", "D_m2_per_s")]
     assert est.per_replica_stderr[1] > est.per_replica_stderr[0]  # the short one is the less precise
+
+
+def test_a_torn_xtc_replica_is_pooled_on_its_complete_frames_and_said_so(replicas, tmp_path):
+    """Replicas may be in different formats; each one's trajectory warnings reach the pooled JSON."""
+    top, xtc = _replica(tmp_path / "x", np.random.default_rng(9), fmt="xtc")
+    with mdtraj.open(str(xtc)) as fh:
+        last = int(fh.offsets[-1])
+    torn = tmp_path / "x" / "torn.xtc"
+    torn.write_bytes(xtc.read_bytes()[:last + 50])
+    out = tmp_path / "d.json"
+    r = _run("diffusion", *_traj_args([replicas[0], (top, torn)]), "--group", "Li=resname LI", "--json", out)
+    assert r.exit_code == 0, r.output
+    doc = _json(out)
+    message = f"trajectory {str(torn)!r} is truncated inside frame {T}; analysing its {T - 1} complete frames"
+    assert doc["meta"]["trajectory_warnings"] == [message] and message in doc["warnings"] and message in r.output
+    assert doc["replicas"]["n_frames"] == [T, T - 1]
+    assert doc["meta"]["replicas"][1]["trajectory_warnings"] == [message]
