@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from aseimd.cli._common import parse_labelled
+from aseimd.cli._common import parse_labelled, trajectory_options
 from aseimd.errors import SpecError
 
 
@@ -53,24 +53,7 @@ def _run(sources, analysis, dt_ps, start, stop, stride):
 
 def _trajectory_options(func):
     """``--top --traj --dt-ps --start --stop --stride``, with ``--top``/``--traj`` repeatable for replicas."""
-    options = [
-        click.option("--top", "top", required=True, multiple=True, type=click.Path(dir_okay=False),
-                     help="Topology file (PDB, PSF, GRO, ...); once for all --traj, or once per --traj."),
-        click.option("--traj", "traj", required=True, multiple=True, type=click.Path(dir_okay=False),
-                     help="Trajectory file (DCD, XTC, TRR, NetCDF, ...); repeat for independent replicas of the "
-                          "same system (pooled; --method gls)."),
-        click.option("--dt-ps", type=float, default=None,
-                     help="Time between stored frames in ps (for files that carry no time step)."),
-        click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="First frame (stored-frame index)."),
-        click.option("--stop", type=click.IntRange(min=1), default=None,
-                     help="Stop before this frame (default: end)."),
-        click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Use every n-th frame."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return trajectory_options(func, replicas=True)
 
 
 def _layer_edges(text: str | None) -> list[float] | None:
@@ -144,7 +127,9 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
     """Self-diffusion coefficients (FFT MSD, automatic fit window, block standard errors).
 
     Writes OUT.json (per label D_m2_per_s, D_stderr_m2_per_s, fit_window_ps,
-    diffusive, slope, ...), OUT_msd.csv and OUT_msd.png.
+    diffusive, slope, ...), OUT_msd.csv and OUT_msd.png. With several --traj
+    (replicas) the numbers are pooled and OUT.json adds a "replicas" block
+    (frames and estimates per replica, their consistency).
     """
     from aseimd.analysis.diffusion import DiffusionAnalysis
     from aseimd.fileio import atomic_write_csv, atomic_write_json
@@ -198,7 +183,8 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     """Onsager coefficients, transference numbers and conductivity (NE and Einstein-Helfand).
 
     Writes OUT.json (t_plus_onsager, t_plus_ne, sigma_ne_S_per_m, sigma_eh_S_per_m,
-    L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png.
+    L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png. With several
+    --traj (replicas) the numbers are pooled and OUT.json adds a "replicas" block.
     """
     from aseimd.analysis.transference import TransferenceAnalysis
     from aseimd.fileio import atomic_write_csv, atomic_write_json
