@@ -301,8 +301,8 @@ class Trajectory:
 
         done, stride = 0, self.stride
         with quiet_c_stdout(), mdtraj.open(str(self.traj_path)) as fh:
-            if stride == 1:
-                fh.seek(self.start)
+            if stride == 1 and self.start:
+                fh.seek(self.start)  # (a seek builds mdtraj's frame index: only when needed)
             while done < self.n_frames:
                 want = min(chunk, self.n_frames - done)
                 if stride == 1:
