@@ -176,15 +176,16 @@ def test_a_cut_xtc_of_few_atoms_is_refused_with_the_fix(tmp_path):
     assert Trajectory(top, fixed).n_frames == 30
 
 
+@pytest.mark.parametrize("stride", [1, 7])
 @pytest.mark.parametrize("fmt", ["xtc", "trr"])
-def test_strided_reads_of_selected_atoms_match_mdtraj_whole_frames(files, fmt):
+def test_strided_reads_of_selected_atoms_match_mdtraj_whole_frames(files, fmt, stride):
     """Strided frames of a few atoms (read frame by frame: mdtraj's stride + atom_indices corrupts memory)
     are mdtraj's own whole-file frames, positions and boxes."""
     root, top, paths = files
     ref = mdtraj.load(str(paths[fmt]), top=str(top))
     atoms = np.array([1, 5, 6, 13])
-    traj = Trajectory(top, paths[fmt], start=3, stop=250, stride=7)
+    traj = Trajectory(top, paths[fmt], start=3, stop=250, stride=stride)
     chunks = list(traj.iter_chunks(atoms, chunk_frames=9))
     assert [c.start for c in chunks] == list(range(0, traj.n_frames, 9))
-    np.testing.assert_array_equal(np.concatenate([c.xyz_nm for c in chunks]), ref.xyz[3:250:7][:, atoms])
-    np.testing.assert_allclose(np.concatenate([c.box_nm for c in chunks]), ref.unitcell_vectors[3:250:7], rtol=1e-6)
+    np.testing.assert_array_equal(np.concatenate([c.xyz_nm for c in chunks]), ref.xyz[3:250:stride][:, atoms])
+    np.testing.assert_allclose(np.concatenate([c.box_nm for c in chunks]), ref.unitcell_vectors[3:250:stride], rtol=1e-6)
