@@ -78,7 +78,8 @@ def test_cut_file_is_analysed_on_its_complete_frames(files, tmp_path, fmt, where
     cut = _cut(tmp_path, path, n_bytes, f"cut_{where}")
     traj = Trajectory(top, cut)
     assert traj.n_frames == complete
-    message = f"trajectory {str(cut)!r} is truncated inside frame {complete + 1}; analysing its {complete} complete frames"
+    message = (f"trajectory {str(cut)!r} is truncated inside frame {complete + 1}; "
+               f"analysing its {complete} complete frames")
     assert traj.warnings == [message]
     # the complete frames are exactly the frames of the whole file
     whole = Trajectory(top, path, stop=complete)
@@ -188,4 +189,5 @@ def test_strided_reads_of_selected_atoms_match_mdtraj_whole_frames(files, fmt, s
     chunks = list(traj.iter_chunks(atoms, chunk_frames=9))
     assert [c.start for c in chunks] == list(range(0, traj.n_frames, 9))
     np.testing.assert_array_equal(np.concatenate([c.xyz_nm for c in chunks]), ref.xyz[3:250:stride][:, atoms])
-    np.testing.assert_allclose(np.concatenate([c.box_nm for c in chunks]), ref.unitcell_vectors[3:250:stride], rtol=1e-6)
+    np.testing.assert_allclose(np.concatenate([c.box_nm for c in chunks]), ref.unitcell_vectors[3:250:stride],
+                               rtol=1e-6)
