@@ -295,3 +295,21 @@ def test_replica_consistency_test_is_calibrated_under_the_null():
         assert np.mean(p < 0.01) <= 0.04
         assert 0.01 <= np.mean(p < 0.05) <= 0.12
         assert 0.38 <= np.mean(p < 0.5) <= 0.62
+
+
+def test_replicas_in_memory_pool_like_their_files(replicas):
+    """mdtraj Trajectories in memory pool to the same numbers as their files; one object twice is refused."""
+    from aseimd.analysis import TransferenceAnalysis
+    from aseimd.analysis.replicas import pool_replicas
+    from aseimd.errors import AnalysisError
+
+    def analysis():
+        return TransferenceAnalysis(("Li", "resname LI"), ("PF6", "resname PF6"), temperature_K=TEMPERATURE_K)
+
+    files = pool_replicas(replicas[:2], analysis())
+    memory = [mdtraj.load(str(traj), top=str(top)) for top, traj in replicas[:2]]
+    mem = pool_replicas(memory, analysis(), dt_ps=1.0)
+    assert mem.pooled.result.values == files.pooled.result.values
+    assert mem.estimates[("t_plus_onsager",)].per_replica == files.estimates[("t_plus_onsager",)].per_replica
+    with pytest.raises(AnalysisError, match="replica 2 is the same trajectory as replica 1"):
+        pool_replicas([memory[0], memory[0]], analysis(), dt_ps=1.0)

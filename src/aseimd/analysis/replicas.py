@@ -287,6 +287,11 @@ def pool_replicas(sources: Sequence, analysis, **open_options) -> ReplicaReport:
     if len(sources) < 2:
         raise AnalysisError(f"pooling needs at least 2 replicas, got {len(sources)}")
     _check_poolable(analysis)
+    for k, s in enumerate(sources[1:], start=2):
+        same = next((j for j, r in enumerate(sources[:k - 1], start=1) if r is s and not isinstance(s, tuple)), None)
+        if same is not None:  # one object in memory given twice (files are compared by path below)
+            raise AnalysisError(f"replica {k} is the same trajectory as replica {same}; replicas must be "
+                                "independent runs")
     trajs = [open_trajectory(s, **open_options) for s in sources]
     check_replicas(trajs)
     plans = []
