@@ -191,3 +191,31 @@ def test_strided_reads_of_selected_atoms_match_mdtraj_whole_frames(files, fmt, s
     np.testing.assert_array_equal(np.concatenate([c.xyz_nm for c in chunks]), ref.xyz[3:250:stride][:, atoms])
     np.testing.assert_allclose(np.concatenate([c.box_nm for c in chunks]), ref.unitcell_vectors[3:250:stride],
                                rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # mdtraj: netCDF4 missing, scipy's reader used
+@pytest.mark.parametrize("case, message", [
+    ("empty", "is empty (0 bytes)"),
+    ("half", "(damaged, cut short, or not a .nc file; mdtraj: "),
+    ("header", "(damaged, cut short, or not a .nc file; mdtraj: "),
+    ("atoms", "does not match topology"),
+])
+def test_other_formats_cut_or_mismatched_are_refused_in_one_line(tmp_path, case, message):
+    """A NetCDF cut short cannot be read at all by mdtraj's (scipy) reader: refused, saying what it may be."""
+    rng = np.random.default_rng(8)
+    top, nc = write_trajectory(tmp_path, rng.uniform(0, 3, (50, N_ATOMS, 3)), BOX, ions(N_ATOMS, "LI", "LI", "Li"),
+                               fmt="nc", dt_ps=DT_PS)
+    bad = tmp_path / "bad.nc"
+    data = nc.read_bytes()
+    if case == "atoms":
+        _, bad = write_trajectory(tmp_path, rng.uniform(0, 3, (5, 4, 3)), BOX, ions(4, "LI", "LI", "Li"), fmt="nc",
+                                  dt_ps=DT_PS, name="four")
+    else:
+        bad.write_bytes({"empty": b"", "half": data[:len(data) // 2], "header": data[:100]}[case])
+    out = tmp_path / "out"
+    out.mkdir()
+    r = _cli("analyze", "diffusion", "--top", top, "--traj", bad, "--group", "Li=resname LI", "--json", out / "d.json")
+    assert r.exit_code == 2, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in r.output
+    assert list(out.iterdir()) == []

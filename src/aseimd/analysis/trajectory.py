@@ -21,6 +21,8 @@ the last frame *header* it finds and then fails with "XTC read error" on the
 torn frame, so the last indexed frame is decoded once when the file is opened,
 and a torn one (or bytes after the last frame) is left out with a warning;
 frames are then read in bounded chunks that never touch the torn tail.
+Other formats: an empty file, or a first frame mdtraj cannot read (damaged,
+cut short, wrong extension; or another atom count), is an error that says which.
 mdtraj's C readers are silenced on stdout (:func:`quiet_c_stdout`; also on
 stderr while a damaged file is probed).
 :func:`open_trajectory` also accepts an mdtraj Trajectory or an MDAnalysis
@@ -135,14 +137,13 @@ class Trajectory:
             self._has_box = self._dcd.has_box
             n_stored = self._dcd.n_frames
         else:
+            if self.traj_path.stat().st_size == 0:
+                raise AnalysisError(f"trajectory {str(self.traj_path)!r} is empty (0 bytes)")
             try:
                 with quiet_c_stdout():
                     first = mdtraj.load_frame(str(self.traj_path), 0, top=self.topology)
             except Exception as exc:
-                raise AnalysisError(
-                    f"trajectory {str(self.traj_path)!r} does not match topology "
-                    f"{str(self.top_path)!r} ({self.topology.n_atoms} atoms): {_first_line(exc)}"
-                ) from None
+                raise AnalysisError(_unreadable(self.traj_path, self.top_path, self.topology, exc)) from None
             self._has_box = first.unitcell_vectors is not None
             if self._xdr_frames is not None:
                 n_stored = self._xdr_frames
@@ -519,6 +520,16 @@ def _selection_problem(exc: BaseException) -> str:
     if len(text) > MAX_PARSER_MESSAGE:
         text = text[:MAX_PARSER_MESSAGE].rstrip() + " ..."
     return text
+
+
+def _unreadable(path: Path, top_path: Path, topology, exc: BaseException) -> str:
+    """Why mdtraj could not read the first frame: another atom count than the topology's, or a damaged file."""
+    text = _first_line(exc)
+    if "same atoms" in text or "must be shape" in text or "atoms" in text.lower() and "match" in text.lower():
+        return (f"trajectory {str(path)!r} does not match topology {str(top_path)!r} ({topology.n_atoms} atoms): "
+                f"{text}")
+    return (f"cannot read trajectory {str(path)!r} (damaged, cut short, or not a {path.suffix or 'known'} file; "
+            f"mdtraj: {text})")
 
 
 def _first_line(exc: BaseException) -> str:
