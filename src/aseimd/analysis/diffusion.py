@@ -492,7 +492,7 @@ _GLS_METHOD = {
 }
 
 #: Top-level keys of the diffusion JSON besides the group labels.
-RESERVED_JSON_KEYS = ("meta", "method", "yeh_hummer", "warnings")
+RESERVED_JSON_KEYS = ("meta", "method", "yeh_hummer", "warnings", "replicas")
 
 
 @dataclass
@@ -531,6 +531,11 @@ class DiffusionReport:
                 headers.append(f"{label} MSD stderr (nm^2)")
                 columns.append(res.msd_stderr_nm2[:n])
         return {"msd": (headers, columns)}
+
+    def estimates(self) -> dict[tuple[str, ...], tuple[float, float]]:
+        """``{(label, "D_m2_per_s"): (D, standard error)}`` per group (the replica cross-check,
+        :mod:`aseimd.analysis.replicas`)."""
+        return {(label, "D_m2_per_s"): (res.D_m2_per_s, res.D_stderr_m2_per_s) for label, res in self.results.items()}
 
     def to_json(self) -> dict:
         """JSON: one block per label at the top level (the CLI contract:
@@ -677,6 +682,16 @@ class DiffusionAnalysis:
                 raise AnalysisError(f"{exc}; --drift takes system, none, group:LABEL or a selection") from None
         self.groups, self.reference = groups, ref
         return groups, ref
+
+    def replica_estimates(self, pos, traj, pooled: DiffusionReport) -> dict[tuple[str, ...], tuple[float, float]]:
+        """D of one replica's positions over each group's pooled fit window (keys of :meth:`DiffusionReport.estimates`)."""
+        out = {}
+        for g in self.groups:
+            res = self_diffusion(pos.of(g.label), traj.dt_ps, dims=self.dims,
+                                 fit_window_ps=pooled.results[g.label].window.ps(traj.dt_ps), n_blocks=self.n_blocks,
+                                 tolerance=self.tolerance, label=g.label, method=self.method)
+            out[(g.label, "D_m2_per_s")] = (res.D_m2_per_s, res.D_stderr_m2_per_s)
+        return out
 
     def conclude(self, pos, traj) -> DiffusionReport:
         """Fits from the particle positions (:class:`aseimd.analysis.groups.ParticlePositions`)."""

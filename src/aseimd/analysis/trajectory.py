@@ -15,7 +15,16 @@ DCDs are checked when opened: empty, not a DCD, an atom count other than the
 topology's, or no complete frame are errors that say so; a file torn inside a
 frame (or shorter than its header announces) is read on its complete frames
 and :attr:`Trajectory.warnings` says so (the analyses report it with their
-numbers). mdtraj's C readers are silenced on stdout (:func:`quiet_c_stdout`).
+numbers). XTC and TRR files (GROMACS, read by mdtraj through its frame index)
+get the same checks (:func:`_checked_xdr`): mdtraj indexes a cut file up to
+the last frame *header* it finds and then fails with "XTC read error" on the
+torn frame, so the last indexed frame is decoded once when the file is opened,
+and a torn one (or bytes after the last frame) is left out with a warning;
+frames are then read in bounded chunks that never touch the torn tail.
+Other formats: an empty file, or a first frame mdtraj cannot read (damaged,
+cut short, wrong extension; or another atom count), is an error that says which.
+mdtraj's C readers are silenced on stdout (:func:`quiet_c_stdout`; also on
+stderr while a damaged file is probed).
 :func:`open_trajectory` also accepts an mdtraj Trajectory or an MDAnalysis
 Universe in memory (:class:`MemoryTrajectory`).
 """
@@ -41,6 +50,8 @@ AKMA_TIME_PS = 0.04888821
 
 #: Formats whose frames store their own time (mdtraj invents 0, 1, 2, ... for the others).
 _TIMED_FORMATS = (".xtc", ".trr", ".nc", ".netcdf", ".ncdf", ".h5", ".dtr")
+#: GROMACS XDR formats: checked for damage when opened (:func:`_checked_xdr`), magic number of their frames.
+_XDR_MAGIC = {".xtc": 1995, ".trr": 1993}
 
 
 @dataclass(frozen=True)
@@ -114,24 +125,31 @@ class Trajectory:
         self.warnings: list[str] = []
         # DCDs are checked and read at byte offsets of the selected atoms (dcd_reader); other formats by mdtraj
         self._dcd = None
-        if self.traj_path.suffix.lower() == ".dcd":
+        suffix = self.traj_path.suffix.lower()
+        if suffix == ".dcd":
             self._dcd = _checked_dcd(self.traj_path, self.top_path, self.topology, self.warnings)
+        #: complete frames of an XTC/TRR (checked; read in bounded chunks), None for other formats
+        self._xdr_frames = None
+        if suffix in _XDR_MAGIC:
+            self._xdr_frames = _checked_xdr(self.traj_path, self.top_path, self.topology, self.warnings)
         if self._dcd is not None:
             first = None
             self._has_box = self._dcd.has_box
             n_stored = self._dcd.n_frames
         else:
+            if self.traj_path.stat().st_size == 0:
+                raise AnalysisError(f"trajectory {str(self.traj_path)!r} is empty (0 bytes)")
             try:
                 with quiet_c_stdout():
                     first = mdtraj.load_frame(str(self.traj_path), 0, top=self.topology)
             except Exception as exc:
-                raise AnalysisError(
-                    f"trajectory {str(self.traj_path)!r} does not match topology "
-                    f"{str(self.top_path)!r} ({self.topology.n_atoms} atoms): {_first_line(exc)}"
-                ) from None
+                raise AnalysisError(_unreadable(self.traj_path, self.top_path, self.topology, exc)) from None
             self._has_box = first.unitcell_vectors is not None
-            with quiet_c_stdout():
-                n_stored = _count_frames(self.traj_path, self.topology)
+            if self._xdr_frames is not None:
+                n_stored = self._xdr_frames
+            else:
+                with quiet_c_stdout():
+                    n_stored = _count_frames(self.traj_path, self.topology)
         stop = n_stored if stop is None else min(stop, n_stored)
         if start >= stop:
             raise AnalysisError(
@@ -246,6 +264,9 @@ class Trajectory:
                 xyz, box = self._dcd.read(frames[lo:lo + chunk], atom_indices)
                 yield Chunk(lo, xyz, box)
             return
+        if self._xdr_frames is not None:
+            yield from self._iter_xdr(atom_indices, chunk)
+            return
         done = 0
         with quiet_c_stdout():
             it = mdtraj.iterload(
@@ -270,6 +291,43 @@ class Trajectory:
             )
 
 
+    def _iter_xdr(self, atom_indices: np.ndarray, chunk: int) -> Iterator[Chunk]:
+        """Chunks of an XTC/TRR read by frame count, so that a torn frame after :attr:`stop` is never decoded.
+
+        With ``stride > 1`` every wanted frame is read on its own after a seek (the skipped frames are not
+        decoded): mdtraj 1.11's XTC/TRR readers corrupt memory (glibc aborts, segfaults) when given
+        ``stride > 1`` together with ``atom_indices``.
+        """
+        import mdtraj
+
+        done, stride = 0, self.stride
+        with quiet_c_stdout(), mdtraj.open(str(self.traj_path)) as fh:
+            if stride == 1 and self.start:
+                fh.seek(self.start)  # (a seek builds mdtraj's frame index: only when needed)
+            while done < self.n_frames:
+                want = min(chunk, self.n_frames - done)
+                if stride == 1:
+                    frames = fh.read_as_traj(self.topology, n_frames=want, atom_indices=atom_indices)
+                    xyz, box = np.asarray(frames.xyz), frames.unitcell_vectors
+                else:
+                    xyz = np.empty((want, len(atom_indices), 3), dtype=np.float32)
+                    box = np.empty((want, 3, 3)) if self._has_box else None
+                    for k in range(want):
+                        fh.seek(self.start + (done + k) * stride)
+                        got = fh.read(n_frames=1, atom_indices=atom_indices)  # (xyz, time, step, box, ...)
+                        xyz[k] = got[0][0]
+                        if box is not None:
+                            box[k] = got[3][0]
+                if xyz.shape[0] != want:
+                    break
+                yield Chunk(done, xyz, None if box is None else np.asarray(box, dtype=np.float64))
+                done += want
+        if done != self.n_frames:
+            raise AnalysisError(
+                f"trajectory {str(self.traj_path)!r} ended after {done} of {self.n_frames} expected frames"
+            )
+
+
 @contextlib.contextmanager
 def quiet_c_stdout():
     """Silence C-level writes to stdout (fd 1), e.g. mdtraj's ``dcdplugin) ...`` lines, inside the block."""
@@ -288,6 +346,119 @@ def quiet_c_stdout():
         os.dup2(saved, fd)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr():
+    """Silence C-level writes to stderr (fd 2), e.g. xdrfile's "(xdrfile error) ..." while a damaged file is probed."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _checked_xdr(path: Path, top_path: Path, topology, warnings: list[str]) -> int:
+    """Complete frames of an XTC or TRR file after checking it; raise on what cannot be analysed.
+
+    Empty, not an XTC/TRR (no frame magic number), an atom count other than the
+    topology's, or no complete frame are errors; a file cut inside a frame is
+    analysed on its complete frames and ``warnings`` says so. XTC/TRR files do
+    not announce their frame count, so the message gives the frame that is torn.
+    """
+    import mdtraj
+
+    name, kind = str(path), path.suffix.lower()[1:].upper()
+    size = path.stat().st_size
+    if size == 0:
+        raise AnalysisError(f"trajectory {name!r} is empty (0 bytes)")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if len(head) < 4 or int.from_bytes(head, "big") != _XDR_MAGIC[path.suffix.lower()]:
+        raise AnalysisError(f"trajectory {name!r} is not {'an' if kind == 'XTC' else 'a'} {kind} file "
+                            f"(no {kind} frame header); "
+                            "give a DCD, XTC, TRR, NetCDF, ... with a matching extension")
+    if kind == "XTC" and size >= 8:
+        _check_small_xtc(path, size)
+    with quiet_c_stdout(), _quiet_c_stderr():
+        try:
+            fh = mdtraj.open(name)
+        except Exception:  # the magic number is right: the first frame header is cut
+            raise AnalysisError(f"trajectory {name!r} holds no complete frame (truncated inside frame 1)") from None
+        with fh:
+            try:
+                n_indexed = len(fh)
+                xyz = fh.read(n_frames=1)[0]
+            except Exception:  # the first frame header or its coordinates are cut
+                raise AnalysisError(f"trajectory {name!r} holds no complete frame (truncated inside frame 1)"
+                                    ) from None
+            if xyz.shape[1] != topology.n_atoms:
+                raise AnalysisError(
+                    f"trajectory {name!r} does not match topology {str(top_path)!r}: {xyz.shape[1]} atoms per "
+                    f"frame, the topology has {topology.n_atoms}")
+            # mdtraj's index runs to the last frame header; decode the last indexed frame and look past it
+            complete, torn = n_indexed, False
+            try:
+                fh.seek(n_indexed - 1)
+                fh.read(n_frames=1)
+            except Exception:
+                complete, torn = n_indexed - 1, True
+            if not torn:
+                try:
+                    fh.read(n_frames=1)  # at the end of a whole file: no frame, no error
+                except Exception:  # the start of a torn frame after the last indexed one
+                    torn = True
+            offsets = np.asarray(getattr(fh, "offsets", []), dtype=np.int64)
+    if not torn and offsets.size:  # a tail too short for mdtraj to notice (a few bytes of the next frame)
+        if kind == "XTC":
+            torn = size > offsets[-1] + _xtc_frame_bytes(path, int(offsets[-1]))
+        elif offsets.size >= 2 and np.all(np.diff(offsets) == offsets[1] - offsets[0]):
+            torn = size > offsets[-1] + (offsets[1] - offsets[0])  # TRR frames of one size
+    if complete == 0:
+        raise AnalysisError(f"trajectory {name!r} holds no complete frame (truncated inside frame 1)")
+    if torn:
+        warnings.append(f"trajectory {name!r} is truncated inside frame {complete + 1}; "
+                        f"analysing its {complete} complete frames")
+    return complete
+
+
+def _check_small_xtc(path: Path, size: int) -> None:
+    """mdtraj indexes an XTC of <= 9 atoms (plain-float frames) by file size alone and cannot open a cut one."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    (n_atoms,) = struct.unpack(">i", head[4:8])
+    if not 0 < n_atoms <= 9:
+        return
+    frame = 56 + 12 * n_atoms
+    complete, tail = divmod(size, frame)
+    if tail:
+        raise AnalysisError(
+            f"trajectory {str(path)!r} is truncated inside frame {complete + 1} and mdtraj cannot read a cut XTC "
+            f"of {n_atoms} atoms (<= 9); keep its {complete} complete frames by cutting it to {complete * frame} "
+            "bytes (e.g. truncate -s)")
+
+
+def _xtc_frame_bytes(path: Path, offset: int) -> int:
+    """Length in bytes of the (decodable) XTC frame at ``offset``: a 56-byte header (magic, natoms, step,
+    time, box, natoms), then 3 natoms floats (natoms <= 9) or the compressed block (precision, min/max
+    integers, small index, byte count, the bytes padded to 4; GROMACS xdr3dfcoord)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        head = fh.read(92)
+    (n_atoms,) = struct.unpack(">i", head[4:8])
+    if n_atoms <= 9:
+        return 56 + 12 * n_atoms
+    (n_bytes,) = struct.unpack(">i", head[88:92])
+    return 92 + (n_bytes + 3) // 4 * 4
 
 
 def _quiet_iter(iterable):
@@ -349,6 +520,16 @@ def _selection_problem(exc: BaseException) -> str:
     if len(text) > MAX_PARSER_MESSAGE:
         text = text[:MAX_PARSER_MESSAGE].rstrip() + " ..."
     return text
+
+
+def _unreadable(path: Path, top_path: Path, topology, exc: BaseException) -> str:
+    """Why mdtraj could not read the first frame: another atom count than the topology's, or a damaged file."""
+    text = _first_line(exc)
+    if "same atoms" in text or "must be shape" in text or "atoms" in text.lower() and "match" in text.lower():
+        return (f"trajectory {str(path)!r} does not match topology {str(top_path)!r} ({topology.n_atoms} atoms): "
+                f"{text}")
+    return (f"cannot read trajectory {str(path)!r} (damaged, cut short, or not a {path.suffix or 'known'} file; "
+            f"mdtraj: {text})")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -606,6 +606,11 @@ class TransferenceReport:
                 columns.append(e[key][:n])
         return {"msd": (headers, columns)}
 
+    def estimates(self) -> dict[tuple[str, ...], tuple[float, float]]:
+        """``{(json key,): (value, standard error)}`` of t+, sigma and D± (the replica cross-check,
+        :mod:`aseimd.analysis.replicas`)."""
+        return _estimates(self.result)
+
     def to_json(self) -> dict:
         """Result keys at the top level, then ``cation``/``anion`` labels, ``method``, ``warnings``."""
         return self.result.to_json() | {
@@ -616,6 +621,15 @@ class TransferenceReport:
             "method": self.method,
             "warnings": self.warnings,
         }
+
+
+#: Quantities of the replica cross-check: JSON key -> key of ``TransferenceResult.values``.
+_ESTIMATE_KEYS = {"t_plus_onsager": "t_plus_onsager", "t_plus_ne": "t_plus_ne", "sigma_eh_S_per_m": "sigma_eh",
+                  "sigma_ne_S_per_m": "sigma_ne", "D_plus_m2_per_s": "D_plus", "D_minus_m2_per_s": "D_minus"}
+
+
+def _estimates(res: TransferenceResult) -> dict[tuple[str, ...], tuple[float, float]]:
+    return {(key,): (float(res.values[v]), float(res.stderr[v])) for key, v in _ESTIMATE_KEYS.items()}
 
 
 def analyze_transference(
@@ -704,6 +718,17 @@ class TransferenceAnalysis:
             fitting.given_window(*fit_window_ps, traj.dt_ps, fitting.block_bounds(traj.n_frames, nb)[1])
         self._state = (gp, gm, z_p, z_m, src_p, src_m)
         return [gp, gm], "system"
+
+    def replica_estimates(self, pos, traj, pooled: TransferenceReport) -> dict[tuple[str, ...], tuple[float, float]]:
+        """t+, sigma and D± of one replica's positions over the pooled fit window (keys of
+        :meth:`TransferenceReport.estimates`)."""
+        gp, gm, z_p, z_m = self._state[:4]
+        res = onsager_transport(
+            pos.of(gp.label), pos.of(gm.label), traj.dt_ps, volume_nm3(pos.box_nm), self.temperature_K, z_p, z_m,
+            dims=self.dims, fit_window_ps=pooled.result.window.ps(traj.dt_ps), n_blocks=self.n_blocks,
+            tolerance=self.tolerance, method=self.method,
+        )
+        return _estimates(res)
 
     def conclude(self, pos, traj) -> TransferenceReport:
         """Fits from the particle positions (:class:`aseimd.analysis.groups.ParticlePositions`)."""

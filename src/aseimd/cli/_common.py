@@ -9,13 +9,20 @@ import click
 from aseimd.errors import SpecError
 
 
-def trajectory_options(func: Callable) -> Callable:
-    """``--top --traj --dt-ps --start --stop --stride`` for every ``aseimd analyze`` command."""
+def trajectory_options(func: Callable, *, replicas: bool = False) -> Callable:
+    """``--top --traj --dt-ps --start --stop --stride`` for every ``aseimd analyze`` command.
+
+    With ``replicas=True`` ``--top`` and ``--traj`` are repeatable (tuples): independent replicas of one system.
+    """
+    top_help, traj_help = "Topology file (PDB, PSF, GRO, ...).", "Trajectory file (DCD, XTC, TRR, NetCDF, ...)."
+    if replicas:
+        top_help = top_help[:-1] + "; once for all --traj, or once per --traj."
+        traj_help = traj_help[:-1] + "; repeat for independent replicas of the same system (pooled; --method gls)."
     options = [
-        click.option("--top", "top", required=True, type=click.Path(dir_okay=False),
-                     help="Topology file (PDB, PSF, GRO, ...)."),
-        click.option("--traj", "traj", required=True, type=click.Path(dir_okay=False),
-                     help="Trajectory file (DCD, XTC, TRR, NetCDF, ...)."),
+        click.option("--top", "top", required=True, multiple=replicas, type=click.Path(dir_okay=False),
+                     help=top_help),
+        click.option("--traj", "traj", required=True, multiple=replicas, type=click.Path(dir_okay=False),
+                     help=traj_help),
         click.option("--dt-ps", type=float, default=None,
                      help="Time between stored frames in ps (for files that carry no time step)."),
         click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,

@@ -1,4 +1,9 @@
-"""CLI: aseimd analyze diffusion | transference. Thin layer over aseimd.analysis."""
+"""CLI: aseimd analyze diffusion | transference. Thin layer over aseimd.analysis.
+
+Independent replicas: repeat ``--traj`` (one ``--top`` for all, or one
+``--top`` per ``--traj``, paired in order); they are pooled by
+:func:`aseimd.analysis.replicas.pool_replicas`.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +27,33 @@ def _outputs(json_path: str, curve: str, force: bool) -> tuple[Path, Path, Path]
     return out, csv, png
 
 
-def _open(top, traj, dt_ps, start, stop, stride):
-    from aseimd.analysis.trajectory import Trajectory
+def _sources(tops: tuple[str, ...], trajs: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(top, traj) per replica: one --top for every --traj, or one --top per --traj in order."""
+    if len(tops) not in (1, len(trajs)):
+        raise SpecError(f"give one --top for all {len(trajs)} --traj replicas or one --top per --traj "
+                        f"(in the same order), got {len(tops)} --top")
+    tops = tops * len(trajs) if len(tops) == 1 else tops
+    return list(zip(tops, trajs))
 
-    return Trajectory(top, traj, dt_ps=dt_ps, start=start, stop=stop, stride=stride)
+
+def _run(sources, analysis, dt_ps, start, stop, stride):
+    """(report, meta): one trajectory through run_analyses, several pooled as replicas."""
+    options = {"dt_ps": dt_ps, "start": start, "stop": stop, "stride": stride}
+    if len(sources) == 1:
+        from aseimd.analysis.engine import run_analyses
+        from aseimd.analysis.trajectory import Trajectory
+
+        t = Trajectory(*sources[0], **options)
+        return run_analyses(t, [analysis])[0], t.meta()
+    from aseimd.analysis.replicas import pool_replicas
+
+    report = pool_replicas(sources, analysis, **options)
+    return report, report.meta()
+
+
+def _trajectory_options(func):
+    """``--top --traj --dt-ps --start --stop --stride``, with ``--top``/``--traj`` repeatable for replicas."""
+    return trajectory_options(func, replicas=True)
 
 
 def _layer_edges(text: str | None) -> list[float] | None:
@@ -76,7 +104,7 @@ def _with(options):
 
 
 @click.command("diffusion")
-@trajectory_options
+@_trajectory_options
 @click.option("--group", "groups", multiple=True, required=True, metavar="LABEL=SEL",
               help="Labelled mdtraj selection, repeatable (e.g. --group Li='resname LI').")
 @click.option("--com", is_flag=True, help="Use residue centres of mass (of the selected atoms) as particles.")
@@ -99,37 +127,42 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
     """Self-diffusion coefficients (FFT MSD, automatic fit window, block standard errors).
 
     Writes OUT.json (per label D_m2_per_s, D_stderr_m2_per_s, fit_window_ps,
-    diffusive, slope, ...), OUT_msd.csv and OUT_msd.png.
+    diffusive, slope, ...), OUT_msd.csv and OUT_msd.png. With several --traj
+    (replicas) the numbers are pooled and OUT.json adds a "replicas" block
+    (frames and estimates per replica, their consistency).
     """
-    from aseimd.analysis.diffusion import analyze_diffusion
+    from aseimd.analysis.diffusion import DiffusionAnalysis
     from aseimd.fileio import atomic_write_csv, atomic_write_json
     from aseimd.report.figures import save_figure
     from aseimd.report.transport_plots import msd_figure
 
     selections = parse_labelled(groups, "--group")
+    sources = _sources(top, traj)
     out, csv, png = _outputs(json_path, "msd", force)
-    t = _open(top, traj, dt_ps, start, stop, stride)
-    report = analyze_diffusion(
-        t, selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
+    analysis = DiffusionAnalysis(
+        selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
         tolerance=slope_tolerance, z_layers=z_layers, layer_edges_nm=_layer_edges(layer_edges_nm),
         viscosity_mPa_s=viscosity_mPa_s, temperature_K=temperature_K, method=method,
     )
+    report, meta = _run(sources, analysis, dt_ps, start, stop, stride)
+    pooled = getattr(report, "pooled", report)
     headers, columns = report.tables()["msd"]
-    data = {"meta": t.meta()} | report.to_json()
-    save_figure(msd_figure(report.results, report.layers), png, force=force)
+    data = {"meta": meta} | report.to_json()
+    save_figure(msd_figure(pooled.results, pooled.layers), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    for label, res in report.results.items():
+    pooled_note = f", {len(sources)} replicas pooled" if len(sources) > 1 else ""
+    for label, res in pooled.results.items():
         click.echo(f"{label}: D = {res.D_m2_per_s:.4g} ± {res.D_stderr_m2_per_s:.2g} m^2/s "
                    f"(window {res.window.ps(res.dt_ps)[0]:g}-{res.window.ps(res.dt_ps)[1]:g} ps, "
-                   f"slope {res.slope:.2f}, diffusive: {str(res.diffusive).lower()})")
+                   f"slope {res.slope:.2f}, diffusive: {str(res.diffusive).lower()}{pooled_note})")
     click.echo(f"Wrote {out}, {csv.name}, {png.name}")
 
 
 @click.command("transference")
-@trajectory_options
+@_trajectory_options
 @click.option("--cation", "cation", multiple=True, required=True, metavar="LABEL=SEL",
               help="Cations (each selected residue's selected atoms form one ion).")
 @click.option("--anion", "anion", multiple=True, required=True, metavar="LABEL=SEL",
@@ -150,9 +183,10 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     """Onsager coefficients, transference numbers and conductivity (NE and Einstein-Helfand).
 
     Writes OUT.json (t_plus_onsager, t_plus_ne, sigma_ne_S_per_m, sigma_eh_S_per_m,
-    L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png.
+    L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png. With several
+    --traj (replicas) the numbers are pooled and OUT.json adds a "replicas" block.
     """
-    from aseimd.analysis.transference import analyze_transference
+    from aseimd.analysis.transference import TransferenceAnalysis
     from aseimd.fileio import atomic_write_csv, atomic_write_json
     from aseimd.report.figures import save_figure
     from aseimd.report.transport_plots import onsager_figure
@@ -160,15 +194,16 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     if len(cation) > 1 or len(anion) > 1:
         raise SpecError("give exactly one --cation LABEL=SEL and one --anion LABEL=SEL")
     cat, an = _single(cation, "--cation"), _single(anion, "--anion")
+    sources = _sources(top, traj)
     out, csv, png = _outputs(json_path, "msd", force)
-    t = _open(top, traj, dt_ps, start, stop, stride)
-    report = analyze_transference(
-        t, cat, an, temperature_K=temperature_K, cation_charge=cation_charge, anion_charge=anion_charge,
+    analysis = TransferenceAnalysis(
+        cat, an, temperature_K=temperature_K, cation_charge=cation_charge, anion_charge=anion_charge,
         dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=slope_tolerance, method=method,
     )
-    res = report.result
+    report, meta = _run(sources, analysis, dt_ps, start, stop, stride)
+    res = getattr(report, "pooled", report).result
     headers, columns = report.tables()["msd"]
-    data = {"meta": t.meta()} | report.to_json()
+    data = {"meta": meta} | report.to_json()
     save_figure(onsager_figure(res, (cat[0], an[0])), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
@@ -178,7 +213,8 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     w0, w1 = res.window.ps(res.dt_ps)
     click.echo(f"t+ (Onsager) = {v['t_plus_onsager']:.4g} ± {s['t_plus_onsager']:.2g}; "
                f"t+ (NE) = {v['t_plus_ne']:.4g} ± {s['t_plus_ne']:.2g} "
-               f"({res.method}, window {w0:g}-{w1:g} ps, {res.n_blocks} blocks)")
+               f"({res.method}, window {w0:g}-{w1:g} ps, {res.n_blocks} blocks"
+               f"{f' from {len(sources)} replicas' if len(sources) > 1 else ''})")
     click.echo(f"sigma_EH = {v['sigma_eh']:.4g} ± {s['sigma_eh']:.2g} S/m; "
                f"sigma_NE = {v['sigma_ne']:.4g} ± {s['sigma_ne']:.2g} S/m")
     click.echo(f"Wrote {out}, {csv.name}, {png.name}")
