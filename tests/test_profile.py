@@ -249,3 +249,22 @@ def test_triclinic_box_bins_on_the_fractional_coordinate(tmp_path):
                              n_bins=4, n_blocks=2)
     assert res_x.height_mean_nm == pytest.approx(36.0 / np.linalg.norm(np.cross(b, c)), rel=1e-5)
     np.testing.assert_allclose(res_x.groups["Li"].number_density_per_nm3, np.array([2, 1, 1, 0]) / 9.0, rtol=1e-5)
+
+
+def test_profiles_own_their_json(tmp_path):
+    # the result object owns its JSON (the contract every analysis shares); the CLI document only adds meta
+    from aseimd.analysis.profile import profiles_document
+
+    n, n_frames = 4, 5
+    xyz = np.zeros((n_frames, n, 3))
+    xyz[..., 2] = np.array([0.25, 0.25, 1.05, 3.95])
+    top = make_topology([LI] * n)
+    pdb, dcd = write_traj(tmp_path, top, xyz, [4.0, 4.0, 4.0])
+    traj = Trajectory(pdb, dcd)
+    res = density_profiles(traj, {"Li": "resname LI"}, bin_nm=0.1, n_blocks=2)
+    body = res.to_json()
+    assert body["groups"]["Li"]["n_atoms"] == n
+    assert body["groups"]["Li"]["number_density_per_nm3"][2] == pytest.approx(2 / 1.6, rel=1e-5)
+    doc = profiles_document(res, traj)
+    assert {k: v for k, v in doc.items() if k != "meta"}.keys() == body.keys()
+    assert doc["meta"]["trajectory_warnings"] == [] and doc["meta"]["frames"]["n_frames"] == n_frames

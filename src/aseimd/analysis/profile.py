@@ -156,6 +156,44 @@ class Profiles:
                         g.charge_density_e_per_nm3, g.charge_density_stderr_e_per_nm3]
         return {"density": (headers, columns)}
 
+    def to_json(self) -> dict:
+        """JSON-ready result (units in every key): axis and bins, the mean box, and per group the number and
+        charge densities with their block standard errors; ``method`` says how, ``warnings`` what to know."""
+        groups = {}
+        for label, g in self.groups.items():
+            groups[label] = {
+                "selection": g.selection,
+                "n_atoms": g.n_atoms,
+                "number_density_per_nm3": g.number_density_per_nm3,
+                "number_density_stderr_per_nm3": g.number_density_stderr_per_nm3,
+                "charge_density_e_per_nm3": g.charge_density_e_per_nm3,
+                "charge_density_stderr_e_per_nm3": g.charge_density_stderr_e_per_nm3,
+                "total_charge_e": g.total_charge_e,
+                "integral_n_atoms": g.integral_n_atoms,
+                "integral_charge_e": g.integral_charge_e,
+            }
+        return {
+            "axis": self.axis,
+            "n_bins": self.n_bins,
+            "bin_width_nm": self.bin_width_nm,
+            "bin_centers_nm": self.bin_centers_nm,
+            "box_mean_nm": self.box_mean_nm,
+            "height_mean_nm": self.height_mean_nm,
+            "height_range_nm": [self.height_min_nm, self.height_max_nm],
+            "volume_mean_nm3": self.volume_mean_nm3,
+            "charge_source": self.charge_source,
+            "groups": groups,
+            "method": {
+                "binning": "atoms wrapped into the box per frame; bins on the fractional coordinate along the axis "
+                           "(bin volume V(t)/n_bins); density = time average of per-frame densities",
+                "stderr": f"block averaging over {self.n_blocks} contiguous blocks: std(block means, ddof=1)/sqrt(n)",
+                "charges": "residue formal charge spread evenly over the residue's atoms"
+                           if self.charge_source == "formal"
+                           else "per-atom charges from the NonbondedForce of the system XML",
+            },
+            "warnings": list(self.warnings),
+        }
+
 
 def formal_charges(topology) -> tuple[np.ndarray, list[str]]:
     """Per-atom charges from residue formal charges, spread evenly over each residue's atoms.
@@ -495,52 +533,22 @@ def _time_step(traj) -> tuple[float | None, str]:
 
 
 def profiles_document(result, traj) -> dict:
-    """The JSON document of ``aseimd analyze profile`` (see docs/analysis_profile.md)."""
+    """The JSON document of ``aseimd analyze profile`` (see docs/analysis_profile.md): the result's
+    :meth:`Profiles.to_json` plus a ``meta`` block saying what was read."""
     from aseimd import __version__
 
     dt_ps, dt_source = _time_step(traj)
-    groups = {}
-    for label, g in result.groups.items():
-        groups[label] = {
-            "selection": g.selection,
-            "n_atoms": g.n_atoms,
-            "number_density_per_nm3": g.number_density_per_nm3,
-            "number_density_stderr_per_nm3": g.number_density_stderr_per_nm3,
-            "charge_density_e_per_nm3": g.charge_density_e_per_nm3,
-            "charge_density_stderr_e_per_nm3": g.charge_density_stderr_e_per_nm3,
-            "total_charge_e": g.total_charge_e,
-            "integral_n_atoms": g.integral_n_atoms,
-            "integral_charge_e": g.integral_charge_e,
-        }
-    return {
-        "axis": result.axis,
-        "n_bins": result.n_bins,
-        "bin_width_nm": result.bin_width_nm,
-        "bin_centers_nm": result.bin_centers_nm,
-        "box_mean_nm": result.box_mean_nm,
-        "height_mean_nm": result.height_mean_nm,
-        "height_range_nm": [result.height_min_nm, result.height_max_nm],
-        "volume_mean_nm3": result.volume_mean_nm3,
-        "charge_source": result.charge_source,
-        "groups": groups,
-        "method": {
-            "binning": "atoms wrapped into the box per frame; bins on the fractional coordinate along the axis "
-                       "(bin volume V(t)/n_bins); density = time average of per-frame densities",
-            "stderr": f"block averaging over {result.n_blocks} contiguous blocks: std(block means, ddof=1)/sqrt(n)",
-            "charges": "residue formal charge spread evenly over the residue's atoms"
-                       if result.charge_source == "formal"
-                       else "per-atom charges from the NonbondedForce of the system XML",
-        },
-        "warnings": list(result.warnings),
-        "meta": {
-            "top": str(traj.top_path),
-            "traj": str(traj.traj_path),
-            "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
-            "dt_ps": dt_ps,
-            "dt_source": dt_source,
-            "aseimd_version": __version__,
-        },
+    out = result.to_json()
+    out["meta"] = {
+        "top": str(traj.top_path),
+        "traj": str(traj.traj_path),
+        "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
+        "dt_ps": dt_ps,
+        "dt_source": dt_source,
+        "aseimd_version": __version__,
+        "trajectory_warnings": list(getattr(traj, "warnings", [])),
     }
+    return out
 
 
 class ProfileAnalysis:
@@ -549,7 +557,7 @@ class ProfileAnalysis:
     ``prepare`` checks the options and returns the stream (:class:`ProfileStream`,
     binning wrapped positions chunk by chunk, no unwrapping) that the engine feeds
     from its shared pass; keyword arguments as in :func:`density_profiles`; the
-    result is :class:`Profiles` (``tables()``; ``profiles_document`` gives the JSON).
+    result is :class:`Profiles` (``tables()``, ``to_json()``; ``profiles_document`` adds ``meta``).
     """
 
     name = "profile"
