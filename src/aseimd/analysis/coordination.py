@@ -36,6 +36,19 @@ Definitions (all per frame, then averaged over frames and centre atoms):
   interruption from s to s+t, over all time origins s. tau is the integral of
   C(t) (trapezoid rule) up to the first lag where C reaches 0, or up to the
   longest lag if it never does (then ``decayed`` is false and tau is a lower bound).
+* Centres in a z window (``z_range_nm=(lo, hi)``, optionally named by
+  ``window_label``, e.g. a layer of an interface cell): in each frame only the
+  centre atoms whose z, wrapped into the box (:class:`~aseimd.analysis.contacts.ZWindow`),
+  lies in [lo, hi) count; their neighbours come from the whole cell. Every
+  mean above is then over the (centre atom, frame) pairs in the window
+  (``cn`` = contacts of in-window centres / number of such pairs); g(r) is
+  normalised with the in-window pair count of each frame
+  (:mod:`aseimd.analysis.rdf`); ``shell_bound_fraction`` is the fraction of
+  shell residues bound to an in-window centre; speciation classifies the
+  in-window cations (an anion shared with a cation outside the window still
+  makes it AGG); ``free_anion_fraction`` stays a whole-cell number. Residence
+  times are refused with a window (a centre leaving the window would cut its
+  contacts short and bias tau).
 * Standard errors: the frames are cut into ``n_blocks`` consecutive time
   blocks (default 5); stderr = standard deviation of the block means / sqrt(n_blocks)
   (:func:`aseimd.analysis.blocks.ratio_mean_stderr`).
@@ -52,7 +65,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aseimd.analysis.contacts import ContactEngine, first_box
+from aseimd.analysis.contacts import ContactEngine, ZWindow, first_box
 from aseimd.analysis.coordination_numbers import CNCounter
 from aseimd.analysis.coordination_results import (
     RESERVED_JSON_KEYS,
@@ -100,6 +113,8 @@ def run_pairs(
     n_blocks: int = 5,
     smooth_nm: float = 0.01,
     rdf: bool = True,
+    z_range_nm: tuple[float, float] | None = None,
+    window_label: str | None = None,
 ) -> CoordinationResult:
     """Analyse centre-shell pairs over a streamed trajectory.
 
@@ -166,8 +181,18 @@ class PairsStream:
 
     def __init__(self, traj, groups, pairs, *, r_max_nm=None, bin_nm=0.005, composition_center=None,
                  anion_pair=None, residence=False, bound_union=None, exclude_intramolecular=False, n_blocks=5,
-                 smooth_nm=0.01, rdf=True) -> None:
+                 smooth_nm=0.01, rdf=True, z_range_nm=None, window_label=None) -> None:
         _check_pairs(groups, pairs)
+        window = None
+        if z_range_nm is not None:
+            try:
+                lo, hi = (float(v) for v in z_range_nm)
+            except (TypeError, ValueError):
+                raise AnalysisError(f"z_range_nm must be two numbers (nm), got {z_range_nm!r}") from None
+            window = ZWindow(lo, hi, window_label)
+            if residence:
+                raise AnalysisError("residence times in a z window are not supported (a centre leaving the window "
+                                    "would cut its contacts short and bias tau); drop --residence or the window")
         if n_blocks < 2:
             raise AnalysisError(f"n_blocks must be >= 2, got {n_blocks}")
         if not traj.has_box:
@@ -177,6 +202,8 @@ class PairsStream:
             )
         warnings: list[str] = []
         box0 = first_box(traj)
+        if window is not None:
+            window.check_box(box0, "first frame: ")
         half0 = half_min_width(box0)
         if r_max_nm is None:
             r_max_nm = DEFAULT_R_MAX_NM
@@ -206,7 +233,8 @@ class PairsStream:
         self.r_max_nm, self.bin_nm, self.n_blocks, self.smooth_nm, self.rdf = r_max_nm, bin_nm, n_blocks, smooth_nm, rdf
         self.composition_center, self.anion_pair, self.residence = composition_center, anion_pair, residence
         self.bound_union_keys = bound_union
-        self.engine = ContactEngine(traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm)
+        self.window = window
+        self.engine = ContactEngine(traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm, window)
         self.atoms = self.engine.union
         self.cutoffs = cutoffs
         self.sources = {p.key: ("given" if p.cutoff_nm is not None else None) for p in pairs}
@@ -319,9 +347,34 @@ class PairsStream:
                                 "tau is a lower bound")
         if self.unions:
             out.bound_union = {name: u.result() for name, u in self.unions.items()}
+        if self.window is not None:
+            out.window = self._window_summary(warnings)
         for finish in self.finishers:
             out = finish(out)
         self._result = out
+        return out
+
+
+    def _window_summary(self, warnings: list[str]) -> dict:
+        engine = self.engine
+        center = self.composition_center or self.pairs[0].center
+        n_cf = engine.center_frames[center]
+        n_frames = engine.frames_fed
+        out = self.window.to_dict()
+        out.update({
+            "center": center,
+            "n_center_frames": int(n_cf),
+            "n_frames": int(n_frames),
+            "mean_centers_in_window": n_cf / n_frames if n_frames else float("nan"),
+            "n_center_atoms": int(len(self.groups[center].indices)),
+            "definition": "a centre atom counts in a frame when its z, wrapped into [0, c_z) of that frame's box "
+                          "(a, b in the xy plane), lies in [z_lo, z_hi); means are over the counted "
+                          "(centre atom, frame) pairs; neighbours from the whole cell; g(r) normalised with "
+                          "the in-window pair count of each frame and the cell-average shell density",
+        })
+        if n_cf == 0:
+            warnings.append(f"no {center} atom in the z window {self.window.z_lo_nm:g}-{self.window.z_hi_nm:g} nm "
+                            "in any frame: no coordination numbers")
         return out
 
 
@@ -418,6 +471,8 @@ def coordination_stream(
     exclude_intramolecular: bool = False,
     n_blocks: int = 5,
     rdf: bool = True,
+    z_range_nm: tuple[float, float] | None = None,
+    window_label: str | None = None,
 ) -> CoordinationResult:
     """The checked stream (:class:`PairsStream`) of :func:`coordination`: nothing is read yet.
 
@@ -431,8 +486,8 @@ def coordination_stream(
         ``{label: selection}`` of the shell groups (e.g. ``{"EC": "resname EC and name O1"}``).
     cutoffs_nm : dict of str to float, optional
         Given cut-offs per shell label in nm; the others come from the RDF's first minimum.
-    r_max_nm, bin_nm, residence, exclude_intramolecular, n_blocks, rdf
-        See :func:`run_pairs`.
+    r_max_nm, bin_nm, residence, exclude_intramolecular, n_blocks, rdf, z_range_nm, window_label
+        See :func:`run_pairs` (``z_range_nm``: only centre atoms in this z window count).
     anion : str, optional
         Shell label of the anion for SSIP/CIP/AGG speciation.
 
@@ -462,7 +517,7 @@ def coordination_stream(
     return PairsStream(
         traj, groups, pairs, r_max_nm=r_max_nm, bin_nm=bin_nm, composition_center=c_label,
         anion_pair=anion, residence=residence, exclude_intramolecular=exclude_intramolecular,
-        n_blocks=n_blocks, rdf=rdf,
+        n_blocks=n_blocks, rdf=rdf, z_range_nm=z_range_nm, window_label=window_label,
     )
 
 
