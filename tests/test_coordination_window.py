@@ -176,3 +176,64 @@ def test_window_analyses_in_one_pass_equal_each_alone(tmp_path):
         np.testing.assert_array_equal(r.pairs["EC"].rdf.g, alone.pairs["EC"].rdf.g)
     # the two halves partition the cell: their (centre, frame) pairs add up to all of them
     assert together[1].window["n_center_frames"] + together[2].window["n_center_frames"] == 4 * 6
+
+
+# ---------------------------------------------------------------- CLI: --z-range-nm and --layer
+
+BUILD_LAYERS = {"box_nm": [BOX] * 3, "layers": [
+    {"name": "slab", "z_nm": [0.0, 0.1]}, {"name": "polymer_bottom", "z_nm": [0.3, 1.9]},
+    {"name": "electrolyte", "z_nm": [2.1, 2.9]}, {"name": "polymer_top", "z_nm": [3.1, 3.7]}]}
+# mobile-layer edges at the gap midpoints: 0.2 | 2.0 | 3.0 | 3.85 (the last: midway to the slab's image)
+
+
+def _invoke(*args):
+    from click.testing import CliRunner
+
+    from aseimd.cli import main
+
+    return CliRunner().invoke(main, ["analyze", "coordination", *map(str, args)])
+
+
+CLI_GROUPS = ("--center", "Li=resname LI", "--shell", "EC=resname EC", "--shell", "PF6=resname PF6",
+              "--cutoff-nm", "EC=0.3", "--cutoff-nm", "PF6=0.3")
+
+
+def test_cli_layer_and_z_range(tmp_path):
+    top, traj = _layered(tmp_path)
+    (tmp_path / "build.json").write_text(json.dumps(BUILD_LAYERS))
+    r = _invoke("--top", top, "--traj", traj, *CLI_GROUPS, "--layer", "electrolyte", "--json", tmp_path / "el.json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "el.json").read_text())
+    assert doc["window"]["layer"] == "electrolyte"
+    assert doc["window"]["z_range_nm"] == pytest.approx([2.0, 3.0])
+    assert (doc["EC"]["cn"], doc["PF6"]["cn"], doc["window"]["n_center_frames"]) == (2.0, 4.0, 4)
+    r = _invoke("--top", top, "--traj", traj, *CLI_GROUPS, "--z-range-nm", 0.2, 2.0, "--json", tmp_path / "pb.json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "pb.json").read_text())
+    assert doc["EC"]["cn"] == 3.0 and doc["window"]["n_center_frames"] == 8 and "layer" not in doc["window"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--layer", "electrolite"), "unknown layer 'electrolite'; layers of"),
+    (("--z-range-nm", 2.0, 1.0), "need LO < HI"),
+    (("--z-range-nm", 1.0, 9.0), "outside the box"),
+    (("--z-range-nm", 1.0, 2.0, "--layer", "electrolyte"), "not both"),
+    (("--z-range-nm", 1.0, 2.0, "--residence"), "--residence with --z-range-nm/--layer"),
+])
+def test_cli_bad_window_exits_2_and_writes_nothing(tmp_path, args, message):
+    top, traj = _layered(tmp_path)
+    (tmp_path / "build.json").write_text(json.dumps(BUILD_LAYERS))
+    out = tmp_path / "cn.json"
+    r = _invoke("--top", top, "--traj", traj, *CLI_GROUPS, *args, "--json", out)
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], r.output
+    if "unknown layer" in message:
+        assert "polymer_bottom, electrolyte, polymer_top" in lines[0]
+    assert not any(tmp_path.glob("cn*"))
+
+
+def test_cli_layer_without_build_json(tmp_path):
+    top, traj = _layered(tmp_path)
+    r = _invoke("--top", top, "--traj", traj, *CLI_GROUPS, "--layer", "electrolyte", "--json", tmp_path / "cn.json")
+    assert r.exit_code == 2 and "build.json" in r.output and not any(tmp_path.glob("cn*"))

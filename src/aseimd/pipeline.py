@@ -585,6 +585,31 @@ def build_layer_edges_nm(system_dir: Path, run_dir: Path) -> tuple[list[float], 
     return edges, [str(layer["name"]) for layer in layers[1:]]
 
 
+def layer_windows_nm(system_dir: Path, run_dir: Path) -> dict[str, tuple[float, float]]:
+    """``{layer name: (z_lo_nm, z_hi_nm)}`` of the mobile layers of an interface cell (:func:`build_layer_edges_nm`)."""
+    from aseimd.errors import AnalysisError
+
+    path = Path(system_dir) / "build.json"
+    if not path.is_file():
+        raise AnalysisError(f"--layer needs {path} (the build.json of an interface cell next to the topology)")
+    try:
+        edges, names = build_layer_edges_nm(system_dir, run_dir)
+    except AnalysisError:
+        raise AnalysisError(f"{path} has no layers block of an interface cell; give --z-range-nm LO HI") from None
+    return {name: (lo, hi) for name, lo, hi in zip(names, edges[:-1], edges[1:])}
+
+
+def layer_window_nm(system_dir: Path, run_dir: Path, name: str) -> tuple[float, float]:
+    """The z range in nm of layer ``name`` (one-line AnalysisError listing the valid names if unknown)."""
+    from aseimd.errors import AnalysisError
+
+    windows = layer_windows_nm(system_dir, run_dir)
+    if name not in windows:
+        raise AnalysisError(f"unknown layer {name!r}; layers of {Path(system_dir) / 'build.json'}: "
+                            f"{', '.join(windows)}")
+    return windows[name]
+
+
 def _diffusion(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
     from aseimd.analysis.diffusion import analyze_diffusion
     from aseimd.fileio import atomic_write_csv, atomic_write_json
