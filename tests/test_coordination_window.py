@@ -237,3 +237,56 @@ def test_cli_layer_without_build_json(tmp_path):
     top, traj = _layered(tmp_path)
     r = _invoke("--top", top, "--traj", traj, *CLI_GROUPS, "--layer", "electrolyte", "--json", tmp_path / "cn.json")
     assert r.exit_code == 2 and "build.json" in r.output and not any(tmp_path.glob("cn*"))
+
+
+def _two_shells(tmp_path, rng, n_frames=6):
+    """Li at z = 0.6 and 1.9 (3 nm box), each with 6 O at 0.2 nm and 8 O at 0.4 nm, randomly rotated."""
+    from test_coordination import CUBE, OCTAHEDRON, random_rotation
+
+    centers = np.array([[1.5, 1.5, 0.6], [0.7, 0.8, 1.9]])
+    xyz = np.empty((n_frames, 2 + 28, 3))
+    for f in range(n_frames):
+        xyz[f, :2] = centers
+        for k in range(2):
+            rot = random_rotation(rng)
+            xyz[f, 2 + 6 * k: 8 + 6 * k] = centers[k] + 0.2 * OCTAHEDRON @ rot
+            xyz[f, 14 + 8 * k: 22 + 8 * k] = centers[k] + 0.4 * CUBE @ rot
+    residues = ions(2, "LI", "LI", "Li") + molecules(28, "EC", [("O1", "O")])
+    return write_trajectory(tmp_path, xyz, [3.0] * 3, residues)
+
+
+def test_layers_take_the_whole_cell_cutoffs_and_the_pipeline_writes_one_file_per_layer(tmp_path, rng):
+    from aseimd import pipeline
+
+    top, traj = _two_shells(tmp_path, rng)
+    # slab 0-0.1 | low 0.3-1.1 | high 1.3-2.7: mobile-layer edges 0.2 | 1.2 | 2.85 (midway to the slab image)
+    (tmp_path / "build.json").write_text(json.dumps({"box_nm": [3.0] * 3, "layers": [
+        {"name": "slab", "z_nm": [0.0, 0.1]}, {"name": "low", "z_nm": [0.3, 1.1]},
+        {"name": "high", "z_nm": [1.3, 2.7]}]}))
+    found = pipeline.layer_windows_nm(tmp_path, tmp_path)
+    assert list(found) == ["low", "high"]
+    assert found["low"] == pytest.approx((0.2, 1.2)) and found["high"] == pytest.approx((1.2, 2.85))
+    t = Trajectory(top, traj)
+    shells = {"O": "element O"}
+    whole = CoordinationAnalysis({"Li": "resname LI"}, shells)
+    layers = [CoordinationAnalysis({"Li": "resname LI"}, shells, z_range_nm=z, window_label=n, cutoffs_like=whole)
+              for n, z in found.items()]
+    res = run_analyses(t, [whole, *layers])
+    rc = res[0].pairs["O"].cutoff_nm
+    assert res[0].pairs["O"].cutoff_source == "auto" and 0.2 < rc < 0.4
+    for r in res[1:]:
+        assert (r.pairs["O"].cutoff_nm, r.pairs["O"].cutoff_source, r.pairs["O"].cn) == (rc, "auto (linked)", 6.0)
+        assert r.window["n_center_frames"] == 6
+    # the pipeline planner: one analysis per mobile layer of build.json, written beside coordination.json
+    lines = []
+    analyses, write = pipeline._coordination(
+        t, tmp_path, tmp_path, tmp_path / "coordination.json",
+        {"center": {"Li": "resname LI"}, "shells": shells, "layers": "build"}, 298.15,
+        lambda text, kind: lines.append(text))
+    write(run_analyses(t, analyses), lambda text, kind: lines.append(text))
+    for name in ("low", "high"):
+        doc = json.loads((tmp_path / f"coordination_{name}.json").read_text())
+        assert doc["window"]["layer"] == name and doc["O"]["cn"] == 6.0 and doc["O"]["cutoff_nm"] == rc
+        assert (tmp_path / f"coordination_{name}_rdf.csv").is_file()
+    table = "\n".join(lines)
+    assert "whole cell" in table and "12 pairs" in table and "6 pairs" in table

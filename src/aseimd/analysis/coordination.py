@@ -181,7 +181,7 @@ class PairsStream:
 
     def __init__(self, traj, groups, pairs, *, r_max_nm=None, bin_nm=0.005, composition_center=None,
                  anion_pair=None, residence=False, bound_union=None, exclude_intramolecular=False, n_blocks=5,
-                 smooth_nm=0.01, rdf=True, z_range_nm=None, window_label=None) -> None:
+                 smooth_nm=0.01, rdf=True, z_range_nm=None, window_label=None, cutoffs_from=None) -> None:
         _check_pairs(groups, pairs)
         window = None
         if z_range_nm is not None:
@@ -239,6 +239,14 @@ class PairsStream:
         self.cutoffs = cutoffs
         self.sources = {p.key: ("given" if p.cutoff_nm is not None else None) for p in pairs}
         self.need_auto = need_auto
+        #: A PairsStream fed in the same passes whose g(r)-derived cut-offs this one uses for its
+        #: pairs without a given cut-off (e.g. every layer of a cell takes the whole cell's cut-offs).
+        self.cutoffs_from = cutoffs_from
+        if cutoffs_from is not None:
+            missing = [p.key for p in pairs if p.cutoff_nm is None and p.key not in cutoffs_from.cutoffs]
+            if missing:
+                raise AnalysisError(f"cut-offs taken from another analysis lack pair(s) {', '.join(missing)}")
+        self._resolved = False
         #: Functions applied to the result (the solvent-cn mode adds its fractions this way).
         self.finishers: list = []
         if need_auto:
@@ -295,8 +303,24 @@ class PairsStream:
         if self._phase != "rdf":
             self._phase = "done"
             return None
+        self._resolve_cutoffs()
+        return self.atoms if self._start_counting() else None
+
+    def _resolve_cutoffs(self) -> None:
+        """The g(r)-derived cut-offs after the first pass (idempotent: a linked stream may ask first)."""
+        if self._resolved:
+            return
+        self._resolved = True
+        if self.cutoffs_from is not None:
+            self.cutoffs_from._resolve_cutoffs()
         for p in self.pairs:
-            if self.cutoffs[p.key] is None:
+            if self.cutoffs[p.key] is None and self.cutoffs_from is not None:
+                value = self.cutoffs_from.cutoffs.get(p.key)
+                if value is not None:
+                    self.cutoffs[p.key], self.sources[p.key] = value, "auto (linked)"
+                else:
+                    self.warnings.append(f"no cut-off for {p.key!r}: none found in the g(r) it is taken from")
+            elif self.cutoffs[p.key] is None:
                 g_r = self.engine.rdfs[p.key].result()
                 fm = first_minimum(g_r.r_nm, g_r.g, self.smooth_nm, counts=g_r.counts)
                 if fm.found:
@@ -306,7 +330,6 @@ class PairsStream:
                         f"no first minimum found in g(r) of {p.key!r} up to {self.r_max_nm:.3f} nm; "
                         f"give --cutoff-nm {p.key}=R (no coordination numbers for it)"
                     )
-        return self.atoms if self._start_counting() else None
 
     def result(self) -> CoordinationResult:
         """The coordination result after the passes."""
@@ -473,6 +496,7 @@ def coordination_stream(
     rdf: bool = True,
     z_range_nm: tuple[float, float] | None = None,
     window_label: str | None = None,
+    cutoffs_from=None,
 ) -> CoordinationResult:
     """The checked stream (:class:`PairsStream`) of :func:`coordination`: nothing is read yet.
 
@@ -488,6 +512,10 @@ def coordination_stream(
         Given cut-offs per shell label in nm; the others come from the RDF's first minimum.
     r_max_nm, bin_nm, residence, exclude_intramolecular, n_blocks, rdf, z_range_nm, window_label
         See :func:`run_pairs` (``z_range_nm``: only centre atoms in this z window count).
+    cutoffs_from : PairsStream, optional
+        Another stream of the same pass (same shell labels) whose g(r)-derived cut-offs this one
+        uses where none is given (``cutoff_source`` ``"auto (linked)"``): e.g. every layer of an
+        interface cell with the whole cell's cut-offs, so the layers are counted alike.
     anion : str, optional
         Shell label of the anion for SSIP/CIP/AGG speciation.
 
@@ -517,7 +545,7 @@ def coordination_stream(
     return PairsStream(
         traj, groups, pairs, r_max_nm=r_max_nm, bin_nm=bin_nm, composition_center=c_label,
         anion_pair=anion, residence=residence, exclude_intramolecular=exclude_intramolecular,
-        n_blocks=n_blocks, rdf=rdf, z_range_nm=z_range_nm, window_label=window_label,
+        n_blocks=n_blocks, rdf=rdf, z_range_nm=z_range_nm, window_label=window_label, cutoffs_from=cutoffs_from,
     )
 
 
@@ -575,13 +603,21 @@ class CoordinationAnalysis:
 
     name = "coordination"
 
-    def __init__(self, center: dict[str, str], shells: dict[str, str], **options) -> None:
+    def __init__(self, center: dict[str, str], shells: dict[str, str], *, cutoffs_like=None, **options) -> None:
+        """``cutoffs_like``: another CoordinationAnalysis of the same run whose g(r)-derived cut-offs to use
+        (prepared first; see ``cutoffs_from`` of :func:`coordination_stream`)."""
         self.center, self.shells, self.options = dict(center), dict(shells), options
+        self.cutoffs_like = cutoffs_like
         self._stream = None
 
     def prepare(self, traj) -> PairsStream:
         """Check the options against ``traj``; the stream the engine feeds."""
-        self._stream = coordination_stream(traj, self.center, self.shells, **self.options)
+        linked = None
+        if self.cutoffs_like is not None:
+            linked = self.cutoffs_like._stream
+            if linked is None:
+                raise AnalysisError("internal: the analysis whose cut-offs are shared must be prepared first")
+        self._stream = coordination_stream(traj, self.center, self.shells, cutoffs_from=linked, **self.options)
         return self._stream
 
     def conclude(self, pos, traj) -> CoordinationResult:
