@@ -110,8 +110,9 @@ def quickstart(out_dir: str, platform: str, system: str, force: bool, quiet: boo
         f"{analysis_dir}/diffusion_msd.png (Li+ MSD, whole cell and per layer); numbers in the JSON files.\n"
         "This was a short demonstration run (a ~2,000-atom cell, ~22 ps, 1.0 nm cut-off, 4 fs with hydrogen mass "
         "repartitioning, which alters the dynamics): every number above (densities, coordination numbers and "
-        "their (Li+, frame) pair counts, diffusion coefficients, per layer or not) is a demonstration, not a result; the warnings above say which "
-        "are not converged. For real work: aseimd build interface systems/li-peo-lipf6.yaml -o DIR, then "
+        "their (Li+, frame) pair counts, diffusion coefficients, per layer or not) is a demonstration, not a "
+        "result; a layer with few Li+ has few pairs and a large error; the warnings above say which are not "
+        "converged. For real work: aseimd build interface systems/li-peo-lipf6.yaml -o DIR, then "
         "aseimd run DIR -o RUNDIR --protocol interface."
     )
 
