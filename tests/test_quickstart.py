@@ -65,6 +65,16 @@ def test_quickstart_cell_runs_end_to_end_and_reports_its_analyses(tmp_path):
         if coord[key]["cutoff_nm"] is not None:  # an auto cut-off may be missing after a few ps
             assert _finite(coord[key]["cn"]) and coord[key]["cn"] >= 0
 
+    # per layer: the Li+ in each mobile layer's z range, with the whole cell's cut-offs
+    n_pairs = 0
+    for name in ("polymer_bottom", "electrolyte", "polymer_top"):
+        layer = json.loads((job / "analysis" / f"coordination_{name}.json").read_text())
+        assert layer["window"]["layer"] == name and layer["window"]["n_frames"] == 200
+        for key in ("PEO_O", "EC", "DMC", "PF6"):
+            assert layer[key]["cutoff_nm"] == coord[key]["cutoff_nm"]
+        n_pairs += layer["window"]["n_center_frames"]
+    assert 0 < n_pairs <= 200 * coord["PEO_O"]["n_center_atoms"]  # the layers do not overlap
+
     diff = json.loads((job / "analysis" / "diffusion.json").read_text())
     assert _finite(diff["Li"]["D_m2_per_s"])
     layers = diff["Li"]["layers"]

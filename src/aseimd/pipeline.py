@@ -20,14 +20,20 @@ and a size) or an interface cell (``kind: interface``: ``slab``, ``polymer``,
 ``electrolyte``, ... as read by ``aseimd.build.spec.load_interface_spec``).
 
 The analyses are called through the small adapter at the end of this module
-(``_ANALYSES``): it calls the public functions of :mod:`aseimd.analysis` and
-writes the same JSON, CSV and PNG files as the ``aseimd analyze`` commands.
+(``_ANALYSES``): each planner makes the analysis objects of :mod:`aseimd.analysis`
+for a spec entry, all of them run over one read of the trajectory
+(:func:`aseimd.analysis.run_analyses`), and each writes the same JSON, CSV and
+PNG files as the ``aseimd analyze`` command. ``coordination`` with ``layers:
+build`` also writes ``coordination_<layer>.json`` (+ ``_rdf.csv``, ``_rdf.png``)
+per mobile layer of an interface cell: the Li+ (centre) atoms in that layer's z
+range (:func:`layer_windows_nm`), cut-offs from the whole cell's g(r).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +44,8 @@ from aseimd.errors import SpecError
 
 #: Names of the analyses a spec can ask for, in the order they run.
 ANALYSES = ("diffusion", "transference", "coordination", "solvent_cn", "profile")
+#: Analyses fed whole unwrapped runs by a position collector (the others are streams).
+TRANSPORT_ANALYSES = ("diffusion", "transference")
 #: System kinds.
 SYSTEM_KINDS = ("electrolyte", "interface")
 #: Keys of an electrolyte system and their defaults (``None``: not set).
@@ -57,7 +65,7 @@ DEFAULT_N_SOLVENT = 500
 ANALYSIS_OPTIONS: dict[str, tuple[str, ...]] = {
     "diffusion": ("groups", "com", "dims", "drift", "z_layers", "layer_edges_nm", "method"),
     "transference": ("cation", "anion", "method"),
-    "coordination": ("center", "shells", "anion", "residence", "cutoffs_nm"),
+    "coordination": ("center", "shells", "anion", "residence", "cutoffs_nm", "layers"),
     "solvent_cn": ("residence",),
     "profile": ("groups", "axis", "bin_nm"),
 }
@@ -292,14 +300,47 @@ def run_pipeline(spec: PipelineSpec, job_dir: str | Path, *, force: bool = False
     temperature_K = run_temperature_K(run_dir)
     analysis_dir.mkdir(parents=True, exist_ok=True)
     outputs, computed = {}, []
+    pending = [name for name in spec.analyses
+               if force or not (analysis_dir / f"{name}.json").is_file()]
+    plans: dict[str, tuple] = {}
+    if pending:  # every analysis prepared (options checked) first, then one read of the trajectory for all
+        from aseimd.analysis.engine import run_analyses
+
+        t = _trajectory(system_dir, run_dir)
+        for name in pending:
+            lines: list = []
+            analyses, write = _ANALYSES[name](t, system_dir, run_dir, analysis_dir / f"{name}.json",
+                                              spec.analyses[name], temperature_K,
+                                              lambda text, kind, lines=lines: lines.append((text, kind)))
+            plans[name] = (analyses, write, lines)
+        # One read carries every streaming analysis (coordination, solvent-CN, profile) and the first
+        # transport analysis (diffusion or transference); a second transport analysis gets a read of its
+        # own: sharing one position collector changes the last bits of its curves (a strided view of a
+        # larger particle array), and the files must equal what `aseimd analyze` writes byte for byte.
+        reads: list[list[str]] = [[]]
+        for name in pending:
+            transport = name in TRANSPORT_ANALYSES
+            if transport and any(n in TRANSPORT_ANALYSES for n in reads[0]):
+                reads.append([name])
+            else:
+                reads[0].append(name)
+        for names in reads:
+            results = run_analyses(t, [a for n in names for a in plans[n][0]])
+            for n in names:
+                analyses, write, lines = plans[n]
+                plans[n] = (results[:len(analyses)], write, lines)
+                results = results[len(analyses):]
     for k, (name, options) in enumerate(spec.analyses.items(), start=3):
         json_path = analysis_dir / f"{name}.json"
         echo(f"[{k}/{n_steps}] {(titles or ANALYSIS_TITLES).get(name, ANALYSIS_TITLES[name])} -> {json_path}", "step")
         outputs[name] = json_path
-        if json_path.is_file() and not force:
+        if name not in plans:
             echo(f"  {json_path} exists; kept (--force recomputes)", "info")
             continue
-        _ANALYSES[name](system_dir, run_dir, json_path, options, temperature_K, echo)
+        own, write, lines = plans[name]
+        for text, kind in lines:
+            echo(text, kind)
+        write(own, echo)
         computed.append(name)
     return PipelineResult(Path(job_dir), built, result, outputs, tuple(computed))
 
@@ -480,10 +521,10 @@ def run_progress(run_dir: Path) -> tuple[int, int, str | None]:
 
 # ---------------------------------------------------------------------------- analysis adapter
 #
-# The functions below call the current public functions of aseimd.analysis and
-# write the files the `aseimd analyze` commands write (same JSON documents,
-# CSV columns and plots). When analysis results own their JSON and CSV
-# (`to_json()`), each shrinks to a call and a write.
+# Each planner below makes the analysis objects of aseimd.analysis for one spec
+# entry and a writer of the files the `aseimd analyze` command writes (same JSON
+# documents, CSV columns and plots); run_pipeline runs every planned analysis
+# over one read of the trajectory.
 
 ANALYSIS_TITLES = {
     "diffusion": "self-diffusion (residue centres of mass)",
@@ -585,13 +626,34 @@ def build_layer_edges_nm(system_dir: Path, run_dir: Path) -> tuple[list[float], 
     return edges, [str(layer["name"]) for layer in layers[1:]]
 
 
-def _diffusion(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
-    from aseimd.analysis.diffusion import analyze_diffusion
-    from aseimd.fileio import atomic_write_csv, atomic_write_json
-    from aseimd.report.figures import save_figure
-    from aseimd.report.transport_plots import msd_figure
+def layer_windows_nm(system_dir: Path, run_dir: Path) -> dict[str, tuple[float, float]]:
+    """``{layer name: (z_lo_nm, z_hi_nm)}`` of the mobile layers of an interface cell (:func:`build_layer_edges_nm`)."""
+    from aseimd.errors import AnalysisError
 
-    t = _trajectory(system_dir, run_dir)
+    path = Path(system_dir) / "build.json"
+    if not path.is_file():
+        raise AnalysisError(f"--layer needs {path} (the build.json of an interface cell next to the topology)")
+    try:
+        edges, names = build_layer_edges_nm(system_dir, run_dir)
+    except AnalysisError:
+        raise AnalysisError(f"{path} has no layers block of an interface cell; give --z-range-nm LO HI") from None
+    return {name: (lo, hi) for name, lo, hi in zip(names, edges[:-1], edges[1:])}
+
+
+def layer_window_nm(system_dir: Path, run_dir: Path, name: str) -> tuple[float, float]:
+    """The z range in nm of layer ``name`` (one-line AnalysisError listing the valid names if unknown)."""
+    from aseimd.errors import AnalysisError
+
+    windows = layer_windows_nm(system_dir, run_dir)
+    if name not in windows:
+        raise AnalysisError(f"unknown layer {name!r}; layers of {Path(system_dir) / 'build.json'}: "
+                            f"{', '.join(windows)}")
+    return windows[name]
+
+
+def _diffusion(t, system_dir, run_dir, json_path, options, temperature_K, echo):
+    from aseimd.analysis.diffusion import DiffusionAnalysis
+
     groups = dict(options.get("groups") or default_diffusion_groups(t))
     edges, names = options.get("layer_edges_nm"), {}
     if edges == "build":
@@ -599,53 +661,67 @@ def _diffusion(system_dir, run_dir, json_path, options, temperature_K, echo) -> 
         names = {(lo, hi): name for name, lo, hi in zip(layer_names, edges[:-1], edges[1:])}
         echo("layers (build.json, scaled to the production box): " + "; ".join(
             f"{name} {lo:.2f}-{hi:.2f} nm" for (lo, hi), name in names.items()), "info")
-    report = analyze_diffusion(t, groups, com=bool(options.get("com", True)), dims=options.get("dims", "xyz"),
-                               drift=options.get("drift", "system"), z_layers=options.get("z_layers"),
-                               layer_edges_nm=edges, skip_empty_layers=bool(names),
-                               method=options.get("method", "gls"))
-    csv, png = _siblings(json_path, "msd")
-    headers, columns = report.tables()["msd"]
-    save_figure(msd_figure(report.results, report.layers), png, force=True)
-    atomic_write_csv(csv, headers, columns, force=True)
-    atomic_write_json(json_path, {"meta": t.meta()} | report.to_json(), force=True)
-    _echo_warnings(report.warnings, echo)
-    for label, res in report.results.items():
-        lo, hi = res.window.ps(res.dt_ps)
-        echo(f"{label}: D = {res.D_m2_per_s:.4g} ± {res.D_stderr_m2_per_s:.2g} m^2/s "
-             f"(window {lo:g}-{hi:g} ps, slope {res.slope:.2f}, diffusive: {str(res.diffusive).lower()})", "info")
-        for layer in report.layers.get(label, []):
-            z0, z1 = layer.z_range_nm
-            where = names.get((z0, z1), "layer")
-            echo(f"  {where} z {z0:.2f}-{z1:.2f} nm ({layer.mean_occupancy:.1f} {label} on average): lateral D = "
-                 f"{layer.result.D_m2_per_s:.4g} ± {layer.result.D_stderr_m2_per_s:.2g} m^2/s "
-                 f"(diffusive: {str(layer.result.diffusive).lower()})", "info")
-    echo(f"Wrote {json_path}, {csv.name}, {png.name}", "info")
+    analysis = DiffusionAnalysis(groups, com=bool(options.get("com", True)), dims=options.get("dims", "xyz"),
+                                 drift=options.get("drift", "system"), z_layers=options.get("z_layers"),
+                                 layer_edges_nm=edges, skip_empty_layers=bool(names),
+                                 method=options.get("method", "gls"))
+
+    def write(results, echo) -> None:
+        from aseimd.fileio import atomic_write_csv, atomic_write_json
+        from aseimd.report.figures import save_figure
+        from aseimd.report.transport_plots import msd_figure
+
+        report, = results
+        csv, png = _siblings(json_path, "msd")
+        headers, columns = report.tables()["msd"]
+        save_figure(msd_figure(report.results, report.layers), png, force=True)
+        atomic_write_csv(csv, headers, columns, force=True)
+        atomic_write_json(json_path, {"meta": t.meta()} | report.to_json(), force=True)
+        _echo_warnings(report.warnings, echo)
+        for label, res in report.results.items():
+            lo, hi = res.window.ps(res.dt_ps)
+            echo(f"{label}: D = {res.D_m2_per_s:.4g} ± {res.D_stderr_m2_per_s:.2g} m^2/s "
+                 f"(window {lo:g}-{hi:g} ps, slope {res.slope:.2f}, diffusive: {str(res.diffusive).lower()})", "info")
+            for layer in report.layers.get(label, []):
+                z0, z1 = layer.z_range_nm
+                where = names.get((z0, z1), "layer")
+                echo(f"  {where} z {z0:.2f}-{z1:.2f} nm ({layer.mean_occupancy:.1f} {label} on average): lateral "
+                     f"D = {layer.result.D_m2_per_s:.4g} ± {layer.result.D_stderr_m2_per_s:.2g} m^2/s "
+                     f"(diffusive: {str(layer.result.diffusive).lower()})", "info")
+        echo(f"Wrote {json_path}, {csv.name}, {png.name}", "info")
+
+    return [analysis], write
 
 
-def _transference(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
-    from aseimd.analysis.transference import analyze_transference
-    from aseimd.fileio import atomic_write_csv, atomic_write_json
-    from aseimd.report.figures import save_figure
-    from aseimd.report.transport_plots import onsager_figure
+def _transference(t, system_dir, run_dir, json_path, options, temperature_K, echo):
+    from aseimd.analysis.transference import TransferenceAnalysis
 
-    t = _trajectory(system_dir, run_dir)
     default_cat, default_an = default_ion_pair(t) if not (options.get("cation") and options.get("anion")) else (
         None, None)
     cat, an = _pair(options.get("cation"), default_cat), _pair(options.get("anion"), default_an)
-    report = analyze_transference(t, cat, an, temperature_K=temperature_K, method=options.get("method", "gls"))
-    res = report.result
-    headers, columns = report.tables()["msd"]
-    csv, png = _siblings(json_path, "msd")
-    save_figure(onsager_figure(res, (cat[0], an[0])), png, force=True)
-    atomic_write_csv(csv, headers, columns, force=True)
-    atomic_write_json(json_path, {"meta": t.meta()} | report.to_json(), force=True)
-    _echo_warnings(report.warnings, echo)
-    v, s = res.values, res.stderr
-    echo(f"t+ (Onsager) = {v['t_plus_onsager']:.3f} ± {s['t_plus_onsager']:.3f}; "
-         f"t+ (NE) = {v['t_plus_ne']:.3f} ± {s['t_plus_ne']:.3f}", "info")
-    echo(f"sigma_EH = {v['sigma_eh']:.4g} ± {s['sigma_eh']:.2g} S/m; "
-         f"sigma_NE = {v['sigma_ne']:.4g} ± {s['sigma_ne']:.2g} S/m", "info")
-    echo(f"Wrote {json_path}, {csv.name}, {png.name}", "info")
+    analysis = TransferenceAnalysis(cat, an, temperature_K=temperature_K, method=options.get("method", "gls"))
+
+    def write(results, echo) -> None:
+        from aseimd.fileio import atomic_write_csv, atomic_write_json
+        from aseimd.report.figures import save_figure
+        from aseimd.report.transport_plots import onsager_figure
+
+        report, = results
+        res = report.result
+        headers, columns = report.tables()["msd"]
+        csv, png = _siblings(json_path, "msd")
+        save_figure(onsager_figure(res, (cat[0], an[0])), png, force=True)
+        atomic_write_csv(csv, headers, columns, force=True)
+        atomic_write_json(json_path, {"meta": t.meta()} | report.to_json(), force=True)
+        _echo_warnings(report.warnings, echo)
+        v, s = res.values, res.stderr
+        echo(f"t+ (Onsager) = {v['t_plus_onsager']:.3f} ± {s['t_plus_onsager']:.3f}; "
+             f"t+ (NE) = {v['t_plus_ne']:.3f} ± {s['t_plus_ne']:.3f}", "info")
+        echo(f"sigma_EH = {v['sigma_eh']:.4g} ± {s['sigma_eh']:.2g} S/m; "
+             f"sigma_NE = {v['sigma_ne']:.4g} ± {s['sigma_ne']:.2g} S/m", "info")
+        echo(f"Wrote {json_path}, {csv.name}, {png.name}", "info")
+
+    return [analysis], write
 
 
 def _write_coordination(result, t, mode: str, json_path: Path, residence: bool, echo: Echo) -> None:
@@ -678,10 +754,27 @@ def _write_coordination(result, t, mode: str, json_path: Path, residence: bool, 
     echo("wrote " + ", ".join([str(json_path), csv.name, png.name]), "info")
 
 
-def _coordination(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
-    from aseimd.analysis.coordination import coordination, default_electrolyte_groups
+def layer_coordination_table(whole, layers: Mapping[str, Any]) -> list[str]:
+    """Lines comparing Li+ coordination per shell label: whole cell and each layer, with (centre, frame) pairs."""
+    keys = list(whole.pairs)
+    width = max(len(k) for k in keys)
+    lines = [f"{'':<{width}}  " + "  ".join(f"{name:>22}" for name in ["whole cell", *layers])]
+    pairs_cell = whole.n_frames * next(iter(whole.pairs.values())).n_center_atoms
+    counts = [f"{pairs_cell} pairs", *(f"{r.window['n_center_frames']} pairs" for r in layers.values())]
+    lines.append(f"{'':<{width}}  " + "  ".join(f"{c:>22}" for c in counts))
+    for key in keys:
+        cells = []
+        for r in [whole, *layers.values()]:
+            p = r.pairs[key]
+            cells.append("no cut-off" if p.cutoff_nm is None else
+                         ("no Li+" if not math.isfinite(p.cn) else f"{p.cn:.2f} ± {p.cn_stderr:.2f}"))
+        lines.append(f"{key:<{width}}  " + "  ".join(f"{c:>22}" for c in cells))
+    return lines
 
-    t = _trajectory(system_dir, run_dir)
+
+def _coordination(t, system_dir, run_dir, json_path, options, temperature_K, echo):
+    from aseimd.analysis.coordination import CoordinationAnalysis, default_electrolyte_groups
+
     center, shells, anion = dict(options.get("center") or {}), dict(options.get("shells") or {}), options.get("anion")
     if not center or not shells:
         d_center, d_shells, d_anion = default_electrolyte_groups(t.topology)
@@ -690,41 +783,80 @@ def _coordination(system_dir, run_dir, json_path, options, temperature_K, echo) 
         center, shells = center or d_center, shells or d_shells
         echo("groups: " + "; ".join(f"{k}={v}" for k, v in {**center, **shells}.items()), "info")
     residence = bool(options.get("residence", False))
-    result = coordination(t, center, shells, anion=anion, residence=residence,
-                          cutoffs_nm=dict(options.get("cutoffs_nm") or {}) or None)
-    _write_coordination(result, t, "default", json_path, residence, echo)
+    whole = CoordinationAnalysis(center, shells, anion=anion, residence=residence,
+                                 cutoffs_nm=dict(options.get("cutoffs_nm") or {}) or None)
+    analyses, windows = [whole], {}
+    if options.get("layers"):
+        if options["layers"] != "build":
+            raise SpecError(f"coordination layers must be 'build' (the layers of build.json), "
+                            f"got {options['layers']!r}")
+        windows = layer_windows_nm(system_dir, run_dir)
+        echo("coordination per layer (centre Li+ in the layer, cut-offs from the whole cell): " + "; ".join(
+            f"{name} {lo:.2f}-{hi:.2f} nm" for name, (lo, hi) in windows.items()), "info")
+        for name, z in windows.items():
+            analyses.append(CoordinationAnalysis(center, shells, anion=anion, z_range_nm=z, window_label=name,
+                                                 cutoffs_nm=dict(options.get("cutoffs_nm") or {}) or None,
+                                                 cutoffs_like=whole))
+
+    def write(results, echo) -> None:
+        _write_coordination(results[0], t, "default", json_path, residence, echo)
+        for name, result in zip(windows, results[1:]):
+            path = json_path.with_name(f"{json_path.stem}_{name}.json")
+            _write_coordination(result, t, "default", path, False, lambda text, kind: None)
+        if windows:
+            echo(f"Li+ coordination number (atoms within the cut-off per Li+; ± block error) by layer; "
+                 f"'pairs' = (Li+, frame) pairs counted:", "info")
+            for line in layer_coordination_table(results[0], dict(zip(windows, results[1:]))):
+                echo("  " + line, "info")
+            for name, result in zip(windows, results[1:]):
+                _echo_warnings(result.warnings, echo, prefix=f"warning ({name}): ")
+            echo("wrote " + ", ".join(f"{json_path.stem}_{name}.json" for name in windows)
+                 + " (with their _rdf.csv, _rdf.png)", "info")
+
+    return analyses, write
 
 
-def _solvent_cn(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
-    from aseimd.analysis.solvent_cn import solvent_cn
+def _solvent_cn(t, system_dir, run_dir, json_path, options, temperature_K, echo):
+    from aseimd.analysis.solvent_cn import SolventCNAnalysis
 
-    t = _trajectory(system_dir, run_dir)
     residence = bool(options.get("residence", False))
-    result = solvent_cn(t, residence=residence)
-    _write_coordination(result, t, "solvent-cn", json_path, residence, echo)
+
+    def write(results, echo) -> None:
+        _write_coordination(results[0], t, "solvent-cn", json_path, residence, echo)
+
+    return [SolventCNAnalysis(residence=residence)], write
 
 
-def _profile(system_dir, run_dir, json_path, options, temperature_K, echo) -> None:
-    from aseimd.analysis.profile import density_profiles, profiles_document, system_xml_charges
-    from aseimd.fileio import atomic_write_csv, atomic_write_json
-    from aseimd.report.profile_plots import plot_profiles
+def _profile(t, system_dir, run_dir, json_path, options, temperature_K, echo):
+    from aseimd.analysis.profile import ProfileAnalysis, system_xml_charges
 
-    t = _trajectory(system_dir, run_dir)
     groups = dict(options.get("groups") or {sp.name: f"resname {sp.residue}" for sp in _residues_present(t)})
     xml = system_dir / "system.xml"
     charges = system_xml_charges(str(xml), t.topology.n_atoms)
-    result = density_profiles(t, groups, charges_e=charges, charge_source=str(xml), axis=options.get("axis", "z"),
-                              bin_nm=options.get("bin_nm"))
-    csv, png = _siblings(json_path, "density")
-    headers, columns = result.tables()["density"]
-    atomic_write_csv(csv, headers, columns, force=True)
-    plot_profiles(result, png, force=True)
-    atomic_write_json(json_path, profiles_document(result, t), force=True)
-    _echo_warnings(result.warnings, echo, prefix="warning: ")
-    echo(f"wrote {json_path}, {csv.name}, {png.name}", "info")
+    analysis = ProfileAnalysis(groups, charges_e=charges, charge_source=str(xml), axis=options.get("axis", "z"),
+                               bin_nm=options.get("bin_nm"))
+
+    def write(results, echo) -> None:
+        from aseimd.analysis.profile import profiles_document
+        from aseimd.fileio import atomic_write_csv, atomic_write_json
+        from aseimd.report.profile_plots import plot_profiles
+
+        result, = results
+        csv, png = _siblings(json_path, "density")
+        headers, columns = result.tables()["density"]
+        atomic_write_csv(csv, headers, columns, force=True)
+        plot_profiles(result, png, force=True)
+        atomic_write_json(json_path, profiles_document(result, t), force=True)
+        _echo_warnings(result.warnings, echo, prefix="warning: ")
+        echo(f"wrote {json_path}, {csv.name}, {png.name}", "info")
+
+    return [analysis], write
 
 
-_ANALYSES: dict[str, Callable[..., None]] = {
+#: Analysis name -> planner ``(trajectory, system_dir, run_dir, json_path, options, temperature_K, echo)``
+#: returning ``(analysis objects, write(results, echo))``: every analysis of a job is prepared first, the
+#: trajectory is read once for all of them (:func:`aseimd.analysis.run_analyses`), then each writes its files.
+_ANALYSES: dict[str, Callable[..., Any]] = {
     "diffusion": _diffusion, "transference": _transference, "coordination": _coordination,
     "solvent_cn": _solvent_cn, "profile": _profile,
 }

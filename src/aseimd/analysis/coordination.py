@@ -36,6 +36,19 @@ Definitions (all per frame, then averaged over frames and centre atoms):
   interruption from s to s+t, over all time origins s. tau is the integral of
   C(t) (trapezoid rule) up to the first lag where C reaches 0, or up to the
   longest lag if it never does (then ``decayed`` is false and tau is a lower bound).
+* Centres in a z window (``z_range_nm=(lo, hi)``, optionally named by
+  ``window_label``, e.g. a layer of an interface cell): in each frame only the
+  centre atoms whose z, wrapped into the box (:class:`~aseimd.analysis.contacts.ZWindow`),
+  lies in [lo, hi) count; their neighbours come from the whole cell. Every
+  mean above is then over the (centre atom, frame) pairs in the window
+  (``cn`` = contacts of in-window centres / number of such pairs); g(r) is
+  normalised with the in-window pair count of each frame
+  (:mod:`aseimd.analysis.rdf`); ``shell_bound_fraction`` is the fraction of
+  shell residues bound to an in-window centre; speciation classifies the
+  in-window cations (an anion shared with a cation outside the window still
+  makes it AGG); ``free_anion_fraction`` stays a whole-cell number. Residence
+  times are refused with a window (a centre leaving the window would cut its
+  contacts short and bias tau).
 * Standard errors: the frames are cut into ``n_blocks`` consecutive time
   blocks (default 5); stderr = standard deviation of the block means / sqrt(n_blocks)
   (:func:`aseimd.analysis.blocks.ratio_mean_stderr`).
@@ -52,7 +65,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aseimd.analysis.contacts import ContactEngine, first_box
+from aseimd.analysis.contacts import ContactEngine, ZWindow, first_box
 from aseimd.analysis.coordination_numbers import CNCounter
 from aseimd.analysis.coordination_results import (
     RESERVED_JSON_KEYS,
@@ -100,6 +113,8 @@ def run_pairs(
     n_blocks: int = 5,
     smooth_nm: float = 0.01,
     rdf: bool = True,
+    z_range_nm: tuple[float, float] | None = None,
+    window_label: str | None = None,
 ) -> CoordinationResult:
     """Analyse centre-shell pairs over a streamed trajectory.
 
@@ -166,8 +181,18 @@ class PairsStream:
 
     def __init__(self, traj, groups, pairs, *, r_max_nm=None, bin_nm=0.005, composition_center=None,
                  anion_pair=None, residence=False, bound_union=None, exclude_intramolecular=False, n_blocks=5,
-                 smooth_nm=0.01, rdf=True) -> None:
+                 smooth_nm=0.01, rdf=True, z_range_nm=None, window_label=None, cutoffs_from=None) -> None:
         _check_pairs(groups, pairs)
+        window = None
+        if z_range_nm is not None:
+            try:
+                lo, hi = (float(v) for v in z_range_nm)
+            except (TypeError, ValueError):
+                raise AnalysisError(f"z_range_nm must be two numbers (nm), got {z_range_nm!r}") from None
+            window = ZWindow(lo, hi, window_label)
+            if residence:
+                raise AnalysisError("residence times in a z window are not supported (a centre leaving the window "
+                                    "would cut its contacts short and bias tau); drop --residence or the window")
         if n_blocks < 2:
             raise AnalysisError(f"n_blocks must be >= 2, got {n_blocks}")
         if not traj.has_box:
@@ -177,6 +202,8 @@ class PairsStream:
             )
         warnings: list[str] = []
         box0 = first_box(traj)
+        if window is not None:
+            window.check_box(box0, "first frame: ")
         half0 = half_min_width(box0)
         if r_max_nm is None:
             r_max_nm = DEFAULT_R_MAX_NM
@@ -206,11 +233,20 @@ class PairsStream:
         self.r_max_nm, self.bin_nm, self.n_blocks, self.smooth_nm, self.rdf = r_max_nm, bin_nm, n_blocks, smooth_nm, rdf
         self.composition_center, self.anion_pair, self.residence = composition_center, anion_pair, residence
         self.bound_union_keys = bound_union
-        self.engine = ContactEngine(traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm)
+        self.window = window
+        self.engine = ContactEngine(traj, groups, pairs, exclude_intramolecular, r_max_nm, bin_nm, window)
         self.atoms = self.engine.union
         self.cutoffs = cutoffs
         self.sources = {p.key: ("given" if p.cutoff_nm is not None else None) for p in pairs}
         self.need_auto = need_auto
+        #: A PairsStream fed in the same passes whose g(r)-derived cut-offs this one uses for its
+        #: pairs without a given cut-off (e.g. every layer of a cell takes the whole cell's cut-offs).
+        self.cutoffs_from = cutoffs_from
+        if cutoffs_from is not None:
+            missing = [p.key for p in pairs if p.cutoff_nm is None and p.key not in cutoffs_from.cutoffs]
+            if missing:
+                raise AnalysisError(f"cut-offs taken from another analysis lack pair(s) {', '.join(missing)}")
+        self._resolved = False
         #: Functions applied to the result (the solvent-cn mode adds its fractions this way).
         self.finishers: list = []
         if need_auto:
@@ -267,8 +303,24 @@ class PairsStream:
         if self._phase != "rdf":
             self._phase = "done"
             return None
+        self._resolve_cutoffs()
+        return self.atoms if self._start_counting() else None
+
+    def _resolve_cutoffs(self) -> None:
+        """The g(r)-derived cut-offs after the first pass (idempotent: a linked stream may ask first)."""
+        if self._resolved:
+            return
+        self._resolved = True
+        if self.cutoffs_from is not None:
+            self.cutoffs_from._resolve_cutoffs()
         for p in self.pairs:
-            if self.cutoffs[p.key] is None:
+            if self.cutoffs[p.key] is None and self.cutoffs_from is not None:
+                value = self.cutoffs_from.cutoffs.get(p.key)
+                if value is not None:
+                    self.cutoffs[p.key], self.sources[p.key] = value, "auto (linked)"
+                else:
+                    self.warnings.append(f"no cut-off for {p.key!r}: none found in the g(r) it is taken from")
+            elif self.cutoffs[p.key] is None:
                 g_r = self.engine.rdfs[p.key].result()
                 fm = first_minimum(g_r.r_nm, g_r.g, self.smooth_nm, counts=g_r.counts)
                 if fm.found:
@@ -278,7 +330,6 @@ class PairsStream:
                         f"no first minimum found in g(r) of {p.key!r} up to {self.r_max_nm:.3f} nm; "
                         f"give --cutoff-nm {p.key}=R (no coordination numbers for it)"
                     )
-        return self.atoms if self._start_counting() else None
 
     def result(self) -> CoordinationResult:
         """The coordination result after the passes."""
@@ -319,9 +370,34 @@ class PairsStream:
                                 "tau is a lower bound")
         if self.unions:
             out.bound_union = {name: u.result() for name, u in self.unions.items()}
+        if self.window is not None:
+            out.window = self._window_summary(warnings)
         for finish in self.finishers:
             out = finish(out)
         self._result = out
+        return out
+
+
+    def _window_summary(self, warnings: list[str]) -> dict:
+        engine = self.engine
+        center = self.composition_center or self.pairs[0].center
+        n_cf = engine.center_frames[center]
+        n_frames = engine.frames_fed
+        out = self.window.to_dict()
+        out.update({
+            "center": center,
+            "n_center_frames": int(n_cf),
+            "n_frames": int(n_frames),
+            "mean_centers_in_window": n_cf / n_frames if n_frames else float("nan"),
+            "n_center_atoms": int(len(self.groups[center].indices)),
+            "definition": "a centre atom counts in a frame when its z, wrapped into [0, c_z) of that frame's box "
+                          "(a, b in the xy plane), lies in [z_lo, z_hi); means are over the counted "
+                          "(centre atom, frame) pairs; neighbours from the whole cell; g(r) normalised with "
+                          "the in-window pair count of each frame and the cell-average shell density",
+        })
+        if n_cf == 0:
+            warnings.append(f"no {center} atom in the z window {self.window.z_lo_nm:g}-{self.window.z_hi_nm:g} nm "
+                            "in any frame: no coordination numbers")
         return out
 
 
@@ -418,6 +494,9 @@ def coordination_stream(
     exclude_intramolecular: bool = False,
     n_blocks: int = 5,
     rdf: bool = True,
+    z_range_nm: tuple[float, float] | None = None,
+    window_label: str | None = None,
+    cutoffs_from=None,
 ) -> CoordinationResult:
     """The checked stream (:class:`PairsStream`) of :func:`coordination`: nothing is read yet.
 
@@ -431,8 +510,12 @@ def coordination_stream(
         ``{label: selection}`` of the shell groups (e.g. ``{"EC": "resname EC and name O1"}``).
     cutoffs_nm : dict of str to float, optional
         Given cut-offs per shell label in nm; the others come from the RDF's first minimum.
-    r_max_nm, bin_nm, residence, exclude_intramolecular, n_blocks, rdf
-        See :func:`run_pairs`.
+    r_max_nm, bin_nm, residence, exclude_intramolecular, n_blocks, rdf, z_range_nm, window_label
+        See :func:`run_pairs` (``z_range_nm``: only centre atoms in this z window count).
+    cutoffs_from : PairsStream, optional
+        Another stream of the same pass (same shell labels) whose g(r)-derived cut-offs this one
+        uses where none is given (``cutoff_source`` ``"auto (linked)"``): e.g. every layer of an
+        interface cell with the whole cell's cut-offs, so the layers are counted alike.
     anion : str, optional
         Shell label of the anion for SSIP/CIP/AGG speciation.
 
@@ -462,7 +545,7 @@ def coordination_stream(
     return PairsStream(
         traj, groups, pairs, r_max_nm=r_max_nm, bin_nm=bin_nm, composition_center=c_label,
         anion_pair=anion, residence=residence, exclude_intramolecular=exclude_intramolecular,
-        n_blocks=n_blocks, rdf=rdf,
+        n_blocks=n_blocks, rdf=rdf, z_range_nm=z_range_nm, window_label=window_label, cutoffs_from=cutoffs_from,
     )
 
 
@@ -520,13 +603,21 @@ class CoordinationAnalysis:
 
     name = "coordination"
 
-    def __init__(self, center: dict[str, str], shells: dict[str, str], **options) -> None:
+    def __init__(self, center: dict[str, str], shells: dict[str, str], *, cutoffs_like=None, **options) -> None:
+        """``cutoffs_like``: another CoordinationAnalysis of the same run whose g(r)-derived cut-offs to use
+        (prepared first; see ``cutoffs_from`` of :func:`coordination_stream`)."""
         self.center, self.shells, self.options = dict(center), dict(shells), options
+        self.cutoffs_like = cutoffs_like
         self._stream = None
 
     def prepare(self, traj) -> PairsStream:
         """Check the options against ``traj``; the stream the engine feeds."""
-        self._stream = coordination_stream(traj, self.center, self.shells, **self.options)
+        linked = None
+        if self.cutoffs_like is not None:
+            linked = self.cutoffs_like._stream
+            if linked is None:
+                raise AnalysisError("internal: the analysis whose cut-offs are shared must be prepared first")
+        self._stream = coordination_stream(traj, self.center, self.shells, cutoffs_from=linked, **self.options)
         return self._stream
 
     def conclude(self, pos, traj) -> CoordinationResult:

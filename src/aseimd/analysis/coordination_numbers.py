@@ -15,6 +15,7 @@ class CNCounter:
         self.mols = np.zeros(n_blocks)
         self.bound = np.zeros(n_blocks)
         self.frames = np.zeros(n_blocks)
+        self.center_frames = np.zeros(n_blocks)  # (centre atom, frame) pairs counted: in the z window if one
         self.sizes = sizes
 
     def update(self, frame, contacts, pair_sizes):
@@ -24,11 +25,12 @@ class CNCounter:
         self.mols[b] += len(c.code)
         self.bound[b] += len(np.unique(c.residue))
         self.frames[b] += 1
+        self.center_frames[b] += c.n_centers
 
     def fill(self, pr: PairResult) -> None:
-        nc, nr = self.sizes["n_center"], self.sizes["n_shell_residues"]
-        pr.cn, pr.cn_stderr = ratio_mean_stderr(self.atoms, self.frames * nc)
-        pr.cn_molecules, pr.cn_molecules_stderr = ratio_mean_stderr(self.mols, self.frames * nc)
+        nr = self.sizes["n_shell_residues"]
+        pr.cn, pr.cn_stderr = ratio_mean_stderr(self.atoms, self.center_frames)
+        pr.cn_molecules, pr.cn_molecules_stderr = ratio_mean_stderr(self.mols, self.center_frames)
         pr.shell_bound_fraction, pr.shell_bound_fraction_stderr = ratio_mean_stderr(
             self.bound, self.frames * nr
         )

@@ -14,7 +14,7 @@ from aseimd.analysis.rdf import RDF
 
 #: Top-level keys of the coordination JSON besides the shell labels.
 RESERVED_JSON_KEYS = ("mode", "groups", "rdf", "n_blocks", "compositions", "speciation", "residence",
-                      "solvent_cn", "warnings", "method", "meta")
+                      "solvent_cn", "warnings", "method", "meta", "window")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,9 @@ class CoordinationResult:
     bound_union: dict | None = None
     solvent_cn: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The z window of the centre atoms (``z_range_nm``, ``layer``, ``n_center_frames``,
+    #: ``mean_centers_in_window``, ...), or None for the whole cell.
+    window: dict | None = None
 
     def rdf_table(self) -> tuple[list[str], list[np.ndarray]]:
         """CSV headers and columns: ``r (nm)``, then ``g(r) KEY`` and ``n(r) KEY`` per pair."""
@@ -148,6 +151,8 @@ class CoordinationResult:
             out["residence"] = {k: r.to_dict() for k, r in self.residence.items()}
         if self.solvent_cn is not None:
             out["solvent_cn"] = self.solvent_cn
+        if self.window is not None:
+            out["window"] = self.window
         out["warnings"] = list(self.warnings)
         return out
 

@@ -17,6 +17,20 @@ at constant volume this equals 4 pi rho int_0^r g(r') r'^2 dr' with
 rho = N_pairs / (N_c V). The tables give g at bin centres and n at bin centres
 (linear interpolation of the cumulative count within the bin).
 
+Centres restricted to a z window (:mod:`aseimd.analysis.coordination`,
+``z_range_nm``): only the N_c,f centre atoms inside the window in frame f count,
+with all shell atoms of the cell as neighbours, so the counted pairs vary per
+frame, N_pairs,f = N_c,f N_s minus the exclusions of those centres, and
+
+    g(r_k) = sum_f H_f(k) V_f / (V_shell(k) sum_f N_pairs,f),
+    n(r_{k+1}) = sum_{k' <= k} sum_f H_f(k') / sum_f N_c,f,
+
+which reduce to the formulas above for constant N_pairs and N_c. Uniform
+(ideal-gas) shell atoms still give g = 1: E[H_f(k)] = N_pairs,f V_shell(k) / V_f.
+The reference density is the cell average N_s / V_f, so in a layer that holds
+fewer (more) shell atoms than the cell average, g tends to that ratio at large r,
+not to 1.
+
 First minimum (:func:`first_minimum`): g is smoothed with a Gaussian of width
 ``smooth_nm`` (default 0.01 nm), the first peak is the first local maximum
 whose prominence is at least 10 % of the highest smoothed value, and the
@@ -97,19 +111,28 @@ class RDFAccumulator:
         self._counts = np.zeros(n_bins)  # sum_f H_f
         self._counts_v = np.zeros(n_bins)  # sum_f H_f V_f
         self.n_frames = 0
+        self.pairs_sum = 0  # sum_f N_pairs,f
+        self.centers_sum = 0  # sum_f N_c,f
 
     @property
     def r_max_nm(self) -> float:
         """Upper edge of the last bin, in nm."""
         return float(self.edges_nm[-1])
 
-    def add_frame(self, distances_nm: np.ndarray, volume_nm3: float) -> None:
-        """Add the counted pair distances of one frame (any distances >= r_max are ignored)."""
+    def add_frame(self, distances_nm: np.ndarray, volume_nm3: float, n_pairs: int | None = None,
+                  n_centers: int | None = None) -> None:
+        """Add the counted pair distances of one frame (any distances >= r_max are ignored).
+
+        ``n_pairs`` and ``n_centers``: the counted pairs and centre atoms of this frame when they vary
+        (centres in a z window); default the constructor's.
+        """
         k = (np.asarray(distances_nm) / self.bin_nm).astype(np.int64)
         h = np.bincount(k[k < len(self._counts)], minlength=len(self._counts))
         self._counts += h
         self._counts_v += h * volume_nm3
         self.n_frames += 1
+        self.pairs_sum += self.n_pairs if n_pairs is None else int(n_pairs)
+        self.centers_sum += self.n_centers if n_centers is None else int(n_centers)
 
     def result(self) -> RDF:
         """The normalised g(r) and n(r) over the frames added so far."""
@@ -117,11 +140,11 @@ class RDFAccumulator:
             raise AnalysisError("no frames were analysed")
         e = self.edges_nm
         shell = 4.0 / 3.0 * np.pi * (e[1:] ** 3 - e[:-1] ** 3)
-        if self.n_pairs > 0:
-            g = self._counts_v / (self.n_frames * self.n_pairs * shell)
+        if self.pairs_sum > 0:
+            g = self._counts_v / (self.pairs_sum * shell)
         else:
             g = np.zeros_like(shell)
-        per_center = self._counts / (self.n_frames * self.n_centers)
+        per_center = self._counts / self.centers_sum if self.centers_sum > 0 else np.zeros_like(shell)
         n_edges = np.concatenate([[0.0], np.cumsum(per_center)])
         n_mid = n_edges[:-1] + 0.5 * per_center
         return RDF(edges_nm=e.copy(), g=g, n=n_mid, n_edges=n_edges, counts=self._counts.copy())

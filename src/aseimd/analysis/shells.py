@@ -17,13 +17,23 @@ class ShellCompositions:
         table = np.zeros((self.n_center, len(self.keys)), dtype=np.int64)
         for col, key in enumerate(self.keys):
             table[:, col] = np.bincount(contacts[key].center, minlength=self.n_center)
+        window = contacts[self.keys[0]].window  # the same centre mask for every pair of this centre
+        if window is not None:
+            table = table[window]
+            if not len(table):
+                return
         rows, n = np.unique(table, axis=0, return_counts=True)
         for row, c in zip(rows, n, strict=True):
             t = tuple(int(x) for x in row)
             self.counts[t] = self.counts.get(t, 0) + int(c)
-        self.total += self.n_center
+        self.total += len(table)
 
     def result(self) -> dict:
+        if self.total == 0:
+            return {"center": self.center, "shells": list(self.keys),
+                    "definition": "distinct residues of each shell label within its cut-off, per centre atom "
+                                  "and frame", "mean_molecules": {k: float("nan") for k in self.keys},
+                    "distribution": []}
         dist = []
         for row, c in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])):
             name = self.center + "".join(f"({k}){n}" for k, n in zip(self.keys, row, strict=True))

@@ -35,13 +35,20 @@ from aseimd.errors import SpecError
 @click.option("--residence", is_flag=True, help="Continuous residence time correlation functions and tau.")
 @click.option("--exclude-intramolecular", is_flag=True,
               help="Do not count centre-shell pairs inside one residue (default: only an atom with itself).")
+@click.option("--z-range-nm", "z_range_nm", type=float, nargs=2, default=None, metavar="LO HI",
+              help="Count only centre atoms whose z, wrapped into the box, lies in [LO, HI) nm in a frame "
+                   "(neighbours from the whole cell); not with --residence.")
+@click.option("--layer", "layer", default=None, metavar="NAME",
+              help="Like --z-range-nm, with the z range of a layer of an interface cell (build.json beside --top, "
+                   "scaled to the production box of run.json beside --traj), e.g. electrolyte, polymer_bottom.")
 @click.option("--blocks", "n_blocks", type=click.IntRange(min=2), default=5, show_default=True,
               help="Time blocks for the standard errors.")
 @click.option("--json", "json_path", required=True, type=click.Path(dir_okay=False),
               help="Output JSON; OUT_rdf.csv and OUT_rdf.png (and OUT_residence.* with --residence) beside it.")
 @click.option("--force", is_flag=True, help="Replace existing outputs.")
 def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_values, cutoff_values, rmax_nm,
-                 bin_nm, mode, anion, residence, exclude_intramolecular, n_blocks, json_path, force) -> None:
+                 bin_nm, mode, anion, residence, exclude_intramolecular, z_range_nm, layer, n_blocks, json_path,
+                 force) -> None:
     """RDFs, coordination numbers, shell compositions, ion pairing and residence times.
 
     \b
@@ -51,6 +58,8 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
         --anion PF6 --residence --json coordination.json
     aseimd analyze coordination --top system.pdb --traj trajectory.dcd --json cn.json
     aseimd analyze coordination --mode solvent-cn --top cell.pdb --traj run.dcd --json scn.json
+    aseimd analyze coordination --top sys/system.pdb --traj run/trajectory.dcd \
+        --layer polymer_bottom --json cn_peo.json
 
     Without --center/--shell the Li+ shell of a carbonate electrolyte is analysed
     with default groups from the species table (printed).
@@ -72,6 +81,20 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
         raise SpecError("--anion applies to --mode default; in solvent-cn mode use --shell anion=SELECTION")
     elif exclude_intramolecular:
         raise SpecError("--exclude-intramolecular applies to --mode default")
+    if z_range_nm is not None and layer is not None:
+        raise SpecError("give --z-range-nm or --layer, not both")
+    if (z_range_nm is not None or layer is not None) and mode != "default":
+        raise SpecError("--z-range-nm/--layer apply to --mode default")
+    if (z_range_nm is not None or layer is not None) and residence:
+        raise SpecError("--residence with --z-range-nm/--layer is not supported (a centre leaving the window "
+                        "would cut its contacts short and bias tau)")
+    if z_range_nm is not None and not z_range_nm[0] < z_range_nm[1]:
+        raise SpecError(f"--z-range-nm {z_range_nm[0]:g} {z_range_nm[1]:g}: need LO < HI (nm)")
+    if layer is not None:
+        from aseimd.pipeline import layer_window_nm
+
+        z_range_nm = layer_window_nm(Path(top).parent, Path(traj).parent, layer)
+        click.echo(f"layer {layer}: z {z_range_nm[0]:.3f}-{z_range_nm[1]:.3f} nm")
 
     json_path = Path(json_path)
     outputs = [json_path] + [json_path.with_name(f"{json_path.stem}_rdf{ext}") for ext in (".csv", ".png")]
@@ -95,7 +118,8 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
             click.echo("groups: " + "; ".join(f"{k}={v}" for k, v in {**center, **shells}.items()))
         result = run_coordination(t, center, shells, cutoffs_nm=cutoffs, r_max_nm=rmax_nm, bin_nm=bin_nm,
                                   anion=anion, residence=residence,
-                                  exclude_intramolecular=exclude_intramolecular, n_blocks=n_blocks)
+                                  exclude_intramolecular=exclude_intramolecular, n_blocks=n_blocks,
+                                  z_range_nm=z_range_nm, window_label=layer)
     else:
         result = solvent_cn(t, center=center or None, groups=shells, cutoffs_nm=cutoffs, r_max_nm=rmax_nm,
                             bin_nm=bin_nm, residence=residence, n_blocks=n_blocks)
@@ -110,6 +134,11 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
         plot_residence(result, outputs[4], force=True)
     atomic_write_json(json_path, coordination_document(result, t, mode), force=True)
 
+    if result.window is not None:
+        w = result.window
+        click.echo(f"window z {w['z_range_nm'][0]:.3f}-{w['z_range_nm'][1]:.3f} nm: "
+                   f"{w['mean_centers_in_window']:.2f} of {w['n_center_atoms']} {w['center']} on average, "
+                   f"{w['n_center_frames']} (centre, frame) pairs")
     for key, p in result.pairs.items():
         if p.cutoff_nm is None:
             click.echo(f"{key}: no cut-off (see warnings)")

@@ -4,8 +4,9 @@ A thin wrapper over :func:`aseimd.pipeline.run_pipeline` (the same pipeline
 every campaign job runs): build the Li(100) | PEO | 1 M LiPF6 in EC:DMC | PEO
 cell of ``systems/quickstart.yaml``, run the ``quickstart-interface`` protocol,
 then analyse the density profile across the interface, the Li+ coordination by
-PEO ether O, carbonyl O and PF6- F, and the Li+ diffusion (whole cell and per
-layer). It writes what ``aseimd build interface``, ``aseimd run`` and ``aseimd
+PEO ether O, carbonyl O and anion F/O (whole cell, and per layer: the Li+ in the
+polymer layers vs in the electrolyte), and the Li+ diffusion (whole cell and per
+layer), all from one read of the trajectory. It writes what ``aseimd build interface``, ``aseimd run`` and ``aseimd
 analyze ...`` write. Running it again resumes the run and keeps finished outputs.
 """
 
@@ -39,6 +40,9 @@ QUICKSTART_ANALYSES = {
         # so its shell is a fixed 0.30 nm (chosen: just below the auto carbonyl-O cut-offs, 0.32-0.33 nm, of
         # this cell); the other cut-offs are the first minima of g(r).
         "cutoffs_nm": {"PEO_O": 0.30},
+        # and per layer (Li+ in the polymer_bottom / electrolyte / polymer_top z range of build.json, with the
+        # whole cell's cut-offs): coordination_<layer>.json beside coordination.json, a table on the screen
+        "layers": "build",
     },
     "profile": {"groups": {"Li": "resname LI", "PF6": "resname PF6", "TFSI": "resname TFS", "EC": "resname EC",
                            "DMC": "resname DMC", "PEO": PEO_RESIDUES, "LiMetal": "resname LIM"}},
@@ -101,12 +105,14 @@ def quickstart(out_dir: str, platform: str, system: str, force: bool, quiet: boo
     analysis_dir = job_paths(out_dir)[2]
     click.echo(
         f"\nDone. Plots: {analysis_dir}/profile_density.png (density across the interface), "
-        f"{analysis_dir}/coordination_rdf.png (Li+ g(r) and n(r) per ligand), "
+        f"{analysis_dir}/coordination_rdf.png (Li+ g(r) and n(r) per ligand; coordination_<layer>_rdf.png per "
+        "layer), "
         f"{analysis_dir}/diffusion_msd.png (Li+ MSD, whole cell and per layer); numbers in the JSON files.\n"
         "This was a short demonstration run (a ~2,000-atom cell, ~22 ps, 1.0 nm cut-off, 4 fs with hydrogen mass "
-        "repartitioning, which alters the dynamics): every number above (densities, coordination numbers, "
-        "diffusion coefficients, per layer or not) is a demonstration, not a result; the warnings above say which "
-        "are not converged. For real work: aseimd build interface systems/li-peo-lipf6.yaml -o DIR, then "
+        "repartitioning, which alters the dynamics): every number above (densities, coordination numbers and "
+        "their (Li+, frame) pair counts, diffusion coefficients, per layer or not) is a demonstration, not a "
+        "result; a layer with few Li+ has few pairs and a large error; the warnings above say which are not "
+        "converged. For real work: aseimd build interface systems/li-peo-lipf6.yaml -o DIR, then "
         "aseimd run DIR -o RUNDIR --protocol interface."
     )
 

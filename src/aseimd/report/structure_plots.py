@@ -36,7 +36,14 @@ def plot_rdfs(result, path: str | os.PathLike, force: bool = False) -> Path:
     ax_n.set_xlabel("r (nm)")
     ax_n.set_xlim(0.0, result.r_max_nm)
     ax_g.legend(fontsize=8, frameon=False)
-    ax_g.set_title("radial distribution functions; dashed: cut-offs", fontsize=9)
+    title = "radial distribution functions; dashed: cut-offs"
+    window = getattr(result, "window", None)
+    if window:
+        lo, hi = window["z_range_nm"]
+        where = f"{window['layer']}, " if window.get("layer") else ""
+        title += (f"\n{window['center']} in {where}z {lo:.2f}-{hi:.2f} nm "
+                  f"({window['mean_centers_in_window']:.1f} on average, {window['n_center_frames']} pairs)")
+    ax_g.set_title(title, fontsize=9)
     return save_figure(fig, path, force=force)
 
 
