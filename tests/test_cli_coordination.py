@@ -45,6 +45,7 @@ def test_writes_json_csv_png(tmp_path, shells):
         "composition": "Li(O)6(DMC)8", "counts": {"O": 6, "DMC": 8}, "fraction": 1.0, "n_observations": 12}
     assert {"residence", "method", "meta", "warnings", "groups"} <= doc.keys()
     assert doc["meta"]["frames"]["n_frames"] == 6 and doc["meta"]["dt_ps"] == 1.0
+    assert doc["meta"]["trajectory_warnings"] == []
     csv = (tmp_path / "cn_rdf.csv").read_text().splitlines()
     assert csv[0] == "r (nm),g(r) O,n(r) O,g(r) DMC,n(r) DMC"
     assert len(csv) == 1 + 200  # r_max 1.0 nm / 0.005 nm

@@ -192,6 +192,7 @@ def coordination_document(result, traj, mode: str) -> dict:
         "frames": {"start": traj.start, "stop": traj.stop, "stride": traj.stride, "n_frames": traj.n_frames},
         **_time_step(traj),
         "aseimd_version": __version__,
+        "trajectory_warnings": list(getattr(traj, "warnings", [])),
     }
     return out
 
