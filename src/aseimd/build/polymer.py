@@ -234,8 +234,9 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
     signs_built = []
     for bp in bps:
         signs = tacticity_signs(spec.tacticity, len(bp.stereocentres), rng)
-        positions[offset:offset + bp.n_atoms] = grower.grow(bp, offset, signs)
-        signs_built.append(signs)
+        positions[offset:offset + bp.n_atoms] = grower.grow(bp, offset, signs,
+                                                           free_stereo=spec.tacticity == "atactic")
+        signs_built.append(grower.last_signs.copy())
         offset += bp.n_atoms
     t_grow = time.perf_counter() - t0
     n_chain_atoms = offset
@@ -274,7 +275,15 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
         append_copies(top, mol.topology, count)
     t1 = time.perf_counter()
     if relax:
-        positions = relax_cell(top, positions, start_box_nm=start_box, final_box_nm=final_box, layer=layer)
+        chiral, off = [], 0
+        for bp, signs in zip(bps, signs_built):
+            bb = [int(a) for a in bp.backbone]
+            for (c, s, _), sg in zip(bp.stereocentres, signs):
+                k = bb.index(c)
+                chiral.append((off + c, off + bb[k - 1], off + bb[k + 1], off + s, int(sg)))
+            off += bp.n_atoms
+        positions = relax_cell(top, positions, start_box_nm=start_box, final_box_nm=final_box, layer=layer,
+                               stereocentres=chiral)
     t_relax = time.perf_counter() - t1
     # tacticity measured on the final coordinates
     measured, off = [], 0

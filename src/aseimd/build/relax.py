@@ -40,6 +40,10 @@ SOFT_ITERATIONS, FINAL_ITERATIONS = 60, 400
 SOFT_MAX_FORCE_KJ_PER_MOL_NM = 2000.0
 FINAL_MAX_FORCE_KJ_PER_MOL_NM = 1000.0
 WALL_K_KJ_PER_NM2 = 2.0e4
+#: Chirality restraint (relaxation only): zero while sign * det >= CHIRAL_MIN_VOLUME_NM3 (an sp3 centre
+#: with C-C / C-H bonds has |det| ~ 2e-3 nm^3), harmonic in the volume below it.
+CHIRAL_MIN_VOLUME_NM3 = 5.0e-4
+CHIRAL_K_KJ_PER_NM6 = 1.0e8
 WALL_MARGIN_NM = 0.05
 
 
@@ -91,6 +95,28 @@ def _soft_system(system, max_cutoff_nm: float):
     return soft
 
 
+def _add_chirality(system, stereocentres) -> None:
+    """Keep each stereocentre's configuration: a one-sided restraint on the signed volume.
+
+    ``stereocentres`` rows are ``(centre, prev, next, substituent, sign)``; the volume is
+    det[prev - c, next - c, substituent - c] (as :func:`aseimd.build.chain_growth.stereo_signs_measured`),
+    restrained only when ``sign * volume`` drops below :data:`CHIRAL_MIN_VOLUME_NM3`.  Raw
+    coordinates: grown chains are whole (unwrapped), and minimisation does not wrap them.
+    """
+    import openmm
+
+    det = ("(x2-x1)*((y3-y1)*(z4-z1)-(z3-z1)*(y4-y1)) - (y2-y1)*((x3-x1)*(z4-z1)-(z3-z1)*(x4-x1))"
+           " + (z2-z1)*((x3-x1)*(y4-y1)-(y3-y1)*(x4-x1))")
+    f = openmm.CustomCompoundBondForce(4, f"kchi*min(0, sgn*({det}) - vmin)^2")
+    f.setName("chirality")
+    f.addGlobalParameter("kchi", CHIRAL_K_KJ_PER_NM6)
+    f.addGlobalParameter("vmin", CHIRAL_MIN_VOLUME_NM3)
+    f.addPerBondParameter("sgn")
+    for c, a, b, x, sign in np.asarray(stereocentres, dtype=np.int64).reshape(-1, 5):
+        f.addBond([int(c), int(a), int(b), int(x)], [float(sign)])
+    system.addForce(f)
+
+
 def _add_walls(system, z_hi_nm: float):
     import openmm
 
@@ -128,7 +154,8 @@ def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm
                cutoff_nm: float = 0.9, soft_iterations: int = SOFT_ITERATIONS,
                final_iterations: int = FINAL_ITERATIONS, compression_factor: float = COMPRESSION_FACTOR,
                soft_max_force: float = SOFT_MAX_FORCE_KJ_PER_MOL_NM,
-               final_max_force: float = FINAL_MAX_FORCE_KJ_PER_MOL_NM, stats: dict | None = None) -> np.ndarray:
+               final_max_force: float = FINAL_MAX_FORCE_KJ_PER_MOL_NM, stats: dict | None = None,
+               stereocentres=None) -> np.ndarray:
     """Compress and minimise a grown cell.
 
     Parameters
@@ -150,6 +177,9 @@ def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm
     soft_max_force, final_max_force : float
         A minimisation stops early once the largest force component (kJ/mol/nm)
         is below this (soft-core stages, final stage).
+    stereocentres : array-like, shape=(n, 5), optional
+        ``(centre, prev, next, substituent, sign)`` of each stereocentre whose configuration
+        must survive the relaxation (the soft core lets atoms pass through each other).
     stats : dict, optional
         Filled with ``compression_steps``, ``soft_iterations``, ``final_iterations``,
         ``final_max_force_kj_per_mol_nm``.
@@ -175,6 +205,9 @@ def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm
     topology.setPeriodicBoxVectors(_vectors(box_for(start)))
     system = create_system(topology, charge_scale=1.0, cutoff_nm=rc, constraints=None)
     soft = _soft_system(system, 0.49 * float(np.min(box_for(final))))
+    if stereocentres is not None and len(stereocentres):
+        _add_chirality(soft, stereocentres)
+        _add_chirality(system, stereocentres)
     if layer:
         _add_walls(soft, float(start[2]))
         _add_walls(system, float(final[2]))
