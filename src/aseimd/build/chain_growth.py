@@ -462,12 +462,14 @@ class ChainGrower:
     rng : numpy.random.Generator
     overlap_scale : float
         Factor on the contact radii.
-    max_attempts, max_backtracks, max_restarts : int
-        Draws per residue, back-ups per chain try, tries per chain.
+    quick_draws : int
+        Candidates drawn from the torsion weights (first fit taken) before all states of a step are tried.
+    max_backtracks, max_restarts : int
+        Back-ups per chain try, tries per chain.
     """
 
     def __init__(self, region: GrowthRegion, n_atoms_total: int, rng, *, overlap_scale: float = 0.85,
-                 max_attempts: int = 24, max_backtracks: int = 60, max_restarts: int = 8):
+                 quick_draws: int = QUICK_DRAWS, max_backtracks: int = 60, max_restarts: int = 8):
         self.region = region
         self.rng = rng
         self.scale = overlap_scale
@@ -475,7 +477,7 @@ class ChainGrower:
         self.grid = GrowthGrid(region.box_nm, max(rmax, 0.3), n_atoms_total, region.periodic_z,
                                region.z_lo, region.z_hi)
         self.radius = np.zeros(n_atoms_total)
-        self.max_attempts, self.max_backtracks, self.max_restarts = max_attempts, max_backtracks, max_restarts
+        self.quick_draws, self.max_backtracks, self.max_restarts = int(quick_draws), max_backtracks, max_restarts
         self.stats = {"attempts": 0, "full_evaluations": 0, "candidates": 0, "backtracks": 0, "restarts": 0}
         self.last_signs = np.zeros(0, dtype=int)
 
@@ -559,11 +561,13 @@ class ChainGrower:
                 flat = uniform[step] and rng.random() < BACKTRACK_UNIFORM
                 self.stats["attempts"] += 1
                 # stage 1: a few draws from the weights, the first that fits is taken
-                states = _draw_states(rng, sp, bp, QUICK_DRAWS, flat)
-                st_signs = rng.choice(np.array([1, -1]), size=(QUICK_DRAWS, len(sp.stereo))) \
-                    if free_stereo and len(sp.stereo) else None
-                xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
-                hit = np.flatnonzero(ok)
+                hit = ()
+                if self.quick_draws > 0 and step > 0:
+                    states = _draw_states(rng, sp, bp, self.quick_draws, flat)
+                    st_signs = rng.choice(np.array([1, -1]), size=(self.quick_draws, len(sp.stereo))) \
+                        if free_stereo and len(sp.stereo) else None
+                    xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
+                    hit = np.flatnonzero(ok)
                 if step == 0:
                     # the chain's start: of many random starts that fit, the least crowded one
                     # (the start is not a torsion: choosing it biases no torsion statistics)
@@ -582,10 +586,7 @@ class ChainGrower:
                     self.stats["full_evaluations"] += 1
                     states, w, st_signs = _all_states(rng, sp, bp, free_stereo, flat)
                     xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
-                    p = w * ok
-                    total = p.sum()
-                    ci = int(np.searchsorted(np.cumsum(p), rng.random() * total, side="right")) if total > 0 else -1
-                    ci = min(ci, len(p) - 1)
+                    ci = rosenbluth_choice(rng, w, ok)
                 if ci >= 0:
                     self.stats["candidates"] += len(ok)
                     pos[sp.atoms] = xyz[ci]
@@ -841,6 +842,15 @@ def _all_states(rng, sp: _StepPlan, bp: ChainBlueprint, free_stereo: bool, flat:
         comb, w = np.tile(comb, (reps, 1)), np.tile(w, reps)
         sg = np.tile(sg, (reps, 1)) if sg is not None else None
     return _angles(rng, comb), w, sg
+
+
+def rosenbluth_choice(rng, w: np.ndarray, ok: np.ndarray) -> int:
+    """Index of one fitting candidate, chosen with probability ``w_i / sum(w[ok])``; -1 if none fits."""
+    p = np.where(ok, w, 0.0)
+    total = p.sum()
+    if not total > 0:
+        return -1
+    return min(int(np.searchsorted(np.cumsum(p), rng.random() * total, side="right")), len(p) - 1)
 
 
 def _unit_v(a):
