@@ -210,7 +210,15 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
         raise BuildError(f"{poly.name}: no force-field template for residue(s) {', '.join(sorted(missing))}")
     geom = ff_geometry()
     seqs = [chain_sequence(spec, rng) for _ in range(n_chains)]
-    bps = [blueprint(s, templates, geom, temperature_K) for s in seqs]
+    # one blueprint per distinct sequence (all chains of PEO, PAN, PDMS share one): the plan, the torsion
+    # weights and the excluded pairs are read-only during growth
+    cache: dict = {}
+    bps = []
+    for s in seqs:
+        key = tuple(r.species for r in s)
+        if key not in cache:
+            cache[key] = blueprint(s, templates, geom, temperature_K)
+        bps.append(cache[key])
     n_counter = [sum(r.species == poly.repeat.species for r in s) if poly.counter_ion else 0 for s in seqs]
     ions = ions or []
     n_ion_atoms = sum(len(m.positions_nm) * c for m, c in ions)
