@@ -147,6 +147,25 @@ def _soft_system_by_serialisation(system, max_cutoff_nm: float):
     return soft
 
 
+def _cheap_electrostatics(system) -> None:
+    """Reaction-field electrostatics and no LJ tail correction for the final relaxation (in place).
+
+    The final stage only has to leave no hard contact under the full force field; the
+    long-range part of PME and the isotropic dispersion tail change forces at contacts
+    by little, and cost a PME grid per evaluation and a slow tail integral at context
+    creation.  The written system keeps PME (and the spec's tail correction); the first
+    stage of every protocol minimises with it.
+    """
+    import openmm
+
+    for f in system.getForces():
+        if isinstance(f, openmm.NonbondedForce) and f.getNonbondedMethod() == openmm.NonbondedForce.PME:
+            f.setNonbondedMethod(openmm.NonbondedForce.CutoffPeriodic)
+            f.setUseDispersionCorrection(False)
+        elif isinstance(f, openmm.CustomNonbondedForce):
+            f.setUseLongRangeCorrection(False)
+
+
 def _add_chirality(system, stereocentres) -> None:
     """Keep each stereocentre's configuration: a one-sided restraint on the signed volume.
 
@@ -256,6 +275,7 @@ def relax_cell(topology, positions_nm: np.ndarray, *, start_box_nm, final_box_nm
     rc = min(cutoff_nm, 0.49 * float(np.min(box_for(final))))
     topology.setPeriodicBoxVectors(_vectors(box_for(start)))
     system = create_system(topology, charge_scale=1.0, cutoff_nm=rc, constraints=None)
+    _cheap_electrostatics(system)
     soft = _soft_system(system, 0.49 * float(np.min(box_for(final))))
     if stereocentres is not None and len(stereocentres):
         _add_chirality(soft, stereocentres)
