@@ -146,14 +146,3 @@ def test_crowded_growth_chooses_among_fitting_states_in_proportion_to_their_weig
     var = np.array([(p ** 3).sum() - (p ** 2).sum() ** 2 for p, _ in chosen])
     assert abs(got.sum() - want.sum()) < 4 * np.sqrt(var.sum())
     assert any((p > 0).sum() < len(p) for p, _ in chosen)  # some candidates were really rejected
-
-
-def test_vectorised_placement_matches_the_scalar_geometry():
-    a, b, c = np.array([0.0, 0.0, 0.0]), np.array([0.15, 0.0, 0.0]), np.array([0.2, 0.14, 0.0])
-    phis = np.array([-2.0, -1.0, 0.3, 1.0, 3.0])
-    v = cg._nerf_v(a, b, c, 0.153, 1.9, phis)
-    for k, phi in enumerate(phis):
-        assert np.allclose(v[k], cg.nerf(tuple(a), tuple(b), tuple(c), 0.153, 1.9, phi))
-    t = cg._tetra_v(a, b, c, 0.109, np.array([1.0, -1.0]))
-    assert np.allclose(t[0], cg.tetra(tuple(a), tuple(b), tuple(c), 0.109, 1.0))
-    assert np.allclose(t[1], cg.tetra(tuple(a), tuple(b), tuple(c), 0.109, -1.0))

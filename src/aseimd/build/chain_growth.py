@@ -48,6 +48,8 @@ GROWTH_EXEMPT_BONDS = 3
 BACKTRACK_UNIFORM = 0.25
 #: Deepest back-up (in steps) after repeated failures at the same place.
 MAX_BACKTRACK_DEPTH = 8
+#: Back-ups allowed per growth step of a chain before it is restarted elsewhere.
+BACKTRACKS_PER_STEP = 3.0
 #: Radius (nm) within which placed atoms are counted to pick the least crowded of the chain starts.
 START_PROBE_NM = 0.6
 #: Smallest probability of any torsion state during growth (lets stiff chains turn out of dead ends).
@@ -550,7 +552,7 @@ class ChainGrower:
         n_steps = len(plan)
         rng = self.rng
         for _restart in range(self.max_restarts):
-            pos = np.zeros((bp.n_atoms, 3))
+            pos = [None] * bp.n_atoms  # chain-local positions as 3-tuples (scalar NeRF is faster)
             tors = np.zeros(len(bp.var_probs))
             signs = np.array(stereo_signs, dtype=int).copy()
             step, backtracks = 0, 0
@@ -589,19 +591,20 @@ class ChainGrower:
                     ci = rosenbluth_choice(rng, w, ok)
                 if ci >= 0:
                     self.stats["candidates"] += len(ok)
-                    pos[sp.atoms] = xyz[ci]
+                    for i, v in zip(sp.atom_list, self._last_lists[ci]):
+                        pos[i] = v
                     if len(sp.vars):
                         tors[sp.vars] = states[ci]
                     if st_signs is not None:
                         signs[sp.stereo] = st_signs[ci]
                     self.grid.add(offset + sp.atoms, xyz[ci])
                     if sp.index == 0:  # the start frame of the chosen candidate (later steps may use it)
-                        self._frame_u, self._frame_v = self._frame_u[ci], self._frame_v[ci]
+                        self._frame = self._frames[ci]
                     step += 1
                     continue
                 backtracks += 1
                 self.stats["backtracks"] += 1
-                if backtracks > max(self.max_backtracks, 3 * n_steps):
+                if backtracks > max(self.max_backtracks, BACKTRACKS_PER_STEP * n_steps):
                     break
                 # back up one step, or further when the walk keeps failing at the same place
                 depth = min(depth + 1, MAX_BACKTRACK_DEPTH) if step <= fail_at else 1
@@ -612,7 +615,7 @@ class ChainGrower:
                     self.grid.remove(offset + plan[step].atoms)
             else:
                 self.last_signs = signs
-                return pos
+                return np.array(pos)
             self.stats["restarts"] += 1
             for s in range(n_steps):
                 self.grid.remove(offset + plan[s].atoms)
@@ -626,7 +629,9 @@ class ChainGrower:
 
         Returns the candidate positions, shape (C, n_step_atoms, 3), and which fit, shape (C,).
         """
-        xyz = self._place_candidates(bp, sp, pos, tors, signs, tors_c, signs_c)
+        lists = self._place_candidates(bp, sp, pos, tors, signs, tors_c, signs_c)
+        self._last_lists = lists
+        xyz = np.array(lists).reshape(len(lists), len(sp.atom_list), 3)
         C, m = xyz.shape[:2]
         ok = np.ones(C, dtype=bool)
         reg = self.region
@@ -654,63 +659,77 @@ class ChainGrower:
                 ok &= np.bincount(pi[bad] // m, minlength=C) == 0
         return xyz, ok
 
-    def _place_candidates(self, bp, sp, pos, tors, signs, tors_c, signs_c) -> np.ndarray:
-        """Positions of the step's atoms for every candidate, shape (C, n_step_atoms, 3)."""
+    def _place_candidates(self, bp, sp, pos, tors, signs, tors_c, signs_c) -> list:
+        """Positions of the step's atoms for every candidate: a list (candidates) of lists of 3-tuples.
+
+        Plain-float NeRF per candidate: a step places a handful of atoms, where numpy's per-call
+        overhead would cost more than the arithmetic.
+        """
         rng = self.rng
         reg = self.region
-        C = len(tors_c)
-        new = {}
+        ops = bp.steps[sp.index]
+        tc = tors_c.tolist()
+        sc = signs_c.tolist() if signs_c is not None else None
+        out = []
+        frames = []
+        for c in range(len(tc)):
+            row = tc[c]
+            new = {}
 
-        def at(i):
-            return new[i] if i in new else pos[i]
+            def at(i):
+                return new[i] if i in new else pos[i]
 
-        def torsion(var):
-            if var < 0:
-                return math.pi
-            col = sp.var_col.get(var)
-            return tors_c[:, col] if col is not None else tors[var]
-
-        for op in bp.steps[sp.index]:
-            kind, x = op[0], op[1]
-            if kind == 0:
-                _, _, d, g, p, r, th, var, off = op
-                new[x] = _nerf_v(at(d), at(g), at(p), r, th, torsion(var) + off)
-            elif kind == 1:
-                _, _, a, p, b, r, (how, val) = op
-                if how == "fixed":
-                    sign = val
-                else:
-                    col = sp.stereo_col.get(val) if signs_c is not None else None
-                    sign = signs_c[:, col] if col is not None else signs[val]
-                    if how == "antistereo":
-                        sign = -sign
-                new[x] = _tetra_v(at(a), at(p), at(b), r, sign)
-            elif kind == 2:
-                _, _, a, p, b, r = op
-                pp = at(p)
-                bis = _unit_v(_unit_v(at(a) - pp) + _unit_v(at(b) - pp))
-                new[x] = pp - r * bis
-            elif kind == 3:
-                _, _, d, g, p, r, th, off = op
-                new[x] = _nerf_v(at(d), at(g), at(p), r, th, off)
-            elif kind == 10:
-                lo = reg.z_lo + 0.15 if not reg.periodic_z else 0.0
-                hi = reg.z_hi - 0.15 if not reg.periodic_z else reg.box_nm[2]
-                u = rng.random((C, 3))
-                new[x] = np.stack([u[:, 0] * reg.box_nm[0], u[:, 1] * reg.box_nm[1],
-                                   lo + u[:, 2] * max(hi - lo, 0.0)], axis=1)
-                self._frame_u = _unit_v(rng.normal(size=(C, 3)))
-                self._frame_v = new[x] + rng.normal(size=(C, 3))
-            elif kind == 11:
-                _, _, b0, r = op
-                u = self._frame_u
-                if not reg.periodic_z:  # start roughly parallel to the layer
-                    u = _unit_v(u * np.array([1.0, 1.0, 0.3]))
-                new[x] = at(b0) + r * u
-            elif kind == 12:
-                _, _, b0, b1, r, th = op
-                new[x] = _nerf_v(self._frame_v, at(b0), at(b1), r, th, rng.random(C) * 2 * math.pi)
-        return np.stack([np.broadcast_to(new[i], (C, 3)) for i in sp.atoms.tolist()], axis=1)
+            for op in ops:
+                kind, x = op[0], op[1]
+                if kind == 0:
+                    _, _, d, g, p, r, th, var, off = op
+                    if var < 0:
+                        phi = math.pi
+                    else:
+                        col = sp.var_col.get(var)
+                        phi = row[col] if col is not None else tors[var]
+                    new[x] = nerf(at(d), at(g), at(p), r, th, phi + off)
+                elif kind == 1:
+                    _, _, a, p, b, r, (how, val) = op
+                    if how == "fixed":
+                        sign = val
+                    else:
+                        col = sp.stereo_col.get(val) if sc is not None else None
+                        sign = sc[c][col] if col is not None else signs[val]
+                        if how == "antistereo":
+                            sign = -sign
+                    new[x] = tetra(at(a), at(p), at(b), r, sign)
+                elif kind == 2:
+                    _, _, a, p, b, r = op
+                    pp = at(p)
+                    ua, ub = _unit(_sub(at(a), pp)), _unit(_sub(at(b), pp))
+                    bis = _unit((ua[0] + ub[0], ua[1] + ub[1], ua[2] + ub[2]))
+                    new[x] = (pp[0] - r * bis[0], pp[1] - r * bis[1], pp[2] - r * bis[2])
+                elif kind == 3:
+                    _, _, d, g, p, r, th, off = op
+                    new[x] = nerf(at(d), at(g), at(p), r, th, off)
+                elif kind == 10:
+                    lo = reg.z_lo + 0.15 if not reg.periodic_z else 0.0
+                    hi = reg.z_hi - 0.15 if not reg.periodic_z else reg.box_nm[2]
+                    u = rng.random(3)
+                    p0 = (u[0] * reg.box_nm[0], u[1] * reg.box_nm[1], lo + u[2] * max(hi - lo, 0.0))
+                    new[x] = p0
+                    v, w = rng.normal(size=3), rng.normal(size=3)
+                    self._frame = (tuple(v / np.linalg.norm(v)), (p0[0] + w[0], p0[1] + w[1], p0[2] + w[2]))
+                elif kind == 11:
+                    _, _, b0, r = op
+                    u = self._frame[0]
+                    if not reg.periodic_z:  # start roughly parallel to the layer
+                        u = _unit((u[0], u[1], 0.3 * u[2]))
+                    q = at(b0)
+                    new[x] = (q[0] + r * u[0], q[1] + r * u[1], q[2] + r * u[2])
+                elif kind == 12:
+                    _, _, b0, b1, r, th = op
+                    new[x] = nerf(self._frame[1], at(b0), at(b1), r, th, rng.random() * 2 * math.pi)
+            out.append([new[i] for i in sp.atom_list])
+            frames.append(getattr(self, "_frame", None))
+        self._frames = frames
+        return out
 
     def place_rigid(self, elements, xyz_local: np.ndarray, offset: int, max_tries: int = 500) -> np.ndarray:
         """Insert a rigid molecule (ion) at a random position and orientation that overlaps nothing."""
@@ -757,6 +776,7 @@ class _StepPlan:
 
     index: int
     atoms: np.ndarray           # chain-local atoms placed by the step
+    atom_list: list             # the same, as a list
     vars: np.ndarray            # torsion variables drawn in the step
     var_col: dict               # variable -> column in the candidate torsion array
     stereo: np.ndarray          # stereocentres whose substituents the step places
@@ -788,7 +808,7 @@ def _step_plans(bp: ChainBlueprint) -> list:
             enum_states = np.array(list(itertools.product(range(3), repeat=len(vs))), dtype=np.int64)
             enum_states = enum_states.reshape(max(len(enum_states), 1), len(vs))
             enum_w = np.prod(bp.var_probs[vs[None, :], enum_states], axis=1) if len(vs) else np.ones(1)
-        plans.append(_StepPlan(s, atoms, vs, {int(v): c for c, v in enumerate(vs)}, np.array(stereo, dtype=np.int64),
+        plans.append(_StepPlan(s, atoms, atoms.tolist(), vs, {int(v): c for c, v in enumerate(vs)}, np.array(stereo, dtype=np.int64),
                                {int(v): c for c, v in enumerate(stereo)}, a, b, radius[atoms[a]] + radius[atoms[b]],
                                enum_states, enum_w))
     bp.plans = plans
@@ -851,38 +871,6 @@ def rosenbluth_choice(rng, w: np.ndarray, ok: np.ndarray) -> int:
     if not total > 0:
         return -1
     return min(int(np.searchsorted(np.cumsum(p), rng.random() * total, side="right")), len(p) - 1)
-
-
-def _unit_v(a):
-    return a / np.sqrt(np.sum(a * a, axis=-1, keepdims=True))
-
-
-def _cross_v(a, b):
-    a, b = np.broadcast_arrays(a, b)
-    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
-
-
-def _nerf_v(a, b, c, r, theta, phi):
-    """:func:`nerf` for arrays: a, b, c of shape (3,) or (C, 3), phi a float or shape (C,)."""
-    a, b, c = np.asarray(a), np.asarray(b), np.asarray(c)
-    if np.ndim(phi) == 0 and a.ndim == b.ndim == c.ndim == 1:
-        return np.array(nerf(tuple(a), tuple(b), tuple(c), r, theta, float(phi)))
-    bc = _unit_v(c - b)
-    nrm = _unit_v(_cross_v(b - a, bc))
-    m = _cross_v(nrm, bc)
-    phi = np.asarray(phi)[..., None]
-    return c - r * math.cos(theta) * bc + r * math.sin(theta) * (np.cos(phi) * m + np.sin(phi) * nrm)
-
-
-def _tetra_v(a, p, b, r, sign):
-    """:func:`tetra` for arrays: points of shape (3,) or (C, 3), sign a float or shape (C,)."""
-    a, p, b = np.asarray(a), np.asarray(p), np.asarray(b)
-    ua, ub = _unit_v(a - p), _unit_v(b - p)
-    bis = _unit_v(ua + ub)
-    nrm = _unit_v(_cross_v(ua, ub))
-    sign = np.asarray(sign, dtype=float)[..., None] if np.ndim(sign) else float(sign)
-    return p + r * (-math.cos(_TET_HALF) * bis + math.sin(_TET_HALF) * sign * nrm)
 
 
 _TRIU: dict = {}
