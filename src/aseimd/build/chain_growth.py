@@ -370,7 +370,8 @@ class GrowthGrid:
         zspan = self.box[2] if periodic_z else (z_hi - z_lo)
         self.span = np.array([self.box[0], self.box[1], zspan])
         self.n = np.maximum(1, np.floor(self.span / cell_nm).astype(int))
-        self.cells = np.full((int(np.prod(self.n)), capacity), -1, dtype=np.int64)
+        # one extra, always empty row: the "cell" beyond a non-periodic edge
+        self.cells = np.full((int(np.prod(self.n)) + 1, capacity), -1, dtype=np.int64)
         self.count = np.zeros(int(np.prod(self.n)), dtype=np.int64)
         self.pos = np.zeros((n_atoms, 3))
         self.placed = np.zeros(n_atoms, dtype=bool)
@@ -384,6 +385,16 @@ class GrowthGrid:
                 for c in axes[2]:
                     off.append((a, b, c))
         self.offsets = np.array(off)
+        # the neighbour cells of every cell, flat (the empty row beyond a non-periodic edge)
+        allc = np.stack(np.meshgrid(*[np.arange(k) for k in self.n], indexing="ij"), axis=-1).reshape(-1, 3)
+        c = allc[:, None, :] + self.offsets[None]
+        inside = np.ones(c.shape[:2], dtype=bool)
+        for ax in range(3):
+            if self.per[ax]:
+                c[..., ax] %= self.n[ax]
+            else:
+                inside &= (c[..., ax] >= 0) & (c[..., ax] < self.n[ax])
+        self.nbr_cells = np.where(inside, self._flat(np.clip(c, 0, self.n - 1)), int(np.prod(self.n)))
 
     def _cell_of(self, xyz: np.ndarray) -> np.ndarray:
         rel = xyz - np.array([0.0, 0.0, self.z_lo])
@@ -421,17 +432,7 @@ class GrowthGrid:
 
     def neighbours(self, xyz: np.ndarray):
         """Placed atoms in the 27 cells around each point: (point index, atom index, distance in nm)."""
-        c = self._cell_of(xyz)[:, None, :] + self.offsets[None]
-        ok = np.ones(c.shape[:2], dtype=bool)
-        for ax in range(3):
-            if self.per[ax]:
-                c[..., ax] %= self.n[ax]
-            else:
-                ok &= (c[..., ax] >= 0) & (c[..., ax] < self.n[ax])
-        c = np.clip(c, 0, self.n - 1)
-        flat = np.where(ok, self._flat(c), -1)
-        cand = np.where(flat[..., None] >= 0, self.cells[np.maximum(flat, 0)], -1)  # (n_pts, n_off, cap)
-        cand = cand.reshape(len(xyz), -1)
+        cand = self.cells[self.nbr_cells[self._flat(self._cell_of(xyz))]].reshape(len(xyz), -1)
         pi, slot = np.nonzero(cand >= 0)
         j = cand[pi, slot]
         d = self.pos[j] - xyz[pi]
