@@ -17,14 +17,33 @@ backbone to backbone.  It is grown residue by residue:
   outward from the backbone, their own rotatable torsions drawn like the
   backbone's.
 
-After each residue the new atoms are tested against every atom already placed
-(all chains), through a fixed-capacity cell grid (no all-pairs matrix),
-minimum image in x and y (and z in a bulk box); pairs up to three bonds apart
-are exempt.  A residue that cannot be placed after ``max_attempts`` draws
-makes the walk back up one step, further each time it fails again at or before the
-same place (a step backed into draws its torsion states with equal weights a
-quarter of the time, so stiff backbones and side chains can turn away from a
-dead end); a chain that backs up too often is restarted elsewhere.
+Each growth step (a residue, or one rotatable side-chain level) is placed as
+a set of candidates and tested against every atom already placed (all chains)
+through a fixed-capacity cell grid (no all-pairs matrix), minimum image in x
+and y (and z in a bulk box); pairs up to three bonds apart are exempt.
+
+* First :data:`QUICK_DRAWS` candidates are drawn from the torsion weights and
+  the first that fits is taken (rejection sampling).
+* If none fits, every state combination of the step (trans / gauche+ /
+  gauche- of each of its torsions; both configurations of a stereocentre in an
+  atactic chain) is placed at once, repeated with fresh jitter up to about
+  :data:`GROWTH_CANDIDATES` candidates, checked in one vectorised cell-list
+  query, and one that fits is chosen with probability proportional to its
+  force-field weight (:func:`rosenbluth_choice`).
+
+Both stages choose a fitting state with probability ``w_i / sum(w_fitting)``,
+so the torsion statistics are the force-field Boltzmann weights wherever
+nothing is rejected (a free chain with no steric clashes: tested), and the
+Rosenbluth distribution otherwise: conditioned on self-avoidance step by step,
+without the Rosenbluth-weight reweighting of whole chains (in a crowded box
+states that fit are slightly favoured over their Boltzmann share of the
+self-avoiding ensemble; the relaxation and the MD that follows equilibrate
+them).  A step with no fitting candidate makes the walk back up one step,
+further (up to :data:`MAX_BACKTRACK_DEPTH`) each time it fails again at or
+before the same place; a step backed into chooses among its fitting states
+with equal weights a quarter of the time, so stiff backbones and side chains
+can turn away from a dead end; a chain that backs up too often is restarted
+elsewhere.  A chain starts at the least crowded of many random points.
 """
 
 from __future__ import annotations
