@@ -164,3 +164,29 @@ def test_relax_stops_early_on_a_loose_force_criterion_and_runs_on_with_a_tight_o
     assert tight["soft_iterations"] > 2 * tight["compression_steps"]
     assert tight["final_iterations"] > loose["final_iterations"]
     assert tight["final_max_force_kj_per_mol_nm"] < loose["final_max_force_kj_per_mol_nm"]
+
+
+def test_chirality_restraint_is_zero_for_the_built_configuration_and_resists_inversion():
+    import openmm
+
+    from aseimd.build.chain_growth import tetra
+
+    c, prev, nxt = np.array([1.0, 1.0, 1.0]), np.array([0.85, 1.0, 1.0]), np.array([1.05, 1.14, 1.0])
+    box = np.full(3, 3.0)
+    for sign in (1, -1):
+        sub = np.array(tetra(tuple(prev), tuple(c), tuple(nxt), 0.109, float(sign)))
+        built = int(np.sign(np.linalg.det(np.array([prev - c, nxt - c, sub - c]))))
+        system = openmm.System()
+        for _ in range(4):
+            system.addParticle(12.0)
+        rx._add_chirality(system, [(0, 1, 2, 3, built)])
+        pos = np.array([c, prev, nxt, sub])
+        e_built, _ = _energy_forces(_context(system, pos, box))
+        mirror = pos.copy()
+        mirror[3, 2] = 2 * c[2] - sub[2]  # substituent reflected through the plane of c, prev, next
+        e_mirror, _ = _energy_forces(_context(system, mirror, box))
+        assert e_built == pytest.approx(0.0, abs=1e-9)
+        assert e_mirror > 0.5 * rx.CHIRAL_K_KJ_PER_MOL  # (|sin| + s_min)^2 > 0.5 at an sp3 centre
+        wrapped = pos.copy()
+        wrapped[3] -= np.array([3.0, 0.0, 0.0])  # minimum image: a wrapped substituent changes nothing
+        assert _energy_forces(_context(system, wrapped, box))[0] == pytest.approx(0.0, abs=1e-9)

@@ -51,10 +51,10 @@ SOFT_ITERATIONS, FINAL_ITERATIONS = 60, 400
 SOFT_MAX_FORCE_KJ_PER_MOL_NM = 2000.0
 FINAL_MAX_FORCE_KJ_PER_MOL_NM = 1000.0
 WALL_K_KJ_PER_NM2 = 2.0e4
-#: Chirality restraint (relaxation only): zero while sign * det >= CHIRAL_MIN_VOLUME_NM3 (an sp3 centre
-#: with C-C / C-H bonds has |det| ~ 2e-3 nm^3), harmonic in the volume below it.
-CHIRAL_MIN_VOLUME_NM3 = 5.0e-4
-CHIRAL_K_KJ_PER_NM6 = 1.0e8
+#: Chirality restraint (relaxation only): zero while the substituent's improper dihedral keeps
+#: |sin| >= CHIRAL_MIN_SIN on the built side, harmonic in sin below (kJ/mol per unit sin^2).
+CHIRAL_MIN_SIN = 0.3
+CHIRAL_K_KJ_PER_MOL = 2000.0
 WALL_MARGIN_NM = 0.05
 
 
@@ -167,22 +167,23 @@ def _cheap_electrostatics(system) -> None:
 
 
 def _add_chirality(system, stereocentres) -> None:
-    """Keep each stereocentre's configuration: a one-sided restraint on the signed volume.
+    """Keep each stereocentre's configuration: a one-sided restraint on its improper dihedral.
 
-    ``stereocentres`` rows are ``(centre, prev, next, substituent, sign)``; the volume is
-    det[prev - c, next - c, substituent - c] (as :func:`aseimd.build.chain_growth.stereo_signs_measured`),
-    restrained only when ``sign * volume`` drops below :data:`CHIRAL_MIN_VOLUME_NM3`.  Raw
-    coordinates: grown chains are whole (unwrapped), and minimisation does not wrap them.
+    ``stereocentres`` rows are ``(centre, prev, next, substituent, sign)`` with ``sign`` the sign of
+    det[prev - c, next - c, substituent - c] (:func:`aseimd.build.chain_growth.stereo_signs_measured`).
+    That sign is minus the sign of the dihedral prev-c-next-substituent, so the restraint is
+    ``k (min(0, -sign sin(phi) - s_min))^2``: zero near the built configuration (|sin(phi)| ~ 0.8 at
+    an sp3 centre), harmonic in sin(phi) as the substituent approaches the plane.  Periodic
+    (minimum image), so wrapped positions are fine.
     """
     import openmm
 
-    det = ("(x2-x1)*((y3-y1)*(z4-z1)-(z3-z1)*(y4-y1)) - (y2-y1)*((x3-x1)*(z4-z1)-(z3-z1)*(x4-x1))"
-           " + (z2-z1)*((x3-x1)*(y4-y1)-(y3-y1)*(x4-x1))")
-    f = openmm.CustomCompoundBondForce(4, f"kchi*min(0, sgn*({det}) - vmin)^2")
+    f = openmm.CustomCompoundBondForce(4, "kchi*min(0, -sgn*sin(dihedral(p2, p1, p3, p4)) - smin)^2")
     f.setName("chirality")
-    f.addGlobalParameter("kchi", CHIRAL_K_KJ_PER_NM6)
-    f.addGlobalParameter("vmin", CHIRAL_MIN_VOLUME_NM3)
+    f.addGlobalParameter("kchi", CHIRAL_K_KJ_PER_MOL)
+    f.addGlobalParameter("smin", CHIRAL_MIN_SIN)
     f.addPerBondParameter("sgn")
+    f.setUsesPeriodicBoundaryConditions(True)
     for c, a, b, x, sign in np.asarray(stereocentres, dtype=np.int64).reshape(-1, 5):
         f.addBond([int(c), int(a), int(b), int(x)], [float(sign)])
     system.addForce(f)
