@@ -235,6 +235,20 @@ def test_build_speed_benchmark_smoke():
         assert n == 8 * 7 + 9 and rate > 0  # CH3O(C2H4O)8CH3: 8 x C2H4O + C2H6O = 65 atoms
 
 
+def test_build_speed_benchmark_skips_radonpy_cleanly_when_absent(monkeypatch, capsys):
+    import sys
+
+    from benchmark_module import loaded_benchmark
+
+    monkeypatch.setitem(sys.modules, "radonpy", None)  # import radonpy -> ImportError
+    monkeypatch.setitem(sys.modules, "radonpy.core", None)
+    with loaded_benchmark("build_speed.py", "bench_build_speed") as bench:
+        assert bench.radonpy_rate("PAN", 5) is None
+        bench.growth_table(5, 2, 1, with_radonpy=False)
+    out = capsys.readouterr().out
+    assert "(quoted)" in out and "RadonPy not timed" in out and "PAN" in out
+
+
 def test_peo_litfsi_melt_and_cli(tmp_path):
     from click.testing import CliRunner
 

@@ -17,18 +17,38 @@ backbone to backbone.  It is grown residue by residue:
   outward from the backbone, their own rotatable torsions drawn like the
   backbone's.
 
-After each residue the new atoms are tested against every atom already placed
-(all chains), through a fixed-capacity cell grid (no all-pairs matrix),
-minimum image in x and y (and z in a bulk box); pairs up to three bonds apart
-are exempt.  A residue that cannot be placed after ``max_attempts`` draws
-makes the walk back up one step, further each time it fails again at or before the
-same place (a step backed into draws its torsion states with equal weights a
-quarter of the time, so stiff backbones and side chains can turn away from a
-dead end); a chain that backs up too often is restarted elsewhere.
+Each growth step (a residue, or one rotatable side-chain level) is placed as
+a set of candidates and tested against every atom already placed (all chains)
+through a fixed-capacity cell grid (no all-pairs matrix), minimum image in x
+and y (and z in a bulk box); pairs up to three bonds apart are exempt.
+
+* First :data:`QUICK_DRAWS` candidates are drawn from the torsion weights and
+  the first that fits is taken (rejection sampling).
+* If none fits, every state combination of the step (trans / gauche+ /
+  gauche- of each of its torsions; both configurations of a stereocentre in an
+  atactic chain) is placed at once, repeated with fresh jitter up to about
+  :data:`GROWTH_CANDIDATES` candidates, checked in one vectorised cell-list
+  query, and one that fits is chosen with probability proportional to its
+  force-field weight (:func:`rosenbluth_choice`).
+
+Both stages choose a fitting state with probability ``w_i / sum(w_fitting)``,
+so the torsion statistics are the force-field Boltzmann weights wherever
+nothing is rejected (a free chain with no steric clashes: tested), and the
+Rosenbluth distribution otherwise: conditioned on self-avoidance step by step,
+without the Rosenbluth-weight reweighting of whole chains (in a crowded box
+states that fit are slightly favoured over their Boltzmann share of the
+self-avoiding ensemble; the relaxation and the MD that follows equilibrate
+them).  A step with no fitting candidate makes the walk back up one step,
+further (up to :data:`MAX_BACKTRACK_DEPTH`) each time it fails again at or
+before the same place; a step backed into chooses among its fitting states
+with equal weights a quarter of the time, so stiff backbones and side chains
+can turn away from a dead end; a chain that backs up too often is restarted
+elsewhere.  A chain starts at the least crowded of many random points.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -46,11 +66,21 @@ GROWTH_EXEMPT_BONDS = 3
 #: Chance that a step backed into draws its torsion states with equal weights.
 BACKTRACK_UNIFORM = 0.25
 #: Deepest back-up (in steps) after repeated failures at the same place.
-MAX_BACKTRACK_DEPTH = 4
+MAX_BACKTRACK_DEPTH = 8
+#: Back-ups allowed per growth step of a chain before it is restarted elsewhere.
+BACKTRACKS_PER_STEP = 3.0
+#: Radius (nm) within which placed atoms are counted to pick the least crowded of the chain starts.
+START_PROBE_NM = 0.6
 #: Smallest probability of any torsion state during growth (lets stiff chains turn out of dead ends).
 GAUCHE_FLOOR = 0.02
 #: Share of uniform weights mixed into side-chain torsion states.
 SIDE_CHAIN_UNIFORM = 0.5
+#: Candidates drawn from the torsion weights before every state of a step is tried at once.
+QUICK_DRAWS = 4
+#: Candidates of a full evaluation (all state combinations, repeated with fresh jitter up to about this many).
+GROWTH_CANDIDATES = 24
+#: Most state combinations of one step that are enumerated (more: GROWTH_CANDIDATES draws instead).
+ENUMERATE_MAX_STATES = 27
 _TRANS, _GPLUS, _GMINUS = math.pi, math.pi / 3, -math.pi / 3
 _R_KJ = 0.0083144626
 
@@ -92,6 +122,7 @@ class ChainBlueprint:
     var_step: np.ndarray
     stereocentres: list
     excluded: np.ndarray
+    plans: list | None = None
 
     @property
     def n_atoms(self) -> int:
@@ -358,7 +389,8 @@ class GrowthGrid:
         zspan = self.box[2] if periodic_z else (z_hi - z_lo)
         self.span = np.array([self.box[0], self.box[1], zspan])
         self.n = np.maximum(1, np.floor(self.span / cell_nm).astype(int))
-        self.cells = np.full((int(np.prod(self.n)), capacity), -1, dtype=np.int64)
+        # one extra, always empty row: the "cell" beyond a non-periodic edge
+        self.cells = np.full((int(np.prod(self.n)) + 1, capacity), -1, dtype=np.int64)
         self.count = np.zeros(int(np.prod(self.n)), dtype=np.int64)
         self.pos = np.zeros((n_atoms, 3))
         self.placed = np.zeros(n_atoms, dtype=bool)
@@ -372,6 +404,16 @@ class GrowthGrid:
                 for c in axes[2]:
                     off.append((a, b, c))
         self.offsets = np.array(off)
+        # the neighbour cells of every cell, flat (the empty row beyond a non-periodic edge)
+        allc = np.stack(np.meshgrid(*[np.arange(k) for k in self.n], indexing="ij"), axis=-1).reshape(-1, 3)
+        c = allc[:, None, :] + self.offsets[None]
+        inside = np.ones(c.shape[:2], dtype=bool)
+        for ax in range(3):
+            if self.per[ax]:
+                c[..., ax] %= self.n[ax]
+            else:
+                inside &= (c[..., ax] >= 0) & (c[..., ax] < self.n[ax])
+        self.nbr_cells = np.where(inside, self._flat(np.clip(c, 0, self.n - 1)), int(np.prod(self.n)))
 
     def _cell_of(self, xyz: np.ndarray) -> np.ndarray:
         rel = xyz - np.array([0.0, 0.0, self.z_lo])
@@ -409,17 +451,7 @@ class GrowthGrid:
 
     def neighbours(self, xyz: np.ndarray):
         """Placed atoms in the 27 cells around each point: (point index, atom index, distance in nm)."""
-        c = self._cell_of(xyz)[:, None, :] + self.offsets[None]
-        ok = np.ones(c.shape[:2], dtype=bool)
-        for ax in range(3):
-            if self.per[ax]:
-                c[..., ax] %= self.n[ax]
-            else:
-                ok &= (c[..., ax] >= 0) & (c[..., ax] < self.n[ax])
-        c = np.clip(c, 0, self.n - 1)
-        flat = np.where(ok, self._flat(c), -1)
-        cand = np.where(flat[..., None] >= 0, self.cells[np.maximum(flat, 0)], -1)  # (n_pts, n_off, cap)
-        cand = cand.reshape(len(xyz), -1)
+        cand = self.cells[self.nbr_cells[self._flat(self._cell_of(xyz))]].reshape(len(xyz), -1)
         pi, slot = np.nonzero(cand >= 0)
         j = cand[pi, slot]
         d = self.pos[j] - xyz[pi]
@@ -452,12 +484,14 @@ class ChainGrower:
     rng : numpy.random.Generator
     overlap_scale : float
         Factor on the contact radii.
-    max_attempts, max_backtracks, max_restarts : int
-        Draws per residue, back-ups per chain try, tries per chain.
+    quick_draws : int
+        Candidates drawn from the torsion weights (first fit taken) before all states of a step are tried.
+    max_backtracks, max_restarts : int
+        Back-ups per chain try, tries per chain.
     """
 
     def __init__(self, region: GrowthRegion, n_atoms_total: int, rng, *, overlap_scale: float = 0.85,
-                 max_attempts: int = 24, max_backtracks: int = 60, max_restarts: int = 8):
+                 quick_draws: int = QUICK_DRAWS, max_backtracks: int = 60, max_restarts: int = 8):
         self.region = region
         self.rng = rng
         self.scale = overlap_scale
@@ -465,8 +499,9 @@ class ChainGrower:
         self.grid = GrowthGrid(region.box_nm, max(rmax, 0.3), n_atoms_total, region.periodic_z,
                                region.z_lo, region.z_hi)
         self.radius = np.zeros(n_atoms_total)
-        self.max_attempts, self.max_backtracks, self.max_restarts = max_attempts, max_backtracks, max_restarts
-        self.stats = {"attempts": 0, "backtracks": 0, "restarts": 0}
+        self.quick_draws, self.max_backtracks, self.max_restarts = int(quick_draws), max_backtracks, max_restarts
+        self.stats = {"attempts": 0, "full_evaluations": 0, "candidates": 0, "backtracks": 0, "restarts": 0}
+        self.last_signs = np.zeros(0, dtype=int)
 
     def _fits(self, gidx: np.ndarray, xyz: np.ndarray, offset: int, bp: ChainBlueprint | None,
               intra: bool = True) -> bool:
@@ -502,8 +537,29 @@ class ChainGrower:
         hit = (k < len(bp.excluded)) & (bp.excluded[np.minimum(k, len(bp.excluded) - 1)] == key)
         return bool(np.all(hit))
 
-    def grow(self, bp: ChainBlueprint, offset: int, stereo_signs: np.ndarray) -> np.ndarray:
+    def grow(self, bp: ChainBlueprint, offset: int, stereo_signs: np.ndarray,
+             free_stereo: bool = False) -> np.ndarray:
         """Grow one chain; its atoms get global indices ``offset + local``.
+
+        Every step first tries a few candidate placements drawn from the torsion
+        weights (the first that fits is taken: rejection sampling); if none fits,
+        all torsion states of the step (times a few jitters, times both
+        configurations of a free stereocentre) are placed at once, checked in one
+        vectorised cell-list query, and one of those that fit is chosen with
+        probability proportional to its force-field weight.  Either way a fitting
+        state is chosen with probability ``w_i / sum(w_fitting)`` (a Rosenbluth
+        choice); with no fitting candidate the walk backs up.
+
+        Parameters
+        ----------
+        bp : ChainBlueprint
+        offset : int
+        stereo_signs : numpy.ndarray, shape=(n_stereocentres,), dtype=int
+            Requested configuration of each stereocentre (+1 / -1).
+        free_stereo : bool
+            Atactic chains: each configuration is a candidate (weight 1/2 each) rather than
+            fixed, so a crowded stereocentre can take the one that fits; the signs actually
+            built are in :attr:`last_signs`.
 
         Returns
         -------
@@ -512,100 +568,188 @@ class ChainGrower:
         """
         for a, el in enumerate(bp.elements):
             self.radius[offset + a] = GROWTH_RADIUS_NM.get(el, GROWTH_RADIUS_HEAVY_NM)
-        n_steps = len(bp.steps)
-        step_atoms = [np.array([op[1] for op in st], dtype=np.int64) for st in bp.steps]
-        var_of_step = [np.flatnonzero(bp.var_step == s) for s in range(n_steps)]
-        cum = np.cumsum(bp.var_probs, axis=1)
+        plan = _step_plans(bp)
+        n_steps = len(plan)
+        rng = self.rng
         for _restart in range(self.max_restarts):
-            pos = [None] * bp.n_atoms
-            frame = {}
-            step, backtracks = 0, 0
-            attempts = np.zeros(n_steps, dtype=int)
+            pos = [None] * bp.n_atoms  # chain-local positions as 3-tuples (scalar NeRF is faster)
             tors = np.zeros(len(bp.var_probs))
+            signs = np.array(stereo_signs, dtype=int).copy()
+            step, backtracks = 0, 0
             uniform = np.zeros(n_steps, dtype=bool)  # a step backed into may draw all states equally
             depth, fail_at = 0, -1
             while step < n_steps:
-                vs = var_of_step[step]
-                if len(vs):
-                    u = self.rng.random(len(vs))
-                    if uniform[step] and self.rng.random() < BACKTRACK_UNIFORM:
-                        state = (u * 3).astype(int)
-                    else:
-                        state = (u[:, None] > cum[vs]).sum(axis=1)
-                    base = np.array([_TRANS, _GPLUS, _GMINUS])[np.minimum(state, 2)]
-                    tors[vs] = base + self.rng.normal(0.0, math.radians(10.0), len(vs))
-                self._place(bp, step, pos, tors, stereo_signs, frame)
-                idx = step_atoms[step]
-                xyz = np.array([pos[i] for i in idx])
+                sp = plan[step]
+                flat = uniform[step] and rng.random() < BACKTRACK_UNIFORM
                 self.stats["attempts"] += 1
-                if self._fits(offset + idx, xyz, offset, bp):
-                    self.grid.add(offset + idx, xyz)
+                # stage 1: a few draws from the weights, the first that fits is taken
+                hit = ()
+                if self.quick_draws > 0 and step > 0:
+                    states = _draw_states(rng, sp, bp, self.quick_draws, flat)
+                    st_signs = rng.choice(np.array([1, -1]), size=(self.quick_draws, len(sp.stereo))) \
+                        if free_stereo and len(sp.stereo) else None
+                    xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
+                    hit = np.flatnonzero(ok)
+                if step == 0:
+                    # the chain's start: of many random starts that fit, the least crowded one
+                    # (the start is not a torsion: choosing it biases no torsion statistics)
+                    states, w, st_signs = _all_states(rng, sp, bp, free_stereo, flat)
+                    xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
+                    ci = -1
+                    if np.any(ok):
+                        pi, _j, dist = self.grid.neighbours(xyz[:, 0])
+                        crowd = np.bincount(pi[dist < START_PROBE_NM], minlength=len(ok)).astype(float)
+                        crowd[~ok] = np.inf
+                        ci = int(rng.choice(np.flatnonzero(crowd == crowd.min())))
+                elif len(hit):
+                    ci = int(hit[0])
+                else:
+                    # stage 2: every state at once, Rosenbluth choice among those that fit
+                    self.stats["full_evaluations"] += 1
+                    states, w, st_signs = _all_states(rng, sp, bp, free_stereo, flat)
+                    xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
+                    ci = rosenbluth_choice(rng, w, ok)
+                if ci >= 0:
+                    self.stats["candidates"] += len(ok)
+                    for i, v in zip(sp.atom_list, self._last_lists[ci]):
+                        pos[i] = v
+                    if len(sp.vars):
+                        tors[sp.vars] = states[ci]
+                    if st_signs is not None:
+                        signs[sp.stereo] = st_signs[ci]
+                    self.grid.add(offset + sp.atoms, xyz[ci])
+                    if sp.index == 0:  # the start frame of the chosen candidate (later steps may use it)
+                        self._frame = self._frames[ci]
                     step += 1
                     continue
-                attempts[step] += 1
-                if attempts[step] >= self.max_attempts:
-                    attempts[step] = 0
-                    backtracks += 1
-                    self.stats["backtracks"] += 1
-                    if backtracks > max(self.max_backtracks, 3 * n_steps):
-                        break
-                    # back up one step, or further when the walk keeps failing at the same place
-                    depth = min(depth + 1, MAX_BACKTRACK_DEPTH) if step <= fail_at else 1
-                    fail_at = step
-                    for _ in range(min(depth, step)):
-                        step -= 1
-                        uniform[step] = True
-                        attempts[step] = 0
-                        self.grid.remove(offset + step_atoms[step])
+                backtracks += 1
+                self.stats["backtracks"] += 1
+                if backtracks > max(self.max_backtracks, BACKTRACKS_PER_STEP * n_steps):
+                    break
+                # back up one step, or further when the walk keeps failing at the same place
+                depth = min(depth + 1, MAX_BACKTRACK_DEPTH) if step <= fail_at else 1
+                fail_at = step
+                for _ in range(min(depth, step)):
+                    step -= 1
+                    uniform[step] = True
+                    self.grid.remove(offset + plan[step].atoms)
             else:
+                self.last_signs = signs
                 return np.array(pos)
             self.stats["restarts"] += 1
             for s in range(n_steps):
-                self.grid.remove(offset + step_atoms[s])
+                self.grid.remove(offset + plan[s].atoms)
         raise BuildError(
             f"could not grow a {bp.n_atoms}-atom chain without overlaps after {self.max_restarts} tries; "
             f"the layer/box is too thin or too crowded for these chains: use fewer or shorter chains, "
             f"a thicker layer or a lower density")
 
-    def _place(self, bp, step, pos, tors, signs, frame) -> None:
+    def _try(self, bp, sp, offset, pos, tors, signs, tors_c, signs_c):
+        """Place candidates (torsions ``tors_c`` (C, k), free signs ``signs_c``) and check them.
+
+        Returns the candidate positions, shape (C, n_step_atoms, 3), and which fit, shape (C,).
+        """
+        lists = self._place_candidates(bp, sp, pos, tors, signs, tors_c, signs_c)
+        self._last_lists = lists
+        xyz = np.array(lists).reshape(len(lists), len(sp.atom_list), 3)
+        C, m = xyz.shape[:2]
+        ok = np.ones(C, dtype=bool)
+        reg = self.region
+        if not reg.periodic_z:
+            z = xyz[..., 2]
+            ok &= ~np.any((z < reg.z_lo) | (z > reg.z_hi), axis=1)
+        if len(sp.pair_a):  # the step's own atoms among themselves
+            d = xyz[:, sp.pair_a] - xyz[:, sp.pair_b]
+            ok &= ~np.any(np.einsum("cpk,cpk->cp", d, d) < (sp.pair_lim * self.scale) ** 2, axis=1)
+        flat = xyz.reshape(-1, 3)
+        pi, j, dist = self.grid.neighbours(flat)
+        if len(j):
+            gi = offset + sp.atoms[pi % m]
+            close = dist < (self.radius[gi] + self.radius[j]) * self.scale
+            if np.any(close):
+                pi, gi, j = pi[close], gi[close], j[close]
+                same = (j >= offset) & (j < offset + bp.n_atoms)
+                bad = ~same
+                if np.any(same):
+                    li, lj = gi[same] - offset, j[same] - offset
+                    key = np.minimum(li, lj).astype(np.int64) * bp.n_atoms + np.maximum(li, lj)
+                    k = np.searchsorted(bp.excluded, key)
+                    hit = (k < len(bp.excluded)) & (bp.excluded[np.minimum(k, len(bp.excluded) - 1)] == key)
+                    bad[same] = ~hit
+                ok &= np.bincount(pi[bad] // m, minlength=C) == 0
+        return xyz, ok
+
+    def _place_candidates(self, bp, sp, pos, tors, signs, tors_c, signs_c) -> list:
+        """Positions of the step's atoms for every candidate: a list (candidates) of lists of 3-tuples.
+
+        Plain-float NeRF per candidate: a step places a handful of atoms, where numpy's per-call
+        overhead would cost more than the arithmetic.
+        """
         rng = self.rng
         reg = self.region
-        for op in bp.steps[step]:
-            kind, x = op[0], op[1]
-            if kind == 0:
-                _, _, d, g, p, r, th, var, off = op
-                phi = (tors[var] if var >= 0 else math.pi) + off
-                pos[x] = nerf(pos[d], pos[g], pos[p], r, th, phi)
-            elif kind == 1:
-                _, _, a, p, b, r, (how, val) = op
-                sign = val if how == "fixed" else (signs[val] if how == "stereo" else -signs[val])
-                pos[x] = tetra(pos[a], pos[p], pos[b], r, sign)
-            elif kind == 2:
-                _, _, a, p, b, r = op
-                ua, ub = _unit(_sub(pos[a], pos[p])), _unit(_sub(pos[b], pos[p]))
-                bis = _unit((ua[0] + ub[0], ua[1] + ub[1], ua[2] + ub[2]))
-                pos[x] = (pos[p][0] - r * bis[0], pos[p][1] - r * bis[1], pos[p][2] - r * bis[2])
-            elif kind == 3:
-                _, _, d, g, p, r, th, off = op
-                pos[x] = nerf(pos[d], pos[g], pos[p], r, th, off)
-            elif kind == 10:
-                lo = reg.z_lo + 0.15 if not reg.periodic_z else 0.0
-                hi = reg.z_hi - 0.15 if not reg.periodic_z else reg.box_nm[2]
-                p0 = (rng.random() * reg.box_nm[0], rng.random() * reg.box_nm[1], lo + rng.random() * max(hi - lo, 0.0))
-                pos[x] = p0
-                v = rng.normal(size=3)
-                frame["u"] = tuple(v / np.linalg.norm(v))
-                w = rng.normal(size=3)
-                frame["v"] = tuple(p0[i] + w[i] for i in range(3))
-            elif kind == 11:
-                _, _, b0, r = op
-                u = frame["u"]
-                if not reg.periodic_z:  # start roughly parallel to the layer
-                    u = _unit((u[0], u[1], 0.3 * u[2]))
-                pos[x] = (pos[b0][0] + r * u[0], pos[b0][1] + r * u[1], pos[b0][2] + r * u[2])
-            elif kind == 12:
-                _, _, b0, b1, r, th = op
-                pos[x] = nerf(frame["v"], pos[b0], pos[b1], r, th, rng.random() * 2 * math.pi)
+        ops = bp.steps[sp.index]
+        tc = tors_c.tolist()
+        sc = signs_c.tolist() if signs_c is not None else None
+        out = []
+        frames = []
+        for c in range(len(tc)):
+            row = tc[c]
+            new = {}
+
+            def at(i):
+                return new[i] if i in new else pos[i]
+
+            for op in ops:
+                kind, x = op[0], op[1]
+                if kind == 0:
+                    _, _, d, g, p, r, th, var, off = op
+                    if var < 0:
+                        phi = math.pi
+                    else:
+                        col = sp.var_col.get(var)
+                        phi = row[col] if col is not None else tors[var]
+                    new[x] = nerf(at(d), at(g), at(p), r, th, phi + off)
+                elif kind == 1:
+                    _, _, a, p, b, r, (how, val) = op
+                    if how == "fixed":
+                        sign = val
+                    else:
+                        col = sp.stereo_col.get(val) if sc is not None else None
+                        sign = sc[c][col] if col is not None else signs[val]
+                        if how == "antistereo":
+                            sign = -sign
+                    new[x] = tetra(at(a), at(p), at(b), r, sign)
+                elif kind == 2:
+                    _, _, a, p, b, r = op
+                    pp = at(p)
+                    ua, ub = _unit(_sub(at(a), pp)), _unit(_sub(at(b), pp))
+                    bis = _unit((ua[0] + ub[0], ua[1] + ub[1], ua[2] + ub[2]))
+                    new[x] = (pp[0] - r * bis[0], pp[1] - r * bis[1], pp[2] - r * bis[2])
+                elif kind == 3:
+                    _, _, d, g, p, r, th, off = op
+                    new[x] = nerf(at(d), at(g), at(p), r, th, off)
+                elif kind == 10:
+                    lo = reg.z_lo + 0.15 if not reg.periodic_z else 0.0
+                    hi = reg.z_hi - 0.15 if not reg.periodic_z else reg.box_nm[2]
+                    u = rng.random(3)
+                    p0 = (u[0] * reg.box_nm[0], u[1] * reg.box_nm[1], lo + u[2] * max(hi - lo, 0.0))
+                    new[x] = p0
+                    v, w = rng.normal(size=3), rng.normal(size=3)
+                    self._frame = (tuple(v / np.linalg.norm(v)), (p0[0] + w[0], p0[1] + w[1], p0[2] + w[2]))
+                elif kind == 11:
+                    _, _, b0, r = op
+                    u = self._frame[0]
+                    if not reg.periodic_z:  # start roughly parallel to the layer
+                        u = _unit((u[0], u[1], 0.3 * u[2]))
+                    q = at(b0)
+                    new[x] = (q[0] + r * u[0], q[1] + r * u[1], q[2] + r * u[2])
+                elif kind == 12:
+                    _, _, b0, b1, r, th = op
+                    new[x] = nerf(self._frame[1], at(b0), at(b1), r, th, rng.random() * 2 * math.pi)
+            out.append([new[i] for i in sp.atom_list])
+            frames.append(getattr(self, "_frame", None))
+        self._frames = frames
+        return out
 
     def place_rigid(self, elements, xyz_local: np.ndarray, offset: int, max_tries: int = 500) -> np.ndarray:
         """Insert a rigid molecule (ion) at a random position and orientation that overlaps nothing."""
@@ -640,6 +784,113 @@ class ChainGrower:
                 self.grid.add(idx, xyz)
                 return xyz[0]
         raise BuildError(f"could not place a counter-ion {element} near its group without overlaps")
+
+
+# ---------------------------------------------------------------------------------------
+# candidate placements of one growth step (vectorised over candidates)
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class _StepPlan:
+    """What one growth step places and which choices it has (cached on the blueprint)."""
+
+    index: int
+    atoms: np.ndarray           # chain-local atoms placed by the step
+    atom_list: list             # the same, as a list
+    vars: np.ndarray            # torsion variables drawn in the step
+    var_col: dict               # variable -> column in the candidate torsion array
+    stereo: np.ndarray          # stereocentres whose substituents the step places
+    stereo_col: dict            # stereocentre -> column in the candidate sign array
+    pair_a: np.ndarray          # the step's atom pairs (positions in ``atoms``) more than
+    pair_b: np.ndarray          # GROWTH_EXEMPT_BONDS bonds apart, checked among themselves,
+    pair_lim: np.ndarray        # and their contact distance (before overlap_scale), nm
+    enum_states: np.ndarray | None  # every state combination (n_comb, k), or None if too many
+    enum_w: np.ndarray | None       # force-field weight of each combination
+
+
+def _step_plans(bp: ChainBlueprint) -> list:
+    if bp.plans is not None:
+        return bp.plans
+    radius = np.array([GROWTH_RADIUS_NM.get(e, GROWTH_RADIUS_HEAVY_NM) for e in bp.elements])
+    plans = []
+    for s, ops in enumerate(bp.steps):
+        atoms = np.array([op[1] for op in ops], dtype=np.int64)
+        vs = np.flatnonzero(bp.var_step == s)
+        stereo = sorted({op[6][1] for op in ops if op[0] == 1 and op[6][0] in ("stereo", "antistereo")})
+        a, b = np.triu_indices(len(atoms), 1)
+        la, lb = atoms[a], atoms[b]
+        key = np.minimum(la, lb) * bp.n_atoms + np.maximum(la, lb)
+        k = np.searchsorted(bp.excluded, key)
+        excl = (k < len(bp.excluded)) & (bp.excluded[np.minimum(k, len(bp.excluded) - 1)] == key)
+        a, b = a[~excl], b[~excl]
+        enum_states = enum_w = None
+        if 3 ** len(vs) <= ENUMERATE_MAX_STATES:
+            enum_states = np.array(list(itertools.product(range(3), repeat=len(vs))), dtype=np.int64)
+            enum_states = enum_states.reshape(max(len(enum_states), 1), len(vs))
+            enum_w = np.prod(bp.var_probs[vs[None, :], enum_states], axis=1) if len(vs) else np.ones(1)
+        plans.append(_StepPlan(s, atoms, atoms.tolist(), vs, {int(v): c for c, v in enumerate(vs)}, np.array(stereo, dtype=np.int64),
+                               {int(v): c for c, v in enumerate(stereo)}, a, b, radius[atoms[a]] + radius[atoms[b]],
+                               enum_states, enum_w))
+    bp.plans = plans
+    return plans
+
+
+_STATE_ANGLES = np.array([_TRANS, _GPLUS, _GMINUS])
+_JITTER_RAD = math.radians(10.0)
+
+
+def _angles(rng, states: np.ndarray) -> np.ndarray:
+    """Torsion angles of states (0 trans, 1 gauche+, 2 gauche-) with Gaussian jitter, rad."""
+    return _STATE_ANGLES[states] + rng.normal(0.0, _JITTER_RAD, states.shape)
+
+
+def _draw_states(rng, sp: _StepPlan, bp: ChainBlueprint, n: int, flat: bool) -> np.ndarray:
+    """``n`` candidate torsion sets drawn from the weights (or uniformly), angles in rad, shape (n, k)."""
+    k = len(sp.vars)
+    u = rng.random((n, k))
+    if flat:
+        states = (u * 3).astype(np.int64)
+    else:
+        cum = np.cumsum(bp.var_probs[sp.vars], axis=1)  # (k, 3)
+        states = (u[:, :, None] > cum[None]).sum(axis=2)
+    return _angles(rng, np.minimum(states, 2))
+
+
+def _all_states(rng, sp: _StepPlan, bp: ChainBlueprint, free_stereo: bool, flat: bool):
+    """Every state combination of a step (times jitter copies and free stereo signs).
+
+    Returns (angles (C, k), weights (C,), signs (C, n_stereo) or None).  With too many
+    combinations, :data:`GROWTH_CANDIDATES` draws from the weights with equal weights.
+    """
+    n_st = len(sp.stereo) if free_stereo else 0
+    if sp.enum_states is None:
+        states = _draw_states(rng, sp, bp, GROWTH_CANDIDATES, flat)
+        w = np.ones(len(states))
+        sg = rng.choice(np.array([1, -1]), size=(len(states), n_st)) if n_st else None
+        return states, w, sg
+    comb = sp.enum_states
+    w = np.ones(len(comb)) if flat else sp.enum_w
+    if n_st:
+        signs = np.array(list(itertools.product((1, -1), repeat=n_st)), dtype=int)
+        comb = np.repeat(comb, len(signs), axis=0)
+        w = np.repeat(w, len(signs))
+        sg = np.tile(signs, (len(sp.enum_states), 1))
+    else:
+        sg = None
+    reps = max(1, GROWTH_CANDIDATES // len(comb))
+    if reps > 1:
+        comb, w = np.tile(comb, (reps, 1)), np.tile(w, reps)
+        sg = np.tile(sg, (reps, 1)) if sg is not None else None
+    return _angles(rng, comb), w, sg
+
+
+def rosenbluth_choice(rng, w: np.ndarray, ok: np.ndarray) -> int:
+    """Index of one fitting candidate, chosen with probability ``w_i / sum(w[ok])``; -1 if none fits."""
+    p = np.where(ok, w, 0.0)
+    total = p.sum()
+    if not total > 0:
+        return -1
+    return min(int(np.searchsorted(np.cumsum(p), rng.random() * total, side="right")), len(p) - 1)
 
 
 _TRIU: dict = {}

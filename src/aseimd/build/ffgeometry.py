@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aseimd.forcefield.loader import forcefield_files
 
@@ -32,6 +32,8 @@ class FFGeometry:
     angles: dict
     propers: list
     externals: dict
+    #: Matched ``<Proper>`` terms by class quartet (filled on first use; chains repeat the same quartets).
+    torsion_terms: dict = field(default_factory=dict, compare=False, repr=False)
 
     def bond_nm(self, t1: str, t2: str) -> float:
         """Equilibrium length of the bond between atom types t1 and t2, in nm."""
@@ -57,13 +59,16 @@ class FFGeometry:
         OpenMM does; 0.0 if none matches.
         """
         cls = tuple(self.type_class[t] for t in types)
-        best, best_wild = None, 99
-        for key, terms in self.propers:
-            for order in (cls, cls[::-1]):
-                if all(k == "" or k == c for k, c in zip(key, order)):
-                    wild = sum(k == "" for k in key)
-                    if wild < best_wild:
-                        best, best_wild = terms, wild
+        if cls not in self.torsion_terms:
+            best, best_wild = None, 99
+            for key, terms in self.propers:
+                for order in (cls, cls[::-1]):
+                    if all(k == "" or k == c for k, c in zip(key, order)):
+                        wild = sum(k == "" for k in key)
+                        if wild < best_wild:
+                            best, best_wild = terms, wild
+            self.torsion_terms[cls] = best
+        best = self.torsion_terms[cls]
         if best is None:
             return 0.0
         return float(sum(k * (1.0 + math.cos(n * phi_rad - phase)) for n, phase, k in best))

@@ -210,7 +210,15 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
         raise BuildError(f"{poly.name}: no force-field template for residue(s) {', '.join(sorted(missing))}")
     geom = ff_geometry()
     seqs = [chain_sequence(spec, rng) for _ in range(n_chains)]
-    bps = [blueprint(s, templates, geom, temperature_K) for s in seqs]
+    # one blueprint per distinct sequence (all chains of PEO, PAN, PDMS share one): the plan, the torsion
+    # weights and the excluded pairs are read-only during growth
+    cache: dict = {}
+    bps = []
+    for s in seqs:
+        key = tuple(r.species for r in s)
+        if key not in cache:
+            cache[key] = blueprint(s, templates, geom, temperature_K)
+        bps.append(cache[key])
     n_counter = [sum(r.species == poly.repeat.species for r in s) if poly.counter_ion else 0 for s in seqs]
     ions = ions or []
     n_ion_atoms = sum(len(m.positions_nm) * c for m, c in ions)
@@ -234,8 +242,9 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
     signs_built = []
     for bp in bps:
         signs = tacticity_signs(spec.tacticity, len(bp.stereocentres), rng)
-        positions[offset:offset + bp.n_atoms] = grower.grow(bp, offset, signs)
-        signs_built.append(signs)
+        positions[offset:offset + bp.n_atoms] = grower.grow(bp, offset, signs,
+                                                           free_stereo=spec.tacticity == "atactic")
+        signs_built.append(grower.last_signs.copy())
         offset += bp.n_atoms
     t_grow = time.perf_counter() - t0
     n_chain_atoms = offset
@@ -274,7 +283,15 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
         append_copies(top, mol.topology, count)
     t1 = time.perf_counter()
     if relax:
-        positions = relax_cell(top, positions, start_box_nm=start_box, final_box_nm=final_box, layer=layer)
+        chiral, off = [], 0
+        for bp, signs in zip(bps, signs_built):
+            bb = [int(a) for a in bp.backbone]
+            for (c, s, _), sg in zip(bp.stereocentres, signs):
+                k = bb.index(c)
+                chiral.append((off + c, off + bb[k - 1], off + bb[k + 1], off + s, int(sg)))
+            off += bp.n_atoms
+        positions = relax_cell(top, positions, start_box_nm=start_box, final_box_nm=final_box, layer=layer,
+                               stereocentres=chiral)
     t_relax = time.perf_counter() - t1
     # tacticity measured on the final coordinates
     measured, off = [], 0
