@@ -99,6 +99,14 @@ class LazyGroup(AseimdGroup):
             self._load(cmd_name)
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # suggest from every name, not only the loaded ones
+            if exc.possibilities or not args:
+                raise
+            raise click.exceptions.NoSuchCommand(args[0], possibilities=self.list_commands(ctx), ctx=ctx) from None
+
     def _load(self, name: str) -> None:
         module = importlib.import_module(self.lazy[name])
         found = {command.name: command for command in module.COMMANDS}

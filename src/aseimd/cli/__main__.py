@@ -4,4 +4,4 @@ import sys
 
 from aseimd.cli import main
 
-sys.exit(main())
+sys.exit(main(prog_name="aseimd"))
