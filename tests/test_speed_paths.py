@@ -125,3 +125,17 @@ def test_csv_columns_format_like_cells():
             np.array([True, False, True, True, False])]
     cell_by_cell = [",".join("abcdef")] + [",".join(_csv_cell(v) for v in row) for row in zip(*cols)]
     assert format_csv(list("abcdef"), cols) == "\n".join(cell_by_cell) + "\n"
+
+
+def test_no_plot_writes_json_and_csv_only_and_skips_matplotlib(files, tmp_path):
+    top, traj = files
+    out = tmp_path / "np.json"
+    loaded = _modules("cli", "analyze", "diffusion", "--top", str(top), "--traj", str(traj),
+                      "--group", "Li=resname LI", "--json", str(out), "--no-plot")
+    assert out.exists() and (tmp_path / "np_msd.csv").exists() and not (tmp_path / "np_msd.png").exists()
+    assert "matplotlib" not in loaded
+    with_plot = CliRunner().invoke(main, ["analyze", "diffusion", "--top", str(top), "--traj", str(traj),
+                                          "--group", "Li=resname LI", "--json", str(tmp_path / "p.json")])
+    assert with_plot.exit_code == 0, with_plot.output
+    assert json.loads(out.read_text())["Li"] == json.loads((tmp_path / "p.json").read_text())["Li"]
+    assert (tmp_path / "np_msd.csv").read_text() == (tmp_path / "p_msd.csv").read_text()

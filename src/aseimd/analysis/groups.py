@@ -374,7 +374,7 @@ class PositionCollector:
 
 
 def _view(index: np.ndarray) -> np.ndarray | slice:
-    """``index`` (ascending atom positions) as a slice when it is one contiguous run: indexing makes a view, not a copy."""
+    """``index`` (ascending positions) as a slice when it is one contiguous run: indexing then makes a view."""
     if index.size and index[-1] - index[0] == index.size - 1 and np.all(np.diff(index) == 1):
         return slice(int(index[0]), int(index[-1]) + 1)
     return index
