@@ -139,3 +139,27 @@ def test_no_plot_writes_json_and_csv_only_and_skips_matplotlib(files, tmp_path):
     assert with_plot.exit_code == 0, with_plot.output
     assert json.loads(out.read_text())["Li"] == json.loads((tmp_path / "p.json").read_text())["Li"]
     assert (tmp_path / "np_msd.csv").read_text() == (tmp_path / "p_msd.csv").read_text()
+
+
+def test_fixed_layout_figures_keep_their_content(files, tmp_path):
+    from aseimd.analysis import DiffusionAnalysis, TransferenceAnalysis, run_analyses
+    from aseimd.report.figures import save_figure
+    from aseimd.report.transport_plots import msd_figure, onsager_figure
+
+    top, traj = files
+    d, t = run_analyses((top, traj), [DiffusionAnalysis({"Li": "resname LI"}),
+                                      TransferenceAnalysis(("Li", "resname LI"), ("X", "resname XSO"),
+                                                           temperature_K=300.0, anion_charge=-1.0)])
+    fig = msd_figure(d.results)
+    (ax,) = fig.axes
+    assert fig.get_layout_engine() is None  # fixed margins, no constrained-layout pass
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    styles = [line.get_linestyle() for line in ax.get_lines()]
+    assert "--" in styles and ":" in styles  # the fit and the slope-1 guide
+    assert len(ax.collections) >= 2 and ax.patches  # the ±1σ band (and its legend entry), the shaded window
+    assert ax.xaxis.get_major_formatter()(100.0, 0) == "100"  # plain labels, no mathtext
+    save_figure(fig, tmp_path / "m.png")
+    fig = onsager_figure(t.result, ("Li", "X"))
+    assert len(fig.axes) == 2 and "e² nm²" in fig.axes[1].get_ylabel()  # the charge curve on its own axis
+    save_figure(fig, tmp_path / "o.png")
+    assert (tmp_path / "m.png").stat().st_size > 10_000 and (tmp_path / "o.png").stat().st_size > 10_000
