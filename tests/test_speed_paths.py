@@ -38,7 +38,7 @@ def files(tmp_path, rng):
     return write_trajectory(tmp_path, wrap(pos, BOX), BOX, residues)
 
 
-def test_help_lists_every_command_without_importing_them():
+def test_help_lists_every_lazily_registered_command():
     r = CliRunner().invoke(main, ["--help"])
     assert r.exit_code == 0
     for name in COMMAND_MODULES:
