@@ -71,3 +71,20 @@ def test_transport_suite_file_has_the_stated_truth(bench, tmp_path):
     assert abs(doc["t_plus_onsager"] - truth["t_plus_onsager"]) < 4 * doc["t_plus_onsager_stderr"]
     assert abs(doc["sigma_eh_S_per_m"] - truth["sigma_eh_S_per_m"]) < 4 * doc["sigma_eh_stderr_S_per_m"]
     assert abs(doc["D_plus_m2_per_s"] - truth["D_plus_m2_per_s"]) < 4 * doc["D_plus_stderr_m2_per_s"]
+
+
+def test_transport_suite_runs_every_row_and_prints_the_ratios(bench, tmp_path, capsys):
+    """The --suite transport table on a tiny file: every row timed, ratios to MDAnalysis and to the raw read."""
+    p = bench.PairSizes(n_pairs=6, n_solvent=10, n_frames=200, box_nm=2.5)
+    res = bench.transport_suite(p, tmp_path, timeout_s=300, repeat=1)
+    errors = {k: v["error"] for k, v in res.items() if isinstance(v, dict) and "error" in v}
+    assert not errors, errors
+    for key in ("diffusion", "diffusion_no_plot", "transference", "transference_ols_blocks", "one_pass_both",
+                "diffusion_library", "mdanalysis_einstein_msd_two_groups"):
+        assert res[key]["cpu_s"] > 0 and res[key]["wall_s"] > 0, key
+    assert not (tmp_path / "diffusion_gls_noplot_msd.png").exists() and (tmp_path / "diffusion_gls_msd.png").exists()
+    assert set(res["estimates"]) == {"gls", "ols-blocks"}
+    bench.print_transport(res)
+    out = capsys.readouterr().out
+    assert "MDA/this CPU" in out and "this/read CPU" in out and "load average" in out
+    assert "t+ standard error: ols-blocks / gls" in out

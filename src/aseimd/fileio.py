@@ -451,8 +451,9 @@ def format_csv(headers: list[str], columns: list) -> str:
     if len(n) > 1:
         raise ValueError(f"columns of different lengths: {sorted(n)}")
     lines = [",".join(f'"{h}"' if "," in h else h for h in headers)]
-    for row in zip(*cols, strict=True):
-        lines.append(",".join(_csv_cell(v) for v in row))
+    # whole columns at once: tolist() gives Python scalars, repr() of a float is its shortest round-trip text
+    cells = [list(map(repr if c.dtype.kind == "f" else _csv_cell, c.tolist())) for c in cols]
+    lines.extend(map(",".join, zip(*cells, strict=True)))
     return "\n".join(lines) + "\n"
 
 

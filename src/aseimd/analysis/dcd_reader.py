@@ -114,10 +114,12 @@ class DCDReader:
         block_words = 2 + self.n_atoms
         contiguous = rel.size == hi - lo and bool(np.all(np.diff(rel) == 1))  # lo..hi-1 in order: slices, no gather
         scale = np.float32(0.1)
+        # one buffer, refilled: a fresh bytes object per read would fault in every page of it again
+        buffer = np.empty(min(per, len(frames)) * self.frame_bytes, dtype=np.uint8)
         for lo_f in range(0, len(frames), per):
             nf = min(per, len(frames) - lo_f)
             base = self._header_bytes + int(frames[lo_f]) * self.frame_bytes
-            raw = os.pread(fd, nf * self.frame_bytes, base)
+            raw = _read_into(fd, buffer[:nf * self.frame_bytes], base)
             if len(raw) != nf * self.frame_bytes:
                 raise OSError(f"{self.path}: file ended inside frame {int(frames[lo_f]) + len(raw) // self.frame_bytes}")
             if cell is not None:
@@ -134,8 +136,21 @@ class DCDReader:
 
 #: Read whole frames at once when the selected span covers at least this fraction of a frame.
 DENSE_FRACTION = 0.3
-#: Bytes per read in the whole-frame path.
-DENSE_READ_BYTES = 32 * 1024**2
+#: Bytes per read in the whole-frame path (a buffer that stays in cache while its frames are scattered).
+DENSE_READ_BYTES = 4 * 1024**2
+
+
+def _read_into(fd: int, buffer: np.ndarray, offset: int) -> memoryview | bytes:
+    """Fill ``buffer`` (uint8) from ``fd`` at ``offset``; the bytes read (fewer at the end of the file)."""
+    if not hasattr(os, "preadv"):  # pragma: no cover - Linux and macOS have it
+        return os.pread(fd, buffer.size, offset)
+    view, done = memoryview(buffer), 0
+    while done < buffer.size:
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n == 0:
+            break
+        done += n
+    return view[:done]
 
 
 def _angle_deg(value: np.ndarray) -> np.ndarray:

@@ -33,6 +33,8 @@ from aseimd.errors import AnalysisError, AseimdError
 
 #: Bytes of float32 positions read per chunk in the all-atom pass for the system centre of mass.
 SYSTEM_PASS_BYTES = 64 * 1024**2
+#: Bytes of float32 positions per block that :meth:`PositionCollector.feed` works on at a time (cache-sized).
+BLOCK_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -249,8 +251,8 @@ class PositionCollector:
         self.atoms = read = np.arange(n_atoms) if system else union
         self._union = union
         self._all_selected = union.size == n_atoms
-        self._where_union = None if read is union or self._all_selected else np.searchsorted(read, union)
-        self._where = [np.searchsorted(union, g.atom_indices) for g in members]
+        self._where_union = None if read is union or self._all_selected else _view(np.searchsorted(read, union))
+        self._where = [_view(np.searchsorted(union, g.atom_indices)) for g in members]
         top = traj.topology
         residue_of_union = np.array([top.atom(int(i)).residue.index for i in union])
         self._unwrapper = Unwrapper(residue_of_union)
@@ -268,56 +270,84 @@ class PositionCollector:
             self._w_all = (w_all / w_all.sum()).astype(np.float32)
         self._others = (np.setdiff1d(np.arange(read.size), np.searchsorted(read, union))
                         if system and not self._all_selected else None)
+        if self._others is not None:
+            self._others = _view(self._others)
+        if system:  # mass fractions in the precision each product below is formed in
+            self._w_all64 = self._w_all.astype(np.float64)
+            if self._others is not None:
+                self._w_others32 = self._w_all[self._others]
+                self._w_union64 = self._w_all64[self._where_union]
+        self._w_ref = None if ref is None else ref.atom_masses / ref.atom_masses.sum()
         self._rest_walk_last = None
         self._last_all = None
         self._com0 = None
         self._n_fed = 0
         self._n_frames = n_frames
+        self._block_frames = max(1, BLOCK_BYTES // (12 * read.size))
 
     def chunk_frames(self, traj: Trajectory) -> int:
         """Frames per chunk when this collector reads alone (float32 chunks of at most :data:`SYSTEM_PASS_BYTES`)."""
         return max(1, min(traj.chunk_frames, SYSTEM_PASS_BYTES // (12 * self.atoms.size)))
 
     def feed(self, chunk) -> None:
-        """Unwrap one chunk (positions of :attr:`atoms`, frames in order) and store its particles."""
+        """Unwrap one chunk (positions of :attr:`atoms`, frames in order) and store its particles.
+
+        The chunk is worked through in blocks of about :data:`BLOCK_BYTES` of positions: the
+        several numpy passes over each block (steps, image counts, centres, drift) then run in
+        the CPU cache and reuse small temporaries, instead of streaming chunk-sized arrays
+        through memory once per pass. The block boundaries do not change the numbers beyond
+        float64 rounding (the unwrapper and the drift walk carry their state across them).
+        """
         n = chunk.xyz_nm.shape[0]
         if chunk.start != self._n_fed:
             raise AnalysisError(f"internal: chunk at frame {chunk.start} after {self._n_fed} frames")
+        if self._boxes is not None and chunk.box_nm is None:
+            raise AnalysisError("the trajectory lost its unit cell part-way")
         self._n_fed += n
-        sl = slice(chunk.start, chunk.start + n)
+        step = self._block_frames
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            self._feed_block(chunk.start + lo, chunk.xyz_nm[lo:hi],
+                             None if chunk.box_nm is None else chunk.box_nm[lo:hi])
+
+    def _feed_block(self, start: int, xyz_nm: np.ndarray, box_nm: np.ndarray | None) -> None:
+        n = xyz_nm.shape[0]
+        sl = slice(start, start + n)
         xyz, groups, slices, where = self._xyz, self.groups, self.slices, self._where
-        sub = chunk.xyz_nm if self._where_union is None else chunk.xyz_nm[:, self._where_union]
-        pos = self._unwrapper.feed(sub, chunk.box_nm)
+        sub = xyz_nm if self._where_union is None else xyz_nm[:, self._where_union]
+        pos = self._unwrapper.feed(sub, box_nm)
         if self._boxes is not None:
-            if chunk.box_nm is None:
-                raise AnalysisError("the trajectory lost its unit cell part-way")
-            self._boxes[sl] = chunk.box_nm
+            self._boxes[sl] = box_nm
         for k, g in enumerate(groups):
             xyz[sl, slices[g.label]] = _particle_centres(pos[:, where[k]], g)
         if self.ref is not None:
-            w = self.ref.atom_masses / self.ref.atom_masses.sum()
-            self._ref_com[sl] = np.einsum("fai,a->fi", pos[:, where[-1]], w)
+            self._ref_com[sl] = self._w_ref @ pos[:, where[-1]]  # (n_ref,) @ (n, n_ref, 3) -> (n, 3)
         if not self.system:
             return
-        com_steps, w_all = self._com_steps, self._w_all
+        com_steps = self._com_steps
         if self._all_selected:  # every atom is selected: its unwrapped positions give the COM
-            com_steps[sl] = np.tensordot(pos, w_all.astype(np.float64), axes=(1, 0))
+            com_steps[sl] = self._w_all64 @ pos
             if self._com0 is None:
                 self._com0 = com_steps[sl.start].copy()
             com_steps[sl] -= self._com0
         else:
             # selected atoms: their unwrapped positions; the others: minimum-image steps, mass-weighted
             others = self._others
-            rest = chunk.xyz_nm[:, others]
-            prev = rest[:1] if self._last_all is None else self._last_all[None]
-            steps = np.diff(np.concatenate([prev, rest]), axis=0)
-            if chunk.box_nm is not None:
-                steps = minimum_image(steps, chunk.box_nm)
-            walk = np.cumsum(np.tensordot(steps, w_all[others], axes=(1, 0)), axis=0, dtype=np.float64)
-            if sl.start:
+            rest = xyz_nm[:, others]
+            steps = np.empty_like(rest)
+            if self._last_all is None:
+                steps[0] = 0.0
+            else:
+                np.subtract(rest[0], self._last_all, out=steps[0])
+            np.subtract(rest[1:], rest[:-1], out=steps[1:])
+            if box_nm is not None:
+                steps = minimum_image(steps, box_nm)
+            walk = np.cumsum(self._w_others32 @ steps, axis=0, dtype=np.float64)
+            if self._rest_walk_last is not None:
                 walk += self._rest_walk_last
             self._rest_walk_last = walk[-1].copy()
-            com = np.tensordot(pos, w_all[self._where_union].astype(np.float64), axes=(1, 0)) + walk
+            com = self._w_union64 @ pos
+            com += walk
             if self._com0 is None:
                 self._com0 = com[0].copy()
             com_steps[sl] = com - self._com0
@@ -341,6 +371,13 @@ class PositionCollector:
         else:
             drift_nm, name = np.zeros((self._n_frames, 3)), "none"
         return ParticlePositions(xyz, self.slices, self._boxes, drift_nm, name)
+
+
+def _view(index: np.ndarray) -> np.ndarray | slice:
+    """``index`` (ascending positions) as a slice when it is one contiguous run: indexing then makes a view."""
+    if index.size and index[-1] - index[0] == index.size - 1 and np.all(np.diff(index) == 1):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 def _particle_centres(pos: np.ndarray, group: Group) -> np.ndarray:

@@ -134,7 +134,10 @@ class Unwrapper:
         np.rint(jumps, out=jumps)
         if self._last_wrapped is None:
             jumps[0] = 0.0
-        np.cumsum(jumps, axis=0, out=jumps)  # image counts n(t)
+        # image counts n(t): a running sum over frames, one contiguous frame at a time (np.cumsum along axis 0
+        # of a C-ordered array walks memory with a frame-sized stride; these small integers add exactly)
+        for k in range(1, len(jumps)):
+            np.add(jumps[k], jumps[k - 1], out=jumps[k])
         out = np.multiply(jumps, lengths_nm.astype(np.float64))
         np.subtract(xyz, out, out=out)
         out += np.asarray(prev_u, np.float64) - np.asarray(prev_w, np.float64)

@@ -5,17 +5,27 @@ No physics lives here. Every command exits 0 on success, 2 on bad input
 at fault (Packmol missing, permission denied, disk full) and 1 on an internal
 error, always with a single ``Error: ...`` line (codes in :mod:`aseimd.errors`);
 ``aseimd --traceback CMD`` shows the full traceback instead. Subcommands are defined one module per command group
-(``cli/build.py``, ``cli/run.py``, ``cli/analyze.py``, ...) and registered below.
+(``cli/build.py``, ``cli/run.py``, ``cli/analyze.py``, ...) and registered by name in :data:`COMMAND_MODULES`:
+a module is imported only when its command runs (or ``--help`` lists it), so ``aseimd analyze ...`` never
+imports OpenMM or the builders.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 
-import click
+# Before numpy is imported: numpy asks for transparent huge pages (madvise) on every array of >= 4 MiB. With
+# the kernel's THP "defrag" setting at "madvise" (a common default) each first touch of such an array then
+# waits for memory compaction, even when it yields no huge page: 0.2 s of CPU per 72 MiB measured here, about
+# a fifth of a short ``aseimd analyze``. The CLI owns its process, so it turns that off unless the user set it.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from aseimd import __version__
-from aseimd.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, AseimdError, from_os_error
+import click  # noqa: E402
+
+from aseimd import __version__  # noqa: E402
+from aseimd.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, AseimdError, from_os_error  # noqa: E402
 
 #: Longest message printed (a longer one is cut, the full text is under --traceback).
 MAX_MESSAGE_CHARS = 600
@@ -29,6 +39,17 @@ class UserError(click.ClickException):
     def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+#: Top-level command name -> the module whose ``COMMANDS`` list defines it (imported on first use).
+COMMAND_MODULES: dict[str, str] = {
+    "analyze": "aseimd.cli.analyze",
+    "build": "aseimd.cli.build",
+    "campaign": "aseimd.cli.campaign",
+    "quickstart": "aseimd.cli.quickstart",
+    "run": "aseimd.cli.run",
+    "species": "aseimd.cli.species",
+}
 
 
 class AseimdGroup(click.Group):
@@ -66,6 +87,41 @@ class AseimdGroup(click.Group):
                             f"'aseimd --traceback ...' and report it", EXIT_INTERNAL) from None
 
 
+class LazyGroup(AseimdGroup):
+    """:class:`AseimdGroup` whose subcommands are imported by name on first use (see :data:`COMMAND_MODULES`).
+
+    ``lazy`` maps a command name to a module path; the module must list a command of that name in its
+    ``COMMANDS``. Commands added with :meth:`add_command` work as in a plain group.
+    """
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self._load(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # suggest from every name, not only the loaded ones
+            if exc.possibilities or not args:
+                raise
+            raise click.exceptions.NoSuchCommand(args[0], possibilities=self.list_commands(ctx), ctx=ctx) from None
+
+    def _load(self, name: str) -> None:
+        module = importlib.import_module(self.lazy[name])
+        found = {command.name: command for command in module.COMMANDS}
+        if name not in found:
+            raise RuntimeError(f"{self.lazy[name]}.COMMANDS has no command {name!r} (it has {sorted(found)})")
+        self.add_command(found[name])
+
+
 def _usage(exc: click.UsageError) -> UserError:
     """A click usage error as one line naming the command's --help."""
     text = _one_line(exc.format_message()).rstrip(".")
@@ -85,7 +141,7 @@ def _one_line(exc: BaseException | str) -> str:
     return text
 
 
-@click.group(cls=AseimdGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMAND_MODULES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aseimd")
 @click.option("--traceback", is_flag=True, help="Show the full Python traceback on errors.")
 @click.pass_context
@@ -102,17 +158,6 @@ def main(ctx: click.Context, traceback: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["traceback"] = traceback
-
-
-def _register() -> None:
-    from aseimd.cli import analyze, build, campaign, quickstart, run, species
-
-    for module in (species, build, run, analyze, quickstart, campaign):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register()
 
 
 if __name__ == "__main__":  # pragma: no cover

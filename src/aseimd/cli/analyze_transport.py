@@ -15,15 +15,16 @@ from aseimd.cli._common import parse_labelled, trajectory_options
 from aseimd.errors import SpecError
 
 
-def _outputs(json_path: str, curve: str, force: bool) -> tuple[Path, Path, Path]:
-    """OUT.json, OUT_<curve>.csv, OUT_<curve>.png; all checked before anything is written."""
+def _outputs(json_path: str, curve: str, force: bool, plot: bool = True) -> tuple[Path, Path, Path | None]:
+    """OUT.json, OUT_<curve>.csv, OUT_<curve>.png (None without a plot); all checked before anything is written."""
     from aseimd.fileio import check_new_output
 
     out = Path(json_path)
     csv = out.with_name(f"{out.stem}_{curve}.csv")
-    png = out.with_name(f"{out.stem}_{curve}.png")
+    png = out.with_name(f"{out.stem}_{curve}.png") if plot else None
     for path in (out, csv, png):
-        check_new_output(path, force=force)
+        if path is not None:
+            check_new_output(path, force=force)
     return out, csv, png
 
 
@@ -92,6 +93,9 @@ _output_options = [
     click.option("--json", "json_path", required=True, type=click.Path(dir_okay=False),
                  help="Output JSON; the CSV and PNG are written beside it."),
     click.option("--force", is_flag=True, help="Replace existing outputs."),
+    click.option("--plot/--no-plot", default=True, show_default=True,
+                 help="Write the PNG (matplotlib: about a third of a short analysis' time); --no-plot writes "
+                      "JSON and CSV only."),
 ]
 
 
@@ -123,13 +127,14 @@ def _with(options):
 @_tolerance_option
 @_with(_output_options)
 def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, fit_window_ps, z_layers,
-              layer_edges_nm, viscosity_mPa_s, temperature_K, n_blocks, method, slope_tolerance, json_path, force):
+              layer_edges_nm, viscosity_mPa_s, temperature_K, n_blocks, method, slope_tolerance, json_path, force,
+              plot):
     """Self-diffusion coefficients (FFT MSD, automatic fit window, block standard errors).
 
     Writes OUT.json (per label D_m2_per_s, D_stderr_m2_per_s, fit_window_ps,
-    diffusive, slope, ...), OUT_msd.csv and OUT_msd.png. With several --traj
-    (replicas) the numbers are pooled and OUT.json adds a "replicas" block
-    (frames and estimates per replica, their consistency).
+    diffusive, slope, ...), OUT_msd.csv and OUT_msd.png (unless --no-plot). With
+    several --traj (replicas) the numbers are pooled and OUT.json adds a "replicas"
+    block (frames and estimates per replica, their consistency).
     """
     from aseimd.analysis.diffusion import DiffusionAnalysis
     from aseimd.fileio import atomic_write_csv, atomic_write_json
@@ -138,7 +143,7 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
 
     selections = parse_labelled(groups, "--group")
     sources = _sources(top, traj)
-    out, csv, png = _outputs(json_path, "msd", force)
+    out, csv, png = _outputs(json_path, "msd", force, plot)
     analysis = DiffusionAnalysis(
         selections, com=com, dims=dims, drift=drift, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
         tolerance=slope_tolerance, z_layers=z_layers, layer_edges_nm=_layer_edges(layer_edges_nm),
@@ -148,7 +153,8 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
     pooled = getattr(report, "pooled", report)
     headers, columns = report.tables()["msd"]
     data = {"meta": meta} | report.to_json()
-    save_figure(msd_figure(pooled.results, pooled.layers), png, force=force)
+    if png is not None:
+        save_figure(msd_figure(pooled.results, pooled.layers), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
     for warning in report.warnings:
@@ -158,7 +164,7 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
         click.echo(f"{label}: D = {res.D_m2_per_s:.4g} ± {res.D_stderr_m2_per_s:.2g} m^2/s "
                    f"(window {res.window.ps(res.dt_ps)[0]:g}-{res.window.ps(res.dt_ps)[1]:g} ps, "
                    f"slope {res.slope:.2f}, diffusive: {str(res.diffusive).lower()}{pooled_note})")
-    click.echo(f"Wrote {out}, {csv.name}, {png.name}")
+    click.echo(f"Wrote {out}, {csv.name}" + ("" if png is None else f", {png.name}"))
 
 
 @click.command("transference")
@@ -179,12 +185,14 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
 @_tolerance_option
 @_with(_output_options)
 def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperature_K, cation_charge,
-                 anion_charge, dims, fit_window_ps, n_blocks, method, slope_tolerance, json_path, force):
+                 anion_charge, dims, fit_window_ps, n_blocks, method, slope_tolerance, json_path, force,
+                 plot):
     """Onsager coefficients, transference numbers and conductivity (NE and Einstein-Helfand).
 
     Writes OUT.json (t_plus_onsager, t_plus_ne, sigma_ne_S_per_m, sigma_eh_S_per_m,
-    L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png. With several
-    --traj (replicas) the numbers are pooled and OUT.json adds a "replicas" block.
+    L_ij, each with a standard error), OUT_msd.csv and OUT_msd.png (unless --no-plot).
+    With several --traj (replicas) the numbers are pooled and OUT.json adds a
+    "replicas" block.
     """
     from aseimd.analysis.transference import TransferenceAnalysis
     from aseimd.fileio import atomic_write_csv, atomic_write_json
@@ -195,7 +203,7 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
         raise SpecError("give exactly one --cation LABEL=SEL and one --anion LABEL=SEL")
     cat, an = _single(cation, "--cation"), _single(anion, "--anion")
     sources = _sources(top, traj)
-    out, csv, png = _outputs(json_path, "msd", force)
+    out, csv, png = _outputs(json_path, "msd", force, plot)
     analysis = TransferenceAnalysis(
         cat, an, temperature_K=temperature_K, cation_charge=cation_charge, anion_charge=anion_charge,
         dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks, tolerance=slope_tolerance, method=method,
@@ -204,7 +212,8 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
     res = getattr(report, "pooled", report).result
     headers, columns = report.tables()["msd"]
     data = {"meta": meta} | report.to_json()
-    save_figure(onsager_figure(res, (cat[0], an[0])), png, force=force)
+    if png is not None:
+        save_figure(onsager_figure(res, (cat[0], an[0])), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
     for warning in report.warnings:
@@ -217,7 +226,7 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
                f"{f' from {len(sources)} replicas' if len(sources) > 1 else ''})")
     click.echo(f"sigma_EH = {v['sigma_eh']:.4g} ± {s['sigma_eh']:.2g} S/m; "
                f"sigma_NE = {v['sigma_ne']:.4g} ± {s['sigma_ne']:.2g} S/m")
-    click.echo(f"Wrote {out}, {csv.name}, {png.name}")
+    click.echo(f"Wrote {out}, {csv.name}" + ("" if png is None else f", {png.name}"))
 
 
 COMMANDS: list[click.Command] = [diffusion, transference]

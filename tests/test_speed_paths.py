@@ -1,0 +1,165 @@
+"""The fast paths of issue 10's speed work give the same results as the plain ones.
+
+Lazy CLI (``aseimd analyze`` loads no simulation/build code), block-wise position collection
+(independent of chunk and block sizes), the reused DCD read buffer (the same bytes as mdtraj),
+the column-wise CSV writer (the same text as cell by cell).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from synthetic import brownian, ions, molecules, wrap, write_trajectory
+
+import aseimd.analysis.dcd_reader as dcd_reader
+import aseimd.analysis.groups as groups_mod
+from aseimd.analysis.groups import load_positions, make_group
+from aseimd.analysis.trajectory import Trajectory
+from aseimd.cli import COMMAND_MODULES, main
+from aseimd.fileio import _csv_cell, format_csv
+
+BOX = (2.5, 2.5, 2.5)
+
+
+@pytest.fixture
+def files(tmp_path, rng):
+    """30 Li (walking, wrapped) + 20 three-atom solvent molecules (walking, wrapped): 90 atoms, 300 frames."""
+    li = brownian(rng, 300, 30, 1.0, 0.01, BOX)
+    solvent = brownian(rng, 300, 20, 1.0, 0.004, BOX)
+    offsets = np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0]])
+    solvent_atoms = (solvent[:, :, None, :] + offsets).reshape(300, 60, 3)
+    pos = np.concatenate([li, solvent_atoms], axis=1)
+    residues = ions(30, "LI", "LI", "Li") + molecules(20, "XSO", [("O", "O"), ("H1", "H"), ("H2", "H")])
+    return write_trajectory(tmp_path, wrap(pos, BOX), BOX, residues)
+
+
+def test_help_lists_every_lazily_registered_command():
+    r = CliRunner().invoke(main, ["--help"])
+    assert r.exit_code == 0
+    for name in COMMAND_MODULES:
+        assert f"  {name} " in r.output, name
+    bad = CliRunner().invoke(main, ["no-such-command"])
+    assert bad.exit_code == 2 and "allowed: analyze, build, campaign, quickstart, run, species" in bad.output
+
+
+_PROBE = r"""
+import json, sys
+which = sys.argv[1]
+if which == "mdtraj":
+    import mdtraj  # noqa: F401
+else:
+    from aseimd.cli import main
+    main(sys.argv[2:], standalone_mode=False)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _modules(*args: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, check=True)
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_analyze_imports_no_simulation_build_or_campaign_code(files, tmp_path):
+    top, traj = files
+    loaded = _modules("cli", "analyze", "diffusion", "--top", str(top), "--traj", str(traj),
+                      "--group", "Li=resname LI", "--json", str(tmp_path / "d.json"))
+    assert (tmp_path / "d_msd.png").exists()  # it ran to the end
+    heavy = [m for m in loaded if m.split(".")[:2] in (["aseimd", "simulate"], ["aseimd", "build"],
+                                                       ["aseimd", "forcefield"], ["aseimd", "campaign"])]
+    assert not heavy
+    assert not any(m.startswith("openmm.app") for m in loaded)
+    # mdtraj itself imports openmm.unit when OpenMM is installed; aseimd adds no OpenMM module of its own
+    openmm = {m for m in loaded if m == "openmm" or m.startswith("openmm.")}
+    assert openmm <= {m for m in _modules("mdtraj") if m == "openmm" or m.startswith("openmm.")}
+
+
+@pytest.mark.parametrize("drift", ["system", "none"])
+@pytest.mark.parametrize("with_solvent", [False, True])  # the solvent unselected (drift from the others) or not
+def test_positions_do_not_depend_on_chunk_or_block_size(files, monkeypatch, drift, with_solvent):
+    top, traj = files
+
+    def positions(chunk_frames, block_bytes):
+        monkeypatch.setattr(groups_mod, "BLOCK_BYTES", block_bytes)
+        t = Trajectory(top, traj, chunk_frames=chunk_frames)
+        gs = [make_group(t, "Li", "resname LI", com=False)]
+        if with_solvent:
+            gs.append(make_group(t, "XSO", "resname XSO", com=True))
+        return load_positions(t, gs, drift=drift)
+
+    ref = positions(1000, 1 << 30)  # one chunk, one block: the plain path
+    for chunk_frames, block_bytes in ((7, 1 << 30), (1000, 12 * 90 * 5), (64, 12 * 90 * 3), (300, 1)):
+        p = positions(chunk_frames, block_bytes)
+        np.testing.assert_allclose(p.xyz_nm, ref.xyz_nm, rtol=0, atol=2e-6)
+        np.testing.assert_allclose(p.drift_nm, ref.drift_nm, rtol=0, atol=1e-9)
+    if drift == "system":  # the drift is the mass-weighted mean of every unwrapped atom, frame by frame
+        t = Trajectory(top, traj)
+        every = make_group(t, "all", "all", com=False)
+        whole = load_positions(t, [every], drift="none").xyz_nm.astype(np.float64)
+        m = t.masses(np.arange(t.topology.n_atoms))
+        com = np.einsum("fai,a->fi", whole, m / m.sum())
+        np.testing.assert_allclose(ref.drift_nm, com - com[0], rtol=0, atol=2e-6)
+        assert np.abs(ref.drift_nm).max() > 1e-3  # not trivially zero
+
+
+def test_reused_read_buffer_gives_mdtraj_coordinates(files, monkeypatch):
+    import mdtraj
+
+    top, traj = files
+    monkeypatch.setattr(dcd_reader, "DENSE_READ_BYTES", 3 * 1000)  # several refills of the buffer per read
+    d = dcd_reader.open_dcd(traj)
+    atoms = np.arange(90)
+    xyz, box = d.read(np.arange(d.n_frames), atoms)
+    ref = mdtraj.load(str(traj), top=str(top))
+    np.testing.assert_array_equal(xyz, ref.xyz)
+    np.testing.assert_allclose(box[:, 0, 0], ref.unitcell_lengths[:, 0], rtol=1e-6)
+
+
+def test_csv_columns_format_like_cells():
+    cols = [np.arange(5.0) * 0.1, np.float32([0.1, 2, 3, np.nan, np.inf]), np.arange(5),
+            np.array(["a", "b", "c", "d", "e"]), np.array([1.5, "x", 2, None, True], dtype=object),
+            np.array([True, False, True, True, False])]
+    cell_by_cell = [",".join("abcdef")] + [",".join(_csv_cell(v) for v in row) for row in zip(*cols)]
+    assert format_csv(list("abcdef"), cols) == "\n".join(cell_by_cell) + "\n"
+
+
+def test_no_plot_writes_json_and_csv_only_and_skips_matplotlib(files, tmp_path):
+    top, traj = files
+    out = tmp_path / "np.json"
+    loaded = _modules("cli", "analyze", "diffusion", "--top", str(top), "--traj", str(traj),
+                      "--group", "Li=resname LI", "--json", str(out), "--no-plot")
+    assert out.exists() and (tmp_path / "np_msd.csv").exists() and not (tmp_path / "np_msd.png").exists()
+    assert "matplotlib" not in loaded
+    with_plot = CliRunner().invoke(main, ["analyze", "diffusion", "--top", str(top), "--traj", str(traj),
+                                          "--group", "Li=resname LI", "--json", str(tmp_path / "p.json")])
+    assert with_plot.exit_code == 0, with_plot.output
+    assert json.loads(out.read_text())["Li"] == json.loads((tmp_path / "p.json").read_text())["Li"]
+    assert (tmp_path / "np_msd.csv").read_text() == (tmp_path / "p_msd.csv").read_text()
+
+
+def test_fixed_layout_figures_keep_their_content(files, tmp_path):
+    from aseimd.analysis import DiffusionAnalysis, TransferenceAnalysis, run_analyses
+    from aseimd.report.figures import save_figure
+    from aseimd.report.transport_plots import msd_figure, onsager_figure
+
+    top, traj = files
+    d, t = run_analyses((top, traj), [DiffusionAnalysis({"Li": "resname LI"}),
+                                      TransferenceAnalysis(("Li", "resname LI"), ("X", "resname XSO"),
+                                                           temperature_K=300.0, anion_charge=-1.0)])
+    fig = msd_figure(d.results)
+    (ax,) = fig.axes
+    assert fig.get_layout_engine() is None  # fixed margins, no constrained-layout pass
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    styles = [line.get_linestyle() for line in ax.get_lines()]
+    assert "--" in styles and ":" in styles  # the fit and the slope-1 guide
+    assert len(ax.collections) >= 2 and ax.patches  # the ±1σ band (and its legend entry), the shaded window
+    assert ax.xaxis.get_major_formatter()(100.0, 0) == "100"  # plain labels, no mathtext
+    save_figure(fig, tmp_path / "m.png")
+    fig = onsager_figure(t.result, ("Li", "X"))
+    assert len(fig.axes) == 2 and "e² nm²" in fig.axes[1].get_ylabel()  # the charge curve on its own axis
+    save_figure(fig, tmp_path / "o.png")
+    assert (tmp_path / "m.png").stat().st_size > 10_000 and (tmp_path / "o.png").stat().st_size > 10_000
