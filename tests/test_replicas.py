@@ -309,7 +309,13 @@ def test_replicas_in_memory_pool_like_their_files(replicas):
     files = pool_replicas(replicas[:2], analysis())
     memory = [mdtraj.load(str(traj), top=str(top)) for top, traj in replicas[:2]]
     mem = pool_replicas(memory, analysis(), dt_ps=1.0)
-    assert mem.pooled.result.values == files.pooled.result.values
-    assert mem.estimates[("t_plus_onsager",)].per_replica == files.estimates[("t_plus_onsager",)].per_replica
+    # the two sources feed the position collector in different chunks; its float32 unwrap is chunk-independent
+    # only to accumulation error (tests/test_speed_paths.py), so equal to 1e-6 relative, not bit for bit
+    mv, fv = mem.pooled.result.values, files.pooled.result.values
+    assert mv.keys() == fv.keys()
+    for key in fv:
+        np.testing.assert_allclose(mv[key], fv[key], rtol=1e-6, err_msg=key)
+    np.testing.assert_allclose(mem.estimates[("t_plus_onsager",)].per_replica,
+                               files.estimates[("t_plus_onsager",)].per_replica, rtol=1e-6)
     with pytest.raises(AnalysisError, match="replica 2 is the same trajectory as replica 1"):
         pool_replicas([memory[0], memory[0]], analysis(), dt_ps=1.0)
