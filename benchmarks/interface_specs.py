@@ -53,7 +53,7 @@ def check_spec(name: str, args, log) -> dict:
     else:
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
         t0 = time.time()
-        proc = subprocess.run([sys.executable, "-m", "aseimd.cli", "build", "interface",
+        proc = subprocess.run([sys.executable, "-c", "from aseimd.cli import main; main()", "build", "interface",
                                str(ROOT / "systems" / f"{name}.yaml"), "-o", str(out)],
                               env=env, capture_output=True, text=True)
         res["build_s"] = time.time() - t0
@@ -78,6 +78,8 @@ def check_spec(name: str, args, log) -> dict:
     log(f"[{name}] {res['atoms']} atoms, box {box0[0]:.3f} x {box0[1]:.3f} x {box0[2]:.3f} nm, net charge "
         f"{res['net_charge_e']:+.2e} e, closest non-bonded pair {res['closest_pair_nm']:.3f} nm, "
         f"speared rings {res['speared_rings']}")
+    if args.no_md:
+        return res
     overrides = [f"stages.minimize.max_iterations={args.min_iter}", f"stages.nvt.length_steps={args.nvt_steps}",
                  f"stages.npt.length_steps={args.npt_steps}", f"stages.npt.barostat_interval_steps={args.baro_every}",
                  "stages.production.length_steps=20", "report.thermo_steps=20", "report.trajectory_steps=20",
@@ -124,6 +126,7 @@ def main(argv=None) -> int:
     ap.add_argument("--nvt-steps", type=int, default=100)
     ap.add_argument("--npt-steps", type=int, default=300)
     ap.add_argument("--baro-every", type=int, default=5)
+    ap.add_argument("--no-md", action="store_true", help="build and static checks only, no MD")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     wanted = SPECS if not args.only else args.only.split(",")
@@ -149,6 +152,10 @@ def main(argv=None) -> int:
             print(f"{r['spec']:16s} build failed: {r['error']}")
             continue
         bs = "reused" if r["build_s"] is None else f"{r['build_s']:.0f}"
+        if "md_s" not in r:
+            print(f"{r['spec']:16s} {r['atoms']:6d} {bs:>7s} {r['net_charge_e']:+9.1e} {r['closest_pair_nm']:8.3f} "
+                  f"{r['speared_rings']:5d}  (no MD)")
+            continue
         print(f"{r['spec']:16s} {r['atoms']:6d} {bs:>7s} {r['net_charge_e']:+9.1e} {r['closest_pair_nm']:8.3f} "
               f"{r['speared_rings']:5d} {r['box_z_before_nm']:7.3f} {r['box_z_after_nm']:7.3f} "
               f"{r['box_z_after_nm'] - r['box_z_before_nm']:+7.3f} {r['slab_max_lattice_change_nm']:9.1e} "
