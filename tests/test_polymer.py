@@ -292,3 +292,23 @@ def test_chain_energies_match_an_independent_evaluation(name):
     # the only torsions without parameters are those through the linear nitrile (zero in OPLS-AA)
     assert all("NZn" in q for q in ref["missing_torsions"])
     assert_groups_match(openmm_energies(system, xyz), ref)
+
+
+def test_crowded_pdms_layer_grows_in_a_looser_start_box(monkeypatch):
+    # The bottom PDMS layer of the shipped systems/li-pdms-lipf6.yaml (4.914 nm lateral, 3 nm, DP 20,
+    # layer seed 1): at half the final density the last chains find no room; the builder grows again
+    # in a looser start box and the relaxation compresses it to the same layer.
+    import aseimd.build.polymer as polymer
+
+    kw = dict(box_xy_nm=(4.914, 4.914), thickness_nm=3.0, seed=1)
+    cell = build_polymer_layer(PolymerSpec("PDMS", n_repeat=20), **kw)
+    growth = cell.provenance["growth"]
+    assert growth["growth_density_fraction"] < polymer.GROWTH_DENSITY_FRACTION
+    assert growth["growth_failures"]
+    z = cell.positions_nm[:, 2]
+    assert z.min() >= 0 and z.max() <= 3.0
+    assert min_nonbonded_distance_nm(cell.topology, cell.positions_nm, cell.box_nm, (True, True, False)) > 0.1
+    # without the fallback the same build fails: the looser start box is what makes it work
+    monkeypatch.setattr(polymer, "GROWTH_DENSITY_FALLBACKS", (polymer.GROWTH_DENSITY_FRACTION,))
+    with pytest.raises(BuildError, match=r"could not grow .* \(growth tried at 0.5 of the final density\)"):
+        build_polymer_layer(PolymerSpec("PDMS", n_repeat=20), **kw)

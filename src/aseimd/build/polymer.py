@@ -32,6 +32,8 @@ TACTICITIES = ("atactic", "isotactic", "syndiotactic")
 MIN_LAYER_NM = 1.0
 #: Density during growth as a fraction of the target (compressed afterwards).
 GROWTH_DENSITY_FRACTION = 0.5
+#: Start densities tried in turn (fractions of the target) when growth finds no room for the last chains.
+GROWTH_DENSITY_FALLBACKS = (GROWTH_DENSITY_FRACTION, 0.35, 0.25)
 #: Allowed Li-Nafion equivalent weights, g/mol (acid form): one TFE unit per side chain up to 5000.
 EW_MAX_G_PER_MOL = 5000.0
 _AVOGADRO = 6.02214076e23
@@ -191,12 +193,45 @@ def _default_density(poly: Polymer, density):
     return float(density)
 
 
+def _grow_chains(spec, bps, final_box, layer, fraction, n_total, n_ion_atoms, ions, rng):
+    """Salt ions, then every chain, grown in the start box of one density ``fraction``.
+
+    Returns (start_box, grower, positions, stereo signs built per chain, atoms placed)."""
+    from aseimd.build.chain_growth import ChainGrower, GrowthRegion
+
+    if layer:
+        start_box = final_box * np.array([1.0, 1.0, 1.0 / fraction])
+        region = GrowthRegion(start_box, False, 0.0, float(start_box[2]))
+    else:
+        start_box = final_box / fraction ** (1.0 / 3.0)
+        region = GrowthRegion(start_box, True)
+    grower = ChainGrower(region, n_total, rng)
+    positions = np.zeros((n_total, 3))
+    # salt ions first, into the empty box (they occupy the last indices); then the chains around them
+    ion_offset = n_total - n_ion_atoms
+    for mol, count in ions:
+        els = [a.element.symbol for a in mol.topology.atoms()]
+        for _ in range(count):
+            positions[ion_offset:ion_offset + len(els)] = grower.place_rigid(els, mol.positions_nm, ion_offset)
+            ion_offset += len(els)
+    offset = 0
+    signs_built = []
+    for bp in bps:
+        signs = tacticity_signs(spec.tacticity, len(bp.stereocentres), rng)
+        positions[offset:offset + bp.n_atoms] = grower.grow(bp, offset, signs,
+                                                           free_stereo=spec.tacticity == "atactic")
+        signs_built.append(grower.last_signs.copy())
+        offset += bp.n_atoms
+    grower.stats["growth_density_fraction"] = fraction
+    return start_box, grower, positions, signs_built, offset
+
+
 def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_chains: int,
                     temperature_K: float, seed: int, ions=None, relax: bool = True):
     """Shared engine of layers and melts. Returns (topology, positions, provenance pieces)."""
     from openmm import app
 
-    from aseimd.build.chain_growth import ChainGrower, GrowthRegion, blueprint, stereo_signs_measured
+    from aseimd.build.chain_growth import blueprint, stereo_signs_measured
     from aseimd.build.ffgeometry import ff_geometry
     from aseimd.build.relax import relax_cell
     from aseimd.forcefield.loader import residue_templates
@@ -223,29 +258,21 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
     ions = ions or []
     n_ion_atoms = sum(len(m.positions_nm) * c for m, c in ions)
     n_total = sum(bp.n_atoms for bp in bps) + sum(n_counter) + n_ion_atoms
-    if layer:
-        start_box = final_box * np.array([1.0, 1.0, 1.0 / GROWTH_DENSITY_FRACTION])
-        region = GrowthRegion(start_box, False, 0.0, float(start_box[2]))
+    # Grow at GROWTH_DENSITY_FRACTION of the final density; when the last chains find no room (bulky
+    # repeat units such as PDMS's dimethylsiloxane, many chains per layer), grow again, from the same
+    # random stream, in a looser start box (the relaxation compresses it either way).
+    failures, last = [], None
+    for fraction in GROWTH_DENSITY_FALLBACKS:
+        try:
+            start_box, grower, positions, signs_built, offset = _grow_chains(
+                spec, bps, final_box, layer, fraction, n_total, n_ion_atoms, ions, rng)
+            break
+        except BuildError as exc:
+            failures.append(f"growth at {fraction:g} of the final density failed")
+            last = exc
     else:
-        start_box = final_box / GROWTH_DENSITY_FRACTION ** (1.0 / 3.0)
-        region = GrowthRegion(start_box, True)
-    grower = ChainGrower(region, n_total, rng)
-    positions = np.zeros((n_total, 3))
-    # salt ions first, into the empty box (they occupy the last indices); then the chains around them
-    ion_offset = n_total - n_ion_atoms
-    for mol, count in ions:
-        els = [a.element.symbol for a in mol.topology.atoms()]
-        for _ in range(count):
-            positions[ion_offset:ion_offset + len(els)] = grower.place_rigid(els, mol.positions_nm, ion_offset)
-            ion_offset += len(els)
-    offset = 0
-    signs_built = []
-    for bp in bps:
-        signs = tacticity_signs(spec.tacticity, len(bp.stereocentres), rng)
-        positions[offset:offset + bp.n_atoms] = grower.grow(bp, offset, signs,
-                                                           free_stereo=spec.tacticity == "atactic")
-        signs_built.append(grower.last_signs.copy())
-        offset += bp.n_atoms
+        tried = ", ".join(f"{f:g}" for f in GROWTH_DENSITY_FALLBACKS)
+        raise BuildError(f"{poly.name}: {last} (growth tried at {tried} of the final density)")
     t_grow = time.perf_counter() - t0
     n_chain_atoms = offset
     # counter-ions next to their charged groups
@@ -302,7 +329,7 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
     info = {
         "growth": {"atoms": int(n_chain_atoms), "seconds": round(t_grow, 3),
                    "atoms_per_s": round(n_chain_atoms / max(t_grow, 1e-9), 1), **grower.stats,
-                   "growth_density_fraction": GROWTH_DENSITY_FRACTION},
+                   "growth_failures": failures},
         "relax_seconds": round(t_relax, 3),
         "sequences": [[r.species for r in s] for s in seqs],
         "stereo_requested": [s.tolist() for s in signs_built if len(s)],
