@@ -52,10 +52,23 @@ def _snapshot(job_dir):
     return {str(p.relative_to(job_dir)): p.read_bytes() for p in sorted(job_dir.rglob("*")) if p.is_file()}
 
 
-def test_pipeline_end_to_end_then_idempotent(tmp_path):
+def test_pipeline_end_to_end_then_idempotent(tmp_path, monkeypatch):
+    from aseimd.analysis.trajectory import Trajectory
+
     spec = PipelineSpec.from_dict(TINY)
-    lines = []
+    lines, reads = [], []
+    iter_chunks = Trajectory.iter_chunks
+
+    def counted(self, atoms, *args, **kwargs):
+        reads.append(len(atoms))
+        return iter_chunks(self, atoms, *args, **kwargs)
+
+    monkeypatch.setattr(Trajectory, "iter_chunks", counted)
     first = run_pipeline(spec, tmp_path / "job", progress=False, echo=lambda text, kind: lines.append((kind, text)))
+    # one read of every atom for diffusion, transference and coordination together; the automatic g(r)
+    # cut-offs of coordination ask for one more pass over its own atoms
+    assert len(reads) == 2 and reads[1] < reads[0], reads
+    monkeypatch.undo()
     assert first.built and first.run.status == "finished" and first.computed == ("diffusion", "transference",
                                                                                  "coordination")
     job = tmp_path / "job"

@@ -313,23 +313,13 @@ def run_pipeline(spec: PipelineSpec, job_dir: str | Path, *, force: bool = False
                                               spec.analyses[name], temperature_K,
                                               lambda text, kind, lines=lines: lines.append((text, kind)))
             plans[name] = (analyses, write, lines)
-        # One read carries every streaming analysis (coordination, solvent-CN, profile) and the first
-        # transport analysis (diffusion or transference); a second transport analysis gets a read of its
-        # own: sharing one position collector changes the last bits of its curves (a strided view of a
-        # larger particle array), and the files must equal what `aseimd analyze` writes byte for byte.
-        reads: list[list[str]] = [[]]
-        for name in pending:
-            transport = name in TRANSPORT_ANALYSES
-            if transport and any(n in TRANSPORT_ANALYSES for n in reads[0]):
-                reads.append([name])
-            else:
-                reads[0].append(name)
-        for names in reads:
-            results = run_analyses(t, [a for n in names for a in plans[n][0]])
-            for n in names:
-                analyses, write, lines = plans[n]
-                plans[n] = (results[:len(analyses)], write, lines)
-                results = results[len(analyses):]
+        # One read for every analysis: the position collector unwraps every atom elementwise, so transport
+        # analyses sharing it get bit for bit what `aseimd analyze` writes for each alone (tested)
+        results = run_analyses(t, [a for n in pending for a in plans[n][0]])
+        for n in pending:
+            analyses, write, lines = plans[n]
+            plans[n] = (results[:len(analyses)], write, lines)
+            results = results[len(analyses):]
     for k, (name, options) in enumerate(spec.analyses.items(), start=3):
         json_path = analysis_dir / f"{name}.json"
         echo(f"[{k}/{n_steps}] {(titles or ANALYSIS_TITLES).get(name, ANALYSIS_TITLES[name])} -> {json_path}", "step")

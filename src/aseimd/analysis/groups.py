@@ -14,9 +14,9 @@ all frames at once), unwraps every atom by minimum-image steps
 forms the particles and writes them into one preallocated
 (n_frames, n_particles, 3) float32 array. Drift removal subtracts the
 displacement of a reference centre of mass from every particle: of the whole
-system (default; every atom is read in the same single pass and its
-minimum-image steps, in float32, are mass-weighted into the centre-of-mass
-step of each frame), of another group (e.g. a frozen Li slab), or nothing.
+system (default; every atom is read and unwrapped in the same single pass and
+the mass-weighted mean of the unwrapped positions is the centre of mass of each
+frame), of another group (e.g. a frozen Li slab), or nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from aseimd.analysis.trajectory import Trajectory
-from aseimd.analysis.pbc import minimum_image
 from aseimd.analysis.unwrap import Unwrapper
 from aseimd.errors import AnalysisError, AseimdError
 
@@ -226,8 +225,11 @@ class PositionCollector:
     ``end_pass()`` (``None``: no further pass needed). Every atom is unwrapped
     by minimum-image steps (:class:`~aseimd.analysis.unwrap.Unwrapper`,
     residues made whole in the first frame); with ``drift="system"`` every atom
-    of the system is read in the same pass and the system centre-of-mass step
-    of each frame is formed from it (no second all-atom read).
+    of the system is read and unwrapped in the same pass and the system
+    centre of mass of each frame is formed from the unwrapped positions (no
+    second all-atom read). Unwrapping is elementwise, so an atom's positions
+    and the drift do not depend on which groups are selected: analyses that
+    share one collector get bit for bit what each gets alone.
 
     Parameters
     ----------
@@ -244,14 +246,14 @@ class PositionCollector:
         self.groups = list(groups)
         self.ref = ref = drift if isinstance(drift, Group) else None
         members = self.groups + ([ref] if ref is not None else [])
-        union = np.unique(np.concatenate([g.atom_indices for g in members]))
         self.system = system = drift == "system"
         n_atoms = traj.topology.n_atoms
-        # drift=system: read every atom once, in the same pass (the selected atoms are a subset of the chunk)
-        self.atoms = read = np.arange(n_atoms) if system else union
-        self._union = union
-        self._all_selected = union.size == n_atoms
-        self._where_union = None if read is union or self._all_selected else _view(np.searchsorted(read, union))
+        # drift=system: every atom is unwrapped (elementwise, so each atom's positions and the system centre
+        # of mass come out bit for bit the same whichever groups are selected: analyses sharing one read
+        # equal each run alone)
+        union = (np.arange(n_atoms) if system
+                 else np.unique(np.concatenate([g.atom_indices for g in members])))
+        self.atoms = read = union  # the atoms read: with drift=system, every atom, in the same pass
         self._where = [_view(np.searchsorted(union, g.atom_indices)) for g in members]
         top = traj.topology
         residue_of_union = np.array([top.atom(int(i)).residue.index for i in union])
@@ -268,18 +270,9 @@ class PositionCollector:
         if system:
             w_all = traj.masses(read)
             self._w_all = (w_all / w_all.sum()).astype(np.float32)
-        self._others = (np.setdiff1d(np.arange(read.size), np.searchsorted(read, union))
-                        if system and not self._all_selected else None)
-        if self._others is not None:
-            self._others = _view(self._others)
-        if system:  # mass fractions in the precision each product below is formed in
+        if system:  # mass fractions in float64 for the centre-of-mass product
             self._w_all64 = self._w_all.astype(np.float64)
-            if self._others is not None:
-                self._w_others32 = self._w_all[self._others]
-                self._w_union64 = self._w_all64[self._where_union]
         self._w_ref = None if ref is None else ref.atom_masses / ref.atom_masses.sum()
-        self._rest_walk_last = None
-        self._last_all = None
         self._com0 = None
         self._n_fed = 0
         self._n_frames = n_frames
@@ -314,8 +307,7 @@ class PositionCollector:
         n = xyz_nm.shape[0]
         sl = slice(start, start + n)
         xyz, groups, slices, where = self._xyz, self.groups, self.slices, self._where
-        sub = xyz_nm if self._where_union is None else xyz_nm[:, self._where_union]
-        pos = self._unwrapper.feed(sub, box_nm)
+        pos = self._unwrapper.feed(xyz_nm, box_nm)
         if self._boxes is not None:
             self._boxes[sl] = box_nm
         for k, g in enumerate(groups):
@@ -324,34 +316,11 @@ class PositionCollector:
             self._ref_com[sl] = self._w_ref @ pos[:, where[-1]]  # (n_ref,) @ (n, n_ref, 3) -> (n, 3)
         if not self.system:
             return
-        com_steps = self._com_steps
-        if self._all_selected:  # every atom is selected: its unwrapped positions give the COM
-            com_steps[sl] = self._w_all64 @ pos
-            if self._com0 is None:
-                self._com0 = com_steps[sl.start].copy()
-            com_steps[sl] -= self._com0
-        else:
-            # selected atoms: their unwrapped positions; the others: minimum-image steps, mass-weighted
-            others = self._others
-            rest = xyz_nm[:, others]
-            steps = np.empty_like(rest)
-            if self._last_all is None:
-                steps[0] = 0.0
-            else:
-                np.subtract(rest[0], self._last_all, out=steps[0])
-            np.subtract(rest[1:], rest[:-1], out=steps[1:])
-            if box_nm is not None:
-                steps = minimum_image(steps, box_nm)
-            walk = np.cumsum(self._w_others32 @ steps, axis=0, dtype=np.float64)
-            if self._rest_walk_last is not None:
-                walk += self._rest_walk_last
-            self._rest_walk_last = walk[-1].copy()
-            com = self._w_union64 @ pos
-            com += walk
-            if self._com0 is None:
-                self._com0 = com[0].copy()
-            com_steps[sl] = com - self._com0
-            self._last_all = np.array(rest[-1])
+        com_steps = self._com_steps  # drift=system unwraps every atom: their positions give the COM
+        com_steps[sl] = self._w_all64 @ pos
+        if self._com0 is None:
+            self._com0 = com_steps[sl.start].copy()
+        com_steps[sl] -= self._com0
         xyz[sl] -= com_steps[sl][:, None, :]  # subtract while the chunk is in cache
 
     def end_pass(self):
