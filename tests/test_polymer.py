@@ -295,12 +295,14 @@ def test_chain_energies_match_an_independent_evaluation(name):
 
 
 def test_crowded_pdms_layer_grows_in_a_looser_start_box(monkeypatch):
-    # The bottom PDMS layer of the shipped systems/li-pdms-lipf6.yaml (4.914 nm lateral, 3 nm, DP 20,
-    # layer seed 1): at half the final density the last chains find no room; the builder grows again
-    # in a looser start box and the relaxation compresses it to the same layer.
+    # A PDMS layer packed above its melt density (1.15 g/cm3; 4.914 nm lateral as in the shipped
+    # systems/li-pdms-lipf6.yaml, 3 nm, DP 20, seed 0): at half the final density the last chains find
+    # no room; the builder grows again in a looser start box and the relaxation compresses it to the
+    # same layer.  (The shipped layer itself, seed 1 at the melt density, needed this fallback while
+    # chain_growth.MAX_BACKTRACK_DEPTH was 8; at 2 it grows at half density.)
     import aseimd.build.polymer as polymer
 
-    kw = dict(box_xy_nm=(4.914, 4.914), thickness_nm=3.0, seed=1)
+    kw = dict(box_xy_nm=(4.914, 4.914), thickness_nm=3.0, density_g_per_cm3=1.15, seed=0)
     cell = build_polymer_layer(PolymerSpec("PDMS", n_repeat=20), **kw)
     growth = cell.provenance["growth"]
     assert growth["growth_density_fraction"] < polymer.GROWTH_DENSITY_FRACTION
