@@ -314,3 +314,21 @@ def test_crowded_pdms_layer_grows_in_a_looser_start_box(monkeypatch):
     monkeypatch.setattr(polymer, "GROWTH_DENSITY_FALLBACKS", (polymer.GROWTH_DENSITY_FRACTION,))
     with pytest.raises(BuildError, match=r"could not grow .* \(growth tried at 0.5 of the final density\)"):
         build_polymer_layer(PolymerSpec("PDMS", n_repeat=20), **kw)
+
+
+@pytest.mark.slow
+def test_full_size_li_nafion_layer_grows():
+    # The bottom Li-Nafion layer of systems/li-nafion-lipf6.yaml (4.914 nm lateral, 3 nm, 682-atom chains,
+    # layer seed 1): stiff PTFE chains with side chains need deeper back-ups than the 2 steps that suit PAN;
+    # with the shallow back-up alone it does not grow at any start density (measured), with the deep back-up
+    # of a chain's later tries it does (~40 s here).
+    from aseimd.build.spec import load_interface_spec
+    from aseimd.resources import data_dir
+
+    spec = load_interface_spec(data_dir("systems") / "li-nafion-lipf6.yaml")
+    p = spec.polymer
+    cell = build_polymer_layer(p.polymer_spec(), box_xy_nm=(4.914, 4.914), thickness_nm=p.thickness_nm,
+                               density_g_per_cm3=p.density_g_per_cm3, temperature_K=spec.temperature_K, seed=1)
+    z = cell.positions_nm[:, 2]
+    assert z.min() >= 0 and z.max() <= p.thickness_nm
+    assert sum(1 for r in cell.topology.residues() if r.name == "LI") > 0  # counter-ions placed

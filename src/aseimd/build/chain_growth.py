@@ -39,7 +39,8 @@ without the Rosenbluth-weight reweighting of whole chains (in a crowded box
 states that fit are slightly favoured over their Boltzmann share of the
 self-avoiding ensemble; the relaxation and the MD that follows equilibrate
 them).  A step with no fitting candidate makes the walk back up one step,
-further (up to :data:`MAX_BACKTRACK_DEPTH`) each time it fails again at or
+further (up to :data:`MAX_BACKTRACK_DEPTH`, in a chain's later tries
+:data:`MAX_BACKTRACK_DEPTH_LATE`) each time it fails again at or
 before the same place; a step backed into chooses among its fitting states
 with equal weights a quarter of the time, so stiff backbones and side chains
 can turn away from a dead end; a chain that backs up too often is restarted
@@ -72,6 +73,12 @@ BACKTRACK_UNIFORM = 0.25
 #: 50 % density grow ~2.7x faster at depth 2 than at 8, and 2 nm PAN layers of DP 60 chains grow at
 #: the first start-box density where depth 8 needed the looser fallback box in 4 of 6 seeds.
 MAX_BACKTRACK_DEPTH = 2
+#: Deepest back-up in the later tries of a chain (after :data:`SHALLOW_TRIES` restarts): stiff chains
+#: (Li-Nafion's PTFE backbone with its side chains, 682 atoms) can need to undo more than two steps to
+#: leave a dead end; at depth 2 alone the full-size systems/li-nafion-lipf6.yaml layer does not grow.
+MAX_BACKTRACK_DEPTH_LATE = 8
+#: Tries (restarts) of a chain made with the shallow back-up before the deep one.
+SHALLOW_TRIES = 2
 #: Back-ups allowed per growth step of a chain before it is restarted elsewhere.
 BACKTRACKS_PER_STEP = 3.0
 #: Radius (nm) within which placed atoms are counted to pick the least crowded of the chain starts.
@@ -632,7 +639,8 @@ class ChainGrower:
                 if backtracks > max(self.max_backtracks, BACKTRACKS_PER_STEP * n_steps):
                     break
                 # back up one step, or further when the walk keeps failing at the same place
-                depth = min(depth + 1, MAX_BACKTRACK_DEPTH) if step <= fail_at else 1
+                cap = MAX_BACKTRACK_DEPTH if _restart < SHALLOW_TRIES else MAX_BACKTRACK_DEPTH_LATE
+                depth = min(depth + 1, cap) if step <= fail_at else 1
                 fail_at = step
                 for _ in range(min(depth, step)):
                     step -= 1
