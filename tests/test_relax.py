@@ -48,14 +48,19 @@ def _energy_forces(ctx):
             st.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
 
 
-def test_soft_core_pair_at_0_05_nm_stays_finite_where_the_full_lj_explodes(grown):
+def _full_and_soft(grown):
+    """The grown layer in a box 2.3 nm taller than its start box: (top, pos, box, full system, soft system)."""
     from aseimd.forcefield.system import create_system
 
     top, pos, start = grown
     box = start + np.array([0.0, 0.0, 2.3])
     top.setPeriodicBoxVectors(rx._vectors(box))
     system = create_system(top, charge_scale=1.0, cutoff_nm=0.9, constraints=None)
-    soft = rx._soft_system(system, 1.0)
+    return top, pos, box, system, rx._soft_system(system, 1.0)
+
+
+def test_soft_core_pair_at_0_05_nm_stays_finite_where_the_full_lj_explodes(grown):
+    top, pos, box, system, soft = _full_and_soft(grown)
     bad, a, b = _overlapped(top, pos)
     ctx = _context(soft, bad, box)
     for lam in (rx.SOFT_LAMBDA_START, rx.SOFT_LAMBDA_END):
@@ -100,13 +105,7 @@ def test_soft_repulsion_is_zero_beyond_its_minimum_and_finite_at_contact():
 def test_soft_system_keeps_every_bonded_term_and_drops_charges(grown):
     import openmm
 
-    from aseimd.forcefield.system import create_system
-
-    top, pos, start = grown
-    box = start + np.array([0.0, 0.0, 2.3])
-    top.setPeriodicBoxVectors(rx._vectors(box))
-    system = create_system(top, charge_scale=1.0, cutoff_nm=0.9, constraints=None)
-    soft = rx._soft_system(system, 1.0)
+    top, pos, box, system, soft = _full_and_soft(grown)
     kinds = [type(f).__name__ for f in soft.getForces()]
     assert "NonbondedForce" not in kinds and "CMMotionRemover" not in kinds
     for f in system.getForces():

@@ -44,8 +44,6 @@ from aseimd.errors import SpecError
 
 #: Names of the analyses a spec can ask for, in the order they run.
 ANALYSES = ("diffusion", "transference", "coordination", "solvent_cn", "profile")
-#: Analyses fed whole unwrapped runs by a position collector (the others are streams).
-TRANSPORT_ANALYSES = ("diffusion", "transference")
 #: System kinds.
 SYSTEM_KINDS = ("electrolyte", "interface")
 #: Keys of an electrolyte system and their defaults (``None``: not set).

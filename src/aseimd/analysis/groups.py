@@ -266,12 +266,9 @@ class PositionCollector:
         self._ref_com = np.empty((n_frames, 3)) if ref is not None else None
         self._boxes = np.empty((n_frames, 3, 3)) if traj.has_box else None
         self._com_steps = np.zeros((n_frames, 3)) if system else None
-        self._w_all = None
-        if system:
+        if system:  # mass fractions (rounded to float32 as before, so the drift keeps its golden values)
             w_all = traj.masses(read)
-            self._w_all = (w_all / w_all.sum()).astype(np.float32)
-        if system:  # mass fractions in float64 for the centre-of-mass product
-            self._w_all64 = self._w_all.astype(np.float64)
+            self._w_all64 = (w_all / w_all.sum()).astype(np.float32).astype(np.float64)
         self._w_ref = None if ref is None else ref.atom_masses / ref.atom_masses.sum()
         self._com0 = None
         self._n_fed = 0
@@ -288,8 +285,8 @@ class PositionCollector:
         The chunk is worked through in blocks of about :data:`BLOCK_BYTES` of positions: the
         several numpy passes over each block (steps, image counts, centres, drift) then run in
         the CPU cache and reuse small temporaries, instead of streaming chunk-sized arrays
-        through memory once per pass. The block boundaries do not change the numbers beyond
-        float64 rounding (the unwrapper and the drift walk carry their state across them).
+        through memory once per pass. The unwrapper carries its state across block boundaries, and
+        the centre of mass is formed frame by frame, so the blocks do not change the numbers.
         """
         n = chunk.xyz_nm.shape[0]
         if chunk.start != self._n_fed:

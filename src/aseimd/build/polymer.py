@@ -222,7 +222,6 @@ def _grow_chains(spec, bps, final_box, layer, fraction, n_total, n_ion_atoms, io
                                                            free_stereo=spec.tacticity == "atactic")
         signs_built.append(grower.last_signs.copy())
         offset += bp.n_atoms
-    grower.stats["growth_density_fraction"] = fraction
     return start_box, grower, positions, signs_built, offset
 
 
@@ -329,7 +328,7 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
     info = {
         "growth": {"atoms": int(n_chain_atoms), "seconds": round(t_grow, 3),
                    "atoms_per_s": round(n_chain_atoms / max(t_grow, 1e-9), 1), **grower.stats,
-                   "growth_failures": failures},
+                   "growth_density_fraction": fraction, "growth_failures": failures},
         "relax_seconds": round(t_relax, 3),
         "sequences": [[r.species for r in s] for s in seqs],
         "stereo_requested": [s.tolist() for s in signs_built if len(s)],
