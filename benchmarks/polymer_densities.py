@@ -6,7 +6,8 @@ Usage::
         [--equil-ps 300] [--prod-ps 600] [--max-wall-min 20] [--cycle-scale 1.0] [--json out.json]
 
 Systems (temperatures as in REFERENCE_DATA.md): PEO melt 353 K, PDMS 298 K,
-amorphous PAN 298 K, PEO + LiTFSI (r = Li/EO = 0.06) 363 K.  Each box is built
+amorphous PAN 298 K, PEO + LiTFSI (r = Li/EO = 0.06) 363 K; and MGN, the PAN dimer
+(2-methylglutaronitrile, a liquid) at 298 K, a check of the PAN parameters free of glass preparation.  Each box is built
 with ``aseimd.build.polymer.build_melt`` (~1.5-1.8k atoms) at a fixed start
 density chosen 5-12 % *below* experiment (``START_DENSITY``; not computed from
 the reference), so the barostat has to compress it and a result near
@@ -110,6 +111,13 @@ CASES = [
          anneal=True),
     Case("PEO-LiTFSI", "PEO", 20, 8, 363.0, (1.230, 1.230), "Villaluenga et al., JES 2018", 1.15,
          salt="LiTFSI", eo_per_li=1 / 0.06),
+    # Diagnostic for PAN (not a polymer): a PAN chain of two units is PAH + PAT =
+    # CH3-CH(CN)-CH2-CH2-CN, 2-methylglutaronitrile, a room-temperature liquid.  Its density tests the
+    # shipped PAN residues and parameters on a liquid that equilibrates in ~100 ps, free of the glass
+    # preparation question.  Experiment 0.95 g/cm3 at 25 C (PubChem / supplier data as compiled at
+    # grokipedia.com/page/2_methylglutaronitrile: a secondary source).
+    Case("MGN", "PAN", 2, 80, 298.0, (0.95, 0.95), "2-methylglutaronitrile, 0.95 at 25 C (secondary source)",
+         0.85),
 ]
 
 
