@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aseimd.build import relax as rx
-from aseimd.build.polymer import PolymerSpec, _grow_and_relax
+from aseimd.build.polymer import PolymerSpec, grow_chains
 
 FINAL = np.array([2.2, 2.2, 1.6])
 
@@ -14,9 +14,10 @@ FINAL = np.array([2.2, 2.2, 1.6])
 @pytest.fixture(scope="module")
 def grown():
     """Three PEO 6-mers grown in a layer (not relaxed): topology, positions, start box (x, y, thickness)."""
-    top, pos, _info = _grow_and_relax(PolymerSpec("PEO", n_repeat=6), final_box=FINAL, layer=True, n_chains=3,
-                                      temperature_K=300.0, seed=4, relax=False)
-    return top, pos, FINAL * np.array([1.0, 1.0, 2.0])
+    g = grow_chains(PolymerSpec("PEO", n_repeat=6), final_box=FINAL, layer=True, n_chains=3, temperature_K=300.0,
+                    seed=4)
+    assert g.fraction == 0.5
+    return g.topology, g.positions_nm, g.start_box_nm
 
 
 def _overlapped(top, pos, r_nm=0.05):

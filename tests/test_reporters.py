@@ -150,3 +150,33 @@ def test_blowup_guard_names_stage_and_step():
         guard.check(30, FakeState(-1000.0, 0.5 * 300 * 0.00831446261815324 * 1200))
     with pytest.raises(BlowUp, match="potential energy"):
         guard.check(40, FakeState(5e5, 100.0))
+
+
+def test_dcd_writer_and_thermo_reporter_sync_to_disk_and_close_once(tmp_path, monkeypatch):
+    """Both file-owning writers (one shared implementation, aseimd.fileio.SyncedFile): ``sync`` flushes and
+    fsyncs their own file, ``close`` closes it and may be called again."""
+    import os
+
+    import aseimd.fileio as fileio
+
+    synced, real_fsync = [], os.fsync
+
+    def fsync(fd):
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(fileio.os, "fsync", fsync)
+    w = DCDWriter(tmp_path / "x.dcd", 2, 10, 10, 0.002)
+    w.write(np.zeros((2, 3)), np.array([3.0, 3.0, 3.0]))
+    thermo = ThermoReporter(tmp_path / "thermo.csv", "nvt", 0, 30, 10, 0.001, 6, 80.0)
+    thermo._csv.writerow(["unflushed"])  # a row still in Python's buffer
+    for writer in (w, thermo):
+        synced.clear()
+        writer.sync()
+        assert synced == [writer._file.fileno()]
+    assert dcd_frame_count(tmp_path / "x.dcd", 2) == 1
+    assert (tmp_path / "thermo.csv").read_text().splitlines()[-1] == "unflushed"  # on disk after sync
+    for writer in (w, thermo):
+        writer.close()
+        assert writer._file.closed
+        writer.close()  # again: nothing happens

@@ -469,3 +469,24 @@ def atomic_write_csv(path: str | os.PathLike, headers: list[str], columns: list,
     """Write columns as CSV to ``path`` atomically (refusing to overwrite unless ``force``)."""
     _check_write_target(path, force)
     return atomic_write_text(path, format_csv(headers, columns))
+
+
+class SyncedFile:
+    """Mixin of a writer that owns one open file, ``self._file`` (run-directory DCD and thermo.csv).
+
+    ``sync`` pushes what was written to the operating system and to disk (a checkpoint of the
+    same step relies on it: frames and rows up to that step are durable before it); ``close``
+    closes the file once (closing flushes it), and again is a no-op.
+    """
+
+    _file: Any
+
+    def sync(self) -> None:
+        """Flush to the operating system and to disk."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Close the file (after flushing it); nothing if it is closed already."""
+        if not self._file.closed:
+            self._file.close()

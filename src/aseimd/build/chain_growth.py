@@ -52,6 +52,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -590,6 +591,7 @@ class ChainGrower:
             step, backtracks = 0, 0
             uniform = np.zeros(n_steps, dtype=bool)  # a step backed into may draw all states equally
             depth, fail_at = 0, -1
+            frame = None  # start frame (direction, reference point) of the chain's chosen first step
             while step < n_steps:
                 sp = plan[step]
                 flat = uniform[step] and rng.random() < BACKTRACK_UNIFORM
@@ -600,18 +602,18 @@ class ChainGrower:
                     states = _draw_states(rng, sp, bp, self.quick_draws, flat)
                     st_signs = rng.choice(np.array([1, -1]), size=(self.quick_draws, len(sp.stereo))) \
                         if free_stereo and len(sp.stereo) else None
-                    xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
-                    hit = np.flatnonzero(ok)
+                    cands = self._try(bp, sp, offset, pos, tors, signs, states, st_signs, frame)
+                    hit = np.flatnonzero(cands.ok)
                 if step == 0:
                     # the chain's start: of many random starts that fit, the least crowded one
                     # (the start is not a torsion: choosing it biases no torsion statistics)
                     states, w, st_signs = _all_states(rng, sp, bp, free_stereo, flat)
-                    xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
+                    cands = self._try(bp, sp, offset, pos, tors, signs, states, st_signs, frame)
                     ci = -1
-                    if np.any(ok):
-                        pi, _j, dist = self.grid.neighbours(xyz[:, 0])
-                        crowd = np.bincount(pi[dist < START_PROBE_NM], minlength=len(ok)).astype(float)
-                        crowd[~ok] = np.inf
+                    if np.any(cands.ok):
+                        pi, _j, dist = self.grid.neighbours(cands.xyz[:, 0])
+                        crowd = np.bincount(pi[dist < START_PROBE_NM], minlength=len(cands.ok)).astype(float)
+                        crowd[~cands.ok] = np.inf
                         ci = int(rng.choice(np.flatnonzero(crowd == crowd.min())))
                 elif len(hit):
                     ci = int(hit[0])
@@ -619,19 +621,19 @@ class ChainGrower:
                     # stage 2: every state at once, Rosenbluth choice among those that fit
                     self.stats["full_evaluations"] += 1
                     states, w, st_signs = _all_states(rng, sp, bp, free_stereo, flat)
-                    xyz, ok = self._try(bp, sp, offset, pos, tors, signs, states, st_signs)
-                    ci = rosenbluth_choice(rng, w, ok)
+                    cands = self._try(bp, sp, offset, pos, tors, signs, states, st_signs, frame)
+                    ci = rosenbluth_choice(rng, w, cands.ok)
                 if ci >= 0:
-                    self.stats["candidates"] += len(ok)
-                    for i, v in zip(sp.atom_list, self._last_lists[ci]):
+                    self.stats["candidates"] += len(cands.ok)
+                    for i, v in zip(sp.atom_list, cands.lists[ci]):
                         pos[i] = v
                     if len(sp.vars):
                         tors[sp.vars] = states[ci]
                     if st_signs is not None:
                         signs[sp.stereo] = st_signs[ci]
-                    self.grid.add(offset + sp.atoms, xyz[ci])
+                    self.grid.add(offset + sp.atoms, cands.xyz[ci])
                     if sp.index == 0:  # the start frame of the chosen candidate (later steps may use it)
-                        self._frame = self._frames[ci]
+                        frame = cands.frames[ci]
                     step += 1
                     continue
                 backtracks += 1
@@ -657,13 +659,13 @@ class ChainGrower:
             f"the layer/box is too thin or too crowded for these chains: use fewer or shorter chains, "
             f"a thicker layer or a lower density")
 
-    def _try(self, bp, sp, offset, pos, tors, signs, tors_c, signs_c):
+    def _try(self, bp, sp, offset, pos, tors, signs, tors_c, signs_c, frame) -> _Candidates:
         """Place candidates (torsions ``tors_c`` (C, k), free signs ``signs_c``) and check them.
 
-        Returns the candidate positions, shape (C, n_step_atoms, 3), and which fit, shape (C,).
+        ``frame`` is the chain's start frame (None before its first step is placed).  Returns the
+        candidates' positions and start frames and which of them fit (:class:`_Candidates`).
         """
-        lists = self._place_candidates(bp, sp, pos, tors, signs, tors_c, signs_c)
-        self._last_lists = lists
+        lists, frames = self._place_candidates(bp, sp, pos, tors, signs, tors_c, signs_c, frame)
         xyz = np.array(lists).reshape(len(lists), len(sp.atom_list), 3)
         C, m = xyz.shape[:2]
         ok = np.ones(C, dtype=bool)
@@ -690,13 +692,16 @@ class ChainGrower:
                     hit = (k < len(bp.excluded)) & (bp.excluded[np.minimum(k, len(bp.excluded) - 1)] == key)
                     bad[same] = ~hit
                 ok &= np.bincount(pi[bad] // m, minlength=C) == 0
-        return xyz, ok
+        return _Candidates(xyz, ok, lists, frames)
 
-    def _place_candidates(self, bp, sp, pos, tors, signs, tors_c, signs_c) -> list:
-        """Positions of the step's atoms for every candidate: a list (candidates) of lists of 3-tuples.
+    def _place_candidates(self, bp, sp, pos, tors, signs, tors_c, signs_c, frame) -> tuple[list, list]:
+        """Positions of the step's atoms for every candidate, and each candidate's start frame.
 
-        Plain-float NeRF per candidate: a step places a handful of atoms, where numpy's per-call
-        overhead would cost more than the arithmetic.
+        Returns a list (candidates) of lists of 3-tuples, and a list (candidates) of start frames:
+        the one a candidate of the chain's first step draws (its first atom's position starts a
+        random direction and reference point), else ``frame``, the chain's.  Plain-float NeRF per
+        candidate: a step places a handful of atoms, where numpy's per-call overhead would cost
+        more than the arithmetic.
         """
         rng = self.rng
         reg = self.region
@@ -708,6 +713,7 @@ class ChainGrower:
         for c in range(len(tc)):
             row = tc[c]
             new = {}
+            cframe = frame
 
             def at(i):
                 return new[i] if i in new else pos[i]
@@ -748,21 +754,20 @@ class ChainGrower:
                     p0 = (u[0] * reg.box_nm[0], u[1] * reg.box_nm[1], lo + u[2] * max(hi - lo, 0.0))
                     new[x] = p0
                     v, w = rng.normal(size=3), rng.normal(size=3)
-                    self._frame = (tuple(v / np.linalg.norm(v)), (p0[0] + w[0], p0[1] + w[1], p0[2] + w[2]))
+                    cframe = (tuple(v / np.linalg.norm(v)), (p0[0] + w[0], p0[1] + w[1], p0[2] + w[2]))
                 elif kind == 11:
                     _, _, b0, r = op
-                    u = self._frame[0]
+                    u = cframe[0]
                     if not reg.periodic_z:  # start roughly parallel to the layer
                         u = _unit((u[0], u[1], 0.3 * u[2]))
                     q = at(b0)
                     new[x] = (q[0] + r * u[0], q[1] + r * u[1], q[2] + r * u[2])
                 elif kind == 12:
                     _, _, b0, b1, r, th = op
-                    new[x] = nerf(self._frame[1], at(b0), at(b1), r, th, rng.random() * 2 * math.pi)
+                    new[x] = nerf(cframe[1], at(b0), at(b1), r, th, rng.random() * 2 * math.pi)
             out.append([new[i] for i in sp.atom_list])
-            frames.append(getattr(self, "_frame", None))
-        self._frames = frames
-        return out
+            frames.append(cframe)
+        return out, frames
 
     def place_rigid(self, elements, xyz_local: np.ndarray, offset: int, max_tries: int = 500) -> np.ndarray:
         """Insert a rigid molecule (ion) at a random position and orientation that overlaps nothing."""
@@ -802,6 +807,15 @@ class ChainGrower:
 # ---------------------------------------------------------------------------------------
 # candidate placements of one growth step (vectorised over candidates)
 # ---------------------------------------------------------------------------------------
+
+class _Candidates(NamedTuple):
+    """Candidate placements of one growth step (:meth:`ChainGrower._try`)."""
+
+    xyz: np.ndarray   # positions, shape=(C, n_step_atoms, 3), nm
+    ok: np.ndarray    # which fit, shape=(C,), bool
+    lists: list       # the same positions as lists of 3-tuples (what the walk stores)
+    frames: list      # each candidate's chain start frame (direction, reference point), or None
+
 
 @dataclass
 class _StepPlan:

@@ -9,17 +9,23 @@ given, as for the salted bulk melt of :func:`aseimd.build.polymer.build_melt`):
    templates (PEO: every O is an ether O; PAN: the nitrile N), ``ratio`` the sites per
    Li+ (``eo_per_li`` for PEO, ``an_per_li`` for PAN);
 2. the chains are grown by the polymer layer engine of :mod:`aseimd.build.polymer`
-   (self-avoiding walks in the growth layer, ``1 / GROWTH_DENSITY_FRACTION`` times
-   thicker than the final one), not yet relaxed;
+   (:func:`~aseimd.build.polymer.grow_chains`: self-avoiding walks in a growth layer
+   ``1 / fraction`` times thicker than the final one), not yet relaxed;
 3. ``round(n_sites / ratio)`` cations and as many anions (the salt is 1:1, so the layer
    stays neutral) are inserted one by one at random positions and orientations into
    the free volume of the grown layer: a candidate is kept when no atom of it is closer
    than :data:`INSERT_MIN_NM` to any atom already there (a cell list of the grown
    chains, updated as ions are accepted; no all-pairs matrix); where no place is found
    in :data:`INSERT_TRIES` tries the distance steps down the :data:`INSERT_MIN_NM` ladder;
+   steps 2 and 3 form one attempt at a start density ``fraction`` of the target: where the
+   chains or the ions find no room, both are grown again in the looser start layers of
+   :data:`aseimd.build.polymer.GROWTH_DENSITY_FALLBACKS` (0.5, then 0.35, 0.25 of the final
+   density; the same code as the neat layers, :func:`~aseimd.build.polymer.grow_with_fallbacks`),
+   and build.json's ``growth.growth_density_fraction`` records the one used;
 4. chains and ions are relaxed together (:func:`aseimd.build.relax.relax_cell`: soft-core
    start, compression to the layer thickness, then the full force field) between the
-   layer's walls, and the result is checked: every atom inside ``0 <= z <= thickness``,
+   layer's walls, with the chirality restraint on every stereocentre of the chains (PAN's
+   tacticity survives the soft core), and the result is checked: every atom inside ``0 <= z <= thickness``,
    the nearest non-bonded pair (:func:`aseimd.build.geometry.closest_nonbonded_pair`)
    at least :data:`MIN_PAIR_NM`.
 
@@ -33,6 +39,7 @@ little dilute; the z-only NPT stage of the interface protocol compresses it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -365,41 +372,37 @@ def build_salted_layer(spec, layer_salt: LayerSalt, *, box_xy_nm, thickness_nm: 
 
 def _grow_insert_relax(spec, layer_salt: LayerSalt, n_pairs: int, *, final_box: np.ndarray, rho_target: float,
                        temperature_K: float, seed: int):
-    """Grow the chains (not relaxed), insert the ions into the grown layer, relax both, check, record."""
-    import time
-
+    """Grow the chains, insert the ions into the grown layer (both at one start density, looser ones
+    if either fails), relax both keeping every stereocentre, check, record."""
     from aseimd.build.cell import Cell, append_copies
     from aseimd.build.geometry import closest_nonbonded_pair
     from aseimd.build.molecule import molecule
-    from aseimd.build.polymer import (
-        GROWTH_DENSITY_FRACTION,
-        _grow_and_relax,
-        _hydrogens_next_to_their_atom,
-        _provenance,
-    )
-    from aseimd.build.relax import relax_cell
+    from aseimd.build.polymer import _hydrogens_next_to_their_atom, _provenance, grow_chains, relax_and_record
     from aseimd.species import get_salt
 
     poly = spec.polymer
     thickness = float(final_box[2])
-    top, pos, info = _grow_and_relax(spec, final_box=final_box, layer=True, n_chains=spec.n_chains,
-                                     temperature_K=temperature_K, seed=seed, relax=False)
-    start_box = final_box * np.array([1.0, 1.0, 1.0 / GROWTH_DENSITY_FRACTION])  # the growth layer
-    n_chain_atoms = len(pos)
     cation, anion = get_salt(layer_salt.salt)
     mols = [(molecule(cation, seed=seed), n_pairs), (molecule(anion, seed=seed), n_pairs)]
-    t0 = time.perf_counter()
-    pos = np.array(pos, dtype=float)
-    pos[:, :2] = np.mod(pos[:, :2], start_box[:2])
-    ions_xyz, insertion = insert_ions(pos, start_box, [(m.positions_nm, n) for m, n in mols],
-                                      np.random.default_rng(seed + 104729))
-    insertion["seconds"] = round(time.perf_counter() - t0, 3)
-    for mol, count in mols:
-        append_copies(top, mol.topology, count)
-    pos = np.concatenate([pos, ions_xyz])
-    t1 = time.perf_counter()
-    pos = relax_cell(top, pos, start_box_nm=start_box, final_box_nm=final_box, layer=True)
-    info["relax_seconds"] = round(time.perf_counter() - t1, 3)
+    ion_rng = np.random.default_rng(seed + 104729)  # one stream for every attempt's insertion
+
+    def insert_into(grown):
+        """The salt into the free volume of one attempt's grown layer (appended to it)."""
+        t0 = time.perf_counter()
+        wrapped = np.array(grown.positions_nm, dtype=float)
+        wrapped[:, :2] = np.mod(wrapped[:, :2], grown.start_box_nm[:2])
+        ions_xyz, insertion = insert_ions(wrapped, grown.start_box_nm, [(m.positions_nm, n) for m, n in mols],
+                                          ion_rng)
+        insertion["seconds"] = round(time.perf_counter() - t0, 3)
+        for mol, count in mols:
+            append_copies(grown.topology, mol.topology, count)
+        grown.positions_nm = np.concatenate([grown.positions_nm, ions_xyz])  # the chains stay whole
+        return insertion
+
+    grown = grow_chains(spec, final_box=final_box, layer=True, n_chains=spec.n_chains, temperature_K=temperature_K,
+                        seed=seed, after_growth=insert_into)
+    top, n_chain_atoms = grown.topology, grown.n_chain_atoms
+    pos, info = relax_and_record(spec, grown, final_box=final_box, layer=True)
     pos[:, :2] = np.mod(pos[:, :2], final_box[:2])
     _hydrogens_next_to_their_atom(top, pos, final_box[:2])
     if np.any(pos[:, 2] < 0) or np.any(pos[:, 2] > thickness):
@@ -419,6 +422,6 @@ def _grow_insert_relax(spec, layer_salt: LayerSalt, n_pairs: int, *, final_box: 
         "salt": layer_salt.salt, "cation": cation.name, "anion": anion.name, "ion_pairs": int(n_pairs),
         "ratio_key": layer_salt.host.ratio_key, "site": layer_salt.host.site_label, "sites": int(n_sites),
         "ratio_requested": layer_salt.ratio, "ratio_achieved": n_sites / n_pairs,
-        "li_per_site": n_pairs / n_sites, "insertion": insertion, "nearest_pair_nm": nearest,
+        "li_per_site": n_pairs / n_sites, "insertion": grown.after, "nearest_pair_nm": nearest,
     }
     return Cell(top, pos, final_box.copy(), prov)

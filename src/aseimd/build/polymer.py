@@ -193,18 +193,120 @@ def _default_density(poly: Polymer, density):
     return float(density)
 
 
-def _grow_chains(spec, bps, final_box, layer, fraction, n_total, n_ion_atoms, ions, rng):
-    """Salt ions, then every chain, grown in the start box of one density ``fraction``.
+def start_box_nm(final_box_nm, layer: bool, fraction: float) -> np.ndarray:
+    """Box chains are grown in at ``fraction`` of the final density, nm.
 
-    Returns (start_box, grower, positions, stereo signs built per chain, atoms placed)."""
+    A layer keeps its lateral edges and is ``1 / fraction`` times thicker; a bulk box is a
+    cube ``fraction ** (-1/3)`` times larger.  :func:`aseimd.build.relax.relax_cell` compresses
+    it back to ``final_box_nm``.
+    """
+    final = np.asarray(final_box_nm, dtype=float)
+    if layer:
+        return final * np.array([1.0, 1.0, 1.0 / fraction])
+    return final / fraction ** (1.0 / 3.0)
+
+
+def grow_with_fallbacks(attempt, what: str):
+    """Run ``attempt(fraction)`` at each start density of :data:`GROWTH_DENSITY_FALLBACKS` until one works.
+
+    Parameters
+    ----------
+    attempt : callable
+        ``attempt(fraction) -> result``; a :class:`BuildError` means "no room at this start density".
+    what : str
+        Named in the error when every fraction fails (the polymer).
+
+    Returns
+    -------
+    result, fraction : float, failures : list of str
+        What the first successful attempt returned, its fraction and one line per failed attempt.
+
+    Raises
+    ------
+    BuildError
+        Every fraction failed: the last failure and the fractions tried, in one line.
+    """
+    failures, last = [], None
+    for fraction in GROWTH_DENSITY_FALLBACKS:
+        try:
+            return attempt(fraction), fraction, failures
+        except BuildError as exc:
+            failures.append(f"growth at {fraction:g} of the final density failed")
+            last = exc
+    tried = ", ".join(f"{f:g}" for f in GROWTH_DENSITY_FALLBACKS)
+    raise BuildError(f"{what}: {last} (growth tried at {tried} of the final density)")
+
+
+@dataclass
+class GrownChains:
+    """Chains (with their counter-ions and any ions grown with them) at one start density, not relaxed.
+
+    Attributes
+    ----------
+    topology : openmm.app.Topology
+        Chains, then counter-ions (Li-Nafion), then the ions given (and what ``after_growth`` appended).
+    positions_nm : numpy.ndarray, shape=(n_atoms, 3)
+        Unwrapped positions in nm inside ``start_box_nm``.
+    start_box_nm : numpy.ndarray, shape=(3,)
+        Box (bulk) or (x, y, thickness) (layer) the chains were grown in, nm.
+    fraction : float
+        Start density as a fraction of the target (one of :data:`GROWTH_DENSITY_FALLBACKS`).
+    failures : list of str
+        The attempts at denser start boxes that failed.
+    n_chain_atoms : int
+    blueprints : list of ChainBlueprint
+        One per chain, chain order.
+    signs_built : list of numpy.ndarray
+        Stereo signs built per chain (the requested ones; atactic: the ones the walk took).
+    sequences : list of list of PolymerResidue
+    n_counter : list of int
+        Counter-ions per chain.
+    stats : dict
+        The grower's counters.
+    seconds : float
+        Growth wall time (blueprints and every attempt; not ``after_growth``).
+    after : object
+        What ``after_growth`` returned (None without it).
+    """
+
+    topology: object
+    positions_nm: np.ndarray
+    start_box_nm: np.ndarray
+    fraction: float
+    failures: list
+    n_chain_atoms: int
+    blueprints: list
+    signs_built: list
+    sequences: list
+    n_counter: list
+    stats: dict
+    seconds: float = 0.0
+    after: object = None
+
+    def stereocentre_rows(self) -> list:
+        """``(centre, prev, next, substituent, sign)`` of every built stereocentre (global atom indices),
+        as :func:`aseimd.build.relax.relax_cell` takes them."""
+        rows, off = [], 0
+        for bp, signs in zip(self.blueprints, self.signs_built):
+            bb = [int(a) for a in bp.backbone]
+            for (c, s, _), sg in zip(bp.stereocentres, signs):
+                k = bb.index(c)
+                rows.append((off + c, off + bb[k - 1], off + bb[k + 1], off + s, int(sg)))
+            off += bp.n_atoms
+        return rows
+
+
+def _grow_at(spec, bps, seqs, n_counter, final_box, layer, fraction, ions, rng) -> GrownChains:
+    """Salt ions, every chain, then the counter-ions, grown in the start box of one density ``fraction``."""
+    from openmm import app
+
     from aseimd.build.chain_growth import ChainGrower, GrowthRegion
 
-    if layer:
-        start_box = final_box * np.array([1.0, 1.0, 1.0 / fraction])
-        region = GrowthRegion(start_box, False, 0.0, float(start_box[2]))
-    else:
-        start_box = final_box / fraction ** (1.0 / 3.0)
-        region = GrowthRegion(start_box, True)
+    poly = spec.polymer
+    start_box = start_box_nm(final_box, layer, fraction)
+    region = GrowthRegion(start_box, False, 0.0, float(start_box[2])) if layer else GrowthRegion(start_box, True)
+    n_ion_atoms = sum(len(m.positions_nm) * c for m, c in ions)
+    n_total = sum(bp.n_atoms for bp in bps) + sum(n_counter) + n_ion_atoms
     grower = ChainGrower(region, n_total, rng)
     positions = np.zeros((n_total, 3))
     # salt ions first, into the empty box (they occupy the last indices); then the chains around them
@@ -222,17 +324,77 @@ def _grow_chains(spec, bps, final_box, layer, fraction, n_total, n_ion_atoms, io
                                                            free_stereo=spec.tacticity == "atactic")
         signs_built.append(grower.last_signs.copy())
         offset += bp.n_atoms
-    return start_box, grower, positions, signs_built, offset
+    n_chain_atoms = offset
+    # counter-ions next to their charged groups
+    n_placed = 0
+    if poly.counter_ion:
+        off = 0
+        for bp in bps:
+            for ri, res in enumerate(bp.residues):
+                if res != poly.repeat.species:
+                    continue
+                s_atoms = [a for a in range(bp.n_atoms) if bp.residue_of[a] == ri and bp.elements[a] == "S"]
+                centre = positions[off + s_atoms[0]]
+                positions[offset] = grower.place_near("Li", centre, offset, 0.30, 0.45)
+                offset += 1
+                n_placed += 1
+            off += bp.n_atoms
+    # topology in the same order
+    top = app.Topology()
+    for bp in bps:
+        chain = top.addChain()
+        atoms = []
+        residues = [top.addResidue(name, chain) for name in bp.residues]
+        for a in range(bp.n_atoms):
+            atoms.append(top.addAtom(bp.names[a], app.Element.getBySymbol(bp.elements[a]), residues[bp.residue_of[a]]))
+        for a, b in bp.bonds:
+            top.addBond(atoms[int(a)], atoms[int(b)])
+    if n_placed:
+        sp = get_species(poly.counter_ion)
+        chain = top.addChain()
+        for _ in range(n_placed):
+            res = top.addResidue(sp.residue, chain)
+            top.addAtom(sp.residue, app.Element.getBySymbol("Li"), res)
+    for mol, count in ions:
+        append_copies(top, mol.topology, count)
+    return GrownChains(top, positions, start_box, fraction, [], n_chain_atoms, list(bps), signs_built,
+                       list(seqs), list(n_counter), dict(grower.stats))
 
 
-def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_chains: int,
-                    temperature_K: float, seed: int, ions=None, relax: bool = True):
-    """Shared engine of layers and melts. Returns (topology, positions, provenance pieces)."""
-    from openmm import app
+def grow_chains(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_chains: int, temperature_K: float,
+                seed: int, ions=None, after_growth=None) -> GrownChains:
+    """Grow the chains of a layer or a melt (not relaxed), falling back to looser start boxes.
 
-    from aseimd.build.chain_growth import blueprint, stereo_signs_measured
+    Chains are grown at :data:`GROWTH_DENSITY_FRACTION` of the final density; when the last chains
+    find no room (bulky repeat units such as PDMS's dimethylsiloxane, many chains per layer), or
+    ``after_growth`` fails, everything is grown again, continuing the same random stream, in the
+    looser start boxes of :data:`GROWTH_DENSITY_FALLBACKS` (:func:`grow_with_fallbacks`; the
+    relaxation compresses any of them to the same final box).
+
+    Parameters
+    ----------
+    spec : PolymerSpec
+    final_box : numpy.ndarray, shape=(3,)
+        Final box (bulk) or (x, y, thickness) (layer), nm.
+    layer : bool
+    n_chains : int
+    temperature_K : float
+        Temperature of the torsion-state statistics.
+    seed : int
+    ions : list of (Molecule, int), optional
+        Rigid ions placed into the empty start box before the chains (salted melts).
+    after_growth : callable, optional
+        ``after_growth(grown) -> object`` run on each attempt's grown chains, at the same start
+        density (salted layers insert their ions here and append them to ``grown``); a
+        :class:`BuildError` from it fails the attempt like a growth failure.  Its result is
+        ``GrownChains.after``.
+
+    Returns
+    -------
+    GrownChains
+    """
+    from aseimd.build.chain_growth import blueprint
     from aseimd.build.ffgeometry import ff_geometry
-    from aseimd.build.relax import relax_cell
     from aseimd.forcefield.loader import residue_templates
 
     t0 = time.perf_counter()
@@ -255,88 +417,75 @@ def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_
         bps.append(cache[key])
     n_counter = [sum(r.species == poly.repeat.species for r in s) if poly.counter_ion else 0 for s in seqs]
     ions = ions or []
-    n_ion_atoms = sum(len(m.positions_nm) * c for m, c in ions)
-    n_total = sum(bp.n_atoms for bp in bps) + sum(n_counter) + n_ion_atoms
-    # Grow at GROWTH_DENSITY_FRACTION of the final density; when the last chains find no room (bulky
-    # repeat units such as PDMS's dimethylsiloxane, many chains per layer), grow again, from the same
-    # random stream, in a looser start box (the relaxation compresses it either way).
-    failures, last = [], None
-    for fraction in GROWTH_DENSITY_FALLBACKS:
-        try:
-            start_box, grower, positions, signs_built, offset = _grow_chains(
-                spec, bps, final_box, layer, fraction, n_total, n_ion_atoms, ions, rng)
-            break
-        except BuildError as exc:
-            failures.append(f"growth at {fraction:g} of the final density failed")
-            last = exc
-    else:
-        tried = ", ".join(f"{f:g}" for f in GROWTH_DENSITY_FALLBACKS)
-        raise BuildError(f"{poly.name}: {last} (growth tried at {tried} of the final density)")
-    t_grow = time.perf_counter() - t0
-    n_chain_atoms = offset
-    # counter-ions next to their charged groups
-    counter_xyz = []
-    if poly.counter_ion:
-        off = 0
-        for bp in bps:
-            for ri, res in enumerate(bp.residues):
-                if res != poly.repeat.species:
-                    continue
-                s_atoms = [a for a in range(bp.n_atoms) if bp.residue_of[a] == ri and bp.elements[a] == "S"]
-                centre = positions[off + s_atoms[0]]
-                xyz = grower.place_near("Li", centre, offset, 0.30, 0.45)
-                positions[offset] = xyz
-                counter_xyz.append(offset)
-                offset += 1
-            off += bp.n_atoms
-    # topology in the same order
-    top = app.Topology()
-    for bp in bps:
-        chain = top.addChain()
-        atoms = []
-        residues = [top.addResidue(name, chain) for name in bp.residues]
-        for a in range(bp.n_atoms):
-            atoms.append(top.addAtom(bp.names[a], app.Element.getBySymbol(bp.elements[a]), residues[bp.residue_of[a]]))
-        for a, b in bp.bonds:
-            top.addBond(atoms[int(a)], atoms[int(b)])
-    if poly.counter_ion and counter_xyz:
-        sp = get_species(poly.counter_ion)
-        chain = top.addChain()
-        for _ in counter_xyz:
-            res = top.addResidue(sp.residue, chain)
-            top.addAtom(sp.residue, app.Element.getBySymbol("Li"), res)
-    for mol, count in ions:
-        append_copies(top, mol.topology, count)
+    after_seconds = [0.0]
+
+    def attempt(fraction):
+        grown = _grow_at(spec, bps, seqs, n_counter, final_box, layer, fraction, ions, rng)
+        if after_growth is not None:
+            t = time.perf_counter()
+            try:
+                grown.after = after_growth(grown)
+            finally:
+                after_seconds[0] += time.perf_counter() - t
+        return grown
+
+    grown, fraction, failures = grow_with_fallbacks(attempt, poly.name)
+    grown.failures = failures
+    grown.seconds = time.perf_counter() - t0 - after_seconds[0]
+    return grown
+
+
+def relax_and_record(spec: PolymerSpec, grown: GrownChains, *, final_box: np.ndarray, layer: bool,
+                     relax: bool = True) -> tuple[np.ndarray, dict]:
+    """Relax grown chains to ``final_box`` keeping every stereocentre, measure the stereo, record the growth.
+
+    Returns
+    -------
+    positions_nm : numpy.ndarray, shape=(n_atoms, 3)
+        Relaxed (unwrapped) positions, nm.
+    info : dict
+        ``growth`` (atoms, seconds, atoms_per_s, the grower's counters, ``growth_density_fraction``,
+        ``growth_failures``), ``relax_seconds``, ``sequences``, ``stereo_requested``,
+        ``stereo_measured`` (on the returned coordinates), ``counter_ions``, ``chain_masses_g_per_mol``.
+    """
+    from aseimd.build.chain_growth import stereo_signs_measured
+    from aseimd.build.relax import relax_cell
+
+    poly = spec.polymer
+    positions = grown.positions_nm
     t1 = time.perf_counter()
     if relax:
-        chiral, off = [], 0
-        for bp, signs in zip(bps, signs_built):
-            bb = [int(a) for a in bp.backbone]
-            for (c, s, _), sg in zip(bp.stereocentres, signs):
-                k = bb.index(c)
-                chiral.append((off + c, off + bb[k - 1], off + bb[k + 1], off + s, int(sg)))
-            off += bp.n_atoms
-        positions = relax_cell(top, positions, start_box_nm=start_box, final_box_nm=final_box, layer=layer,
-                               stereocentres=chiral)
+        positions = relax_cell(grown.topology, positions, start_box_nm=grown.start_box_nm, final_box_nm=final_box,
+                               layer=layer, stereocentres=grown.stereocentre_rows())
     t_relax = time.perf_counter() - t1
-    # tacticity measured on the final coordinates
+    # tacticity measured on the final coordinates (minimum image: wrapped positions are fine too)
     measured, off = [], 0
-    for bp in bps:
+    for bp in grown.blueprints:
         if bp.stereocentres:
-            measured.append(stereo_signs_measured(bp, positions[off:off + bp.n_atoms]).tolist())
+            measured.append(stereo_signs_measured(bp, positions[off:off + bp.n_atoms], final_box).tolist())
         off += bp.n_atoms
+    n_chain_atoms = grown.n_chain_atoms
     info = {
-        "growth": {"atoms": int(n_chain_atoms), "seconds": round(t_grow, 3),
-                   "atoms_per_s": round(n_chain_atoms / max(t_grow, 1e-9), 1), **grower.stats,
-                   "growth_density_fraction": fraction, "growth_failures": failures},
+        "growth": {"atoms": int(n_chain_atoms), "seconds": round(grown.seconds, 3),
+                   "atoms_per_s": round(n_chain_atoms / max(grown.seconds, 1e-9), 1), **grown.stats,
+                   "growth_density_fraction": grown.fraction, "growth_failures": list(grown.failures)},
         "relax_seconds": round(t_relax, 3),
-        "sequences": [[r.species for r in s] for s in seqs],
-        "stereo_requested": [s.tolist() for s in signs_built if len(s)],
+        "sequences": [[r.species for r in s] for s in grown.sequences],
+        "stereo_requested": [s.tolist() for s in grown.signs_built if len(s)],
         "stereo_measured": measured,
-        "counter_ions": int(sum(n_counter)),
-        "chain_masses_g_per_mol": [round(_chain_mass(s, poly), 3) for s in seqs],
+        "counter_ions": int(sum(grown.n_counter)),
+        "chain_masses_g_per_mol": [round(_chain_mass(s, poly), 3) for s in grown.sequences],
     }
-    return top, positions, info
+    return positions, info
+
+
+def _grow_and_relax(spec: PolymerSpec, *, final_box: np.ndarray, layer: bool, n_chains: int,
+                    temperature_K: float, seed: int, ions=None):
+    """Shared engine of layers and melts. Returns (topology, positions, provenance pieces)."""
+    grown = grow_chains(spec, final_box=final_box, layer=layer, n_chains=n_chains, temperature_K=temperature_K,
+                        seed=seed, ions=ions)
+    positions, info = relax_and_record(spec, grown, final_box=final_box, layer=layer)
+    return grown.topology, positions, info
 
 
 def _n_chains_for(spec: PolymerSpec, volume_nm3: float, density, what: str, rng_seed: int) -> tuple[int, float]:

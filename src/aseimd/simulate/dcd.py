@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aseimd.errors import SimulationError
+from aseimd.fileio import SyncedFile
 
 _AKMA_PS = 0.04888821  # one AKMA time unit in ps
 _TITLE = b"Created by aseimd (unwrapped coordinates)"
@@ -41,7 +42,7 @@ def frame_bytes(n_atoms: int) -> int:
     return (4 + 48 + 4) + 3 * (4 + 4 * n_atoms + 4)
 
 
-class DCDWriter:
+class DCDWriter(SyncedFile):
     """Write frames to a DCD file, creating it or appending to an existing one.
 
     Parameters
@@ -54,6 +55,9 @@ class DCDWriter:
         Steps between frames.
     dt_ps : float
         Integration timestep in ps (stored in the header as CHARMM does).
+
+    ``sync()`` makes the frames written so far durable, ``close()`` closes the file
+    (:class:`aseimd.fileio.SyncedFile`).
     """
 
     def __init__(self, path: str | Path, n_atoms: int, first_step: int, interval: int, dt_ps: float):
@@ -98,16 +102,6 @@ class DCDWriter:
         self._file.seek(20)
         self._file.write(struct.pack("<i", self._first_step + (self.n_frames - 1) * self._interval))
         self._file.flush()
-
-    def sync(self) -> None:
-        """Flush to the operating system and to disk."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            self._file.close()
 
 
 def dcd_frame_count(path: str | Path, n_atoms: int) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 import openmm as mm
 import openmm.unit as unit
 
-from aseimd.fileio import atomic_write_bytes, atomic_write_text
+from aseimd.fileio import SyncedFile, atomic_write_bytes, atomic_write_text
 from aseimd.simulate._faults import crash_point
 from aseimd.simulate.dcd import DCDWriter
 
@@ -106,7 +106,7 @@ class _StageReporter:
         """Release files (nothing by default)."""
 
 
-class ThermoReporter(_StageReporter):
+class ThermoReporter(SyncedFile, _StageReporter):
     """Append one row per report to ``thermo.csv`` (header written once, units in names).
 
     Parameters
@@ -161,16 +161,6 @@ class ThermoReporter(_StageReporter):
             f"{v['a']:.12g}", f"{v['b']:.12g}", f"{v['c']:.12g}", self.stage,
         ])
         self._file.flush()
-
-    def sync(self) -> None:
-        import os
-
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
 
 
 class BlowupGuard(_StageReporter):
