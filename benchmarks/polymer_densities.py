@@ -270,6 +270,7 @@ def run_case(case: Case, args, log) -> dict:
             ctx.setParameter(openmm.MonteCarloBarostat.Pressure(), p_bar)
             ctx.setParameter(openmm.MonteCarloBarostat.Temperature(), T)
         n = max(1, int(round(ps * 1000.0 / TIMESTEP_FS / SAMPLE_STEPS)))
+        t_stage0 = sim_ps[0]
         for _ in range(n):
             integ.step(SAMPLE_STEPS)
             sim_ps[0] += SAMPLE_STEPS * TIMESTEP_FS / 1000.0
@@ -278,11 +279,20 @@ def run_case(case: Case, args, log) -> dict:
                 stopped[0] = True
                 break
         log(f"[{case.name}] {name:>6s} T {T:5.0f} K  P {'-' if p_bar is None else f'{p_bar:g}':>7s} bar  "
-            f"{ps:6.1f} ps  rho {series[-1][2]:.4f}  ({time.time() - t0:.0f} s)")
+            f"{sim_ps[0] - t_stage0:6.1f} ps  rho {series[-1][2]:.4f}  ({time.time() - t0:.0f} s)")
 
     T = case.temperature_K
     stage("nvt", T, None, 10.0)
-    if case.anneal:
+    quench = case.anneal and args.glass == "quench"
+    if quench:
+        # alternative glass preparation: a 1-bar melt at --quench-from-K, then NPT cooling in 10 K steps
+        # at --quench-K-per-ps down to T (a plain MD quench; no published schedule is followed)
+        stage("melt", args.quench_from_K, 1.0, args.quench_hold_ps)
+        t_k = args.quench_from_K
+        while t_k - 10.0 > T:
+            t_k -= 10.0
+            stage(f"q{t_k:.0f}", t_k, 1.0, 10.0 / args.quench_K_per_ps)
+    elif case.anneal:
         for k, (tk, pf, ps) in enumerate(CYCLE_21, start=1):
             stage(f"md{k}", args.tmax_K if tk == "max" else T, None if pf is None else pf * args.pmax_bar,
                   ps * args.cycle_scale)
@@ -308,8 +318,10 @@ def run_case(case: Case, args, log) -> dict:
            "reference": list(case.reference), "source": case.source, "simulated_ns": sim_ps[0] / 1000.0,
            "production_ns": len(x) * dt / 1000.0, "production_capped": capped,
            "wall_s": time.time() - t0, "scale14": args.scale14 if args.scale14 is not None else 0.5, "platform": platform.getName(),
-           "protocol": ("21-step cycle x%g (Tmax %g K, Pmax %g bar) + NPT" % (args.cycle_scale, args.tmax_K,
-                                                                              args.pmax_bar))
+           "protocol": (("1-bar quench from %g K (%g ps hold), %g K/ps in 10 K steps + NPT"
+                         % (args.quench_from_K, args.quench_hold_ps, args.quench_K_per_ps)) if quench else
+                        ("21-step cycle x%g (Tmax %g K, Pmax %g bar) + NPT" % (args.cycle_scale, args.tmax_K,
+                                                                               args.pmax_bar)))
            if case.anneal else "NVT 10 ps + NPT"}
     if case.salt:
         res["salt"] = {"salt": case.salt, "r_li_per_eo": cell.provenance.get("salt", {}).get("r_li_per_eo")}
@@ -352,6 +364,11 @@ def main(argv=None) -> int:
     ap.add_argument("--cycle-scale", type=float, default=1.0, help="factor on the 21-step cycle stage lengths")
     ap.add_argument("--tmax-K", type=float, default=600.0)
     ap.add_argument("--pmax-bar", type=float, default=5.0e4)
+    ap.add_argument("--glass", choices=("cycle", "quench"), default="cycle",
+                    help="glass preparation for PAN: the 21-step cycle (default) or a 1-bar NPT quench from a melt")
+    ap.add_argument("--quench-from-K", type=float, default=500.0, help="quench: melt temperature")
+    ap.add_argument("--quench-hold-ps", type=float, default=100.0, help="quench: 1-bar NPT time at the melt temperature")
+    ap.add_argument("--quench-K-per-ps", type=float, default=1.0, help="quench: cooling rate")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scale14", type=float, default=None,
                     help="diagnostic: 1-4 Coulomb and LJ scale instead of the shipped 0.5 (not the shipped force field)")
