@@ -18,8 +18,9 @@ Understood (with mdtraj's meaning, ``mdtraj.core.selection``):
 - ``index``, ``resid`` / ``resi`` (0-based residue index), ``residue`` /
   ``resSeq`` (residue number of the file), ``chainid`` (0-based chain index)
   followed by one or more non-negative integers, or ``A to B`` (inclusive);
-- ``not`` / ``!``, ``and`` / ``&&``, ``or`` / ``||`` and parentheses, with
-  mdtraj's precedence (not, then and, then or).
+- ``not`` / ``!``, ``and`` / ``&&``, ``or`` / ``||`` and parentheses (one
+  level deep, :data:`MAX_DEPTH`), with mdtraj's precedence (not, then and,
+  then or).
 
 Everything else (quoted strings, numbers as names, comparisons such as
 ``mass > 2``, regular expressions, ``protein``, ``water``, ``within``, the
@@ -47,6 +48,11 @@ _RESERVED = (set(_STRING_FIELDS) | set(_INT_FIELDS) | set(_CONSTANTS)
                 "backbone", "is_backbone", "sidechain", "is_sidechain", "protein", "is_protein", "code", "rescode",
                 "resc", "nucleic", "is_nucleic", "water", "waters", "is_water", "n_bonds", "segment_id",
                 "segname", "mass"})
+#: Deepest nesting of parentheses evaluated here. mdtraj 1.11's parser (16 precedence levels in pyparsing)
+#: runs out of Python's recursion limit from two or three levels on, depending on the caller's stack, and
+#: the selection is then reported as invalid; deeper strings go to mdtraj so that a selection means the
+#: same whatever the topology format.
+MAX_DEPTH = 1
 _TOKEN = re.compile(r"\s*(\(|\)|&&|\|\||!|[A-Za-z][A-Za-z0-9]*|[0-9]+|\S)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
 
@@ -95,6 +101,7 @@ class _Parser:
 
     def __init__(self, tokens: list[str], table: AtomTable) -> None:
         self.tokens, self.pos, self.table = tokens, 0, table
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -135,7 +142,11 @@ class _Parser:
     def primary(self) -> np.ndarray:
         tok = self.take()
         if tok == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _Unsupported
             mask = self.expression()
+            self.depth -= 1
             if self.take() != ")":
                 raise _Unsupported
             return mask
