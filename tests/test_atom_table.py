@@ -147,7 +147,8 @@ SUPPORTED = [
 ]
 #: mdtraj syntax outside the subset: must go to mdtraj (None), which answers it.
 UNSUPPORTED = [
-    "mass > 2", "mass 6 to 7", "index", "index a", "index 1 to", "index to 5", "resname 'LI'", 'resname "LI"', "name =~ 'O.*'", "water", "protein",
+    "mass > 2", "mass 6 to 7", "index", "index a", "index 1 to", "index to 5", "resname 'LI'", 'resname "LI"',
+    "name =~ 'O.*'", "water", "protein",
     "resname LI and mass < 10", "name", "resname", "index 007", "resname True", "resname LI to PF6",
     "not(resname LI)", "! not resname LI", "resname 1", "index 1.5", "index < 5", "index eq 5", "resname LI and name",
     "segname A", "resname LI name LI", "resname LI name", "backbone", "RESNAME LI", "resname LI AND name LI",
