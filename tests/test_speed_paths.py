@@ -79,12 +79,24 @@ def test_analyze_imports_no_simulation_build_or_campaign_code(files, tmp_path):
     assert not any(m == "openmm" or m.startswith("openmm.") for m in loaded)
 
 
+def test_unique_and_intersects_are_numpys(rng):
+    from aseimd.analysis._arrays import intersects, unique
+
+    for _ in range(300):
+        a, b = rng.integers(0, 60, rng.integers(0, 40)), rng.integers(0, 60, rng.integers(0, 40))
+        assert np.array_equal(unique(a), np.unique(a)) and unique(a).dtype == np.unique(a).dtype
+        assert intersects(a, b) == bool(np.intersect1d(a, b).size)
+        f = rng.normal(size=25).round(1)
+        assert np.array_equal(unique(f), np.unique(f))
+
+
 def test_selection_outside_the_light_subset_goes_to_mdtraj(files, tmp_path):
     top, traj = files
     light = tmp_path / "light.json"
     loaded = _modules("cli", "analyze", "diffusion", "--top", str(top), "--traj", str(traj),
                       "--group", "Li=resname LI", "--json", str(light), "--no-plot")
     assert "mdtraj" not in loaded
+    assert "numpy.ma" not in loaded  # np.unique imports it (~40 ms): aseimd.analysis._arrays.unique instead
     heavy = tmp_path / "heavy.json"
     loaded = _modules("cli", "analyze", "diffusion", "--top", str(top), "--traj", str(traj),
                       "--group", "Li=resname LI and mass > 6", "--json", str(heavy), "--no-plot")

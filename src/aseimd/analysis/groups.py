@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aseimd.analysis._arrays import unique
 from aseimd.analysis.trajectory import Trajectory
 from aseimd.analysis.unwrap import Unwrapper
 from aseimd.errors import AnalysisError, AseimdError
@@ -97,7 +98,7 @@ class Group:
     @property
     def n_residues(self) -> int:
         """Number of distinct residues the group's atoms belong to."""
-        return int(np.unique(self.atom_residues).size)
+        return int(unique(self.atom_residues).size)
 
 
 def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Group:
@@ -252,7 +253,7 @@ class PositionCollector:
         # of mass come out bit for bit the same whichever groups are selected: analyses sharing one read
         # equal each run alone)
         union = (np.arange(n_atoms) if system
-                 else np.unique(np.concatenate([g.atom_indices for g in members])))
+                 else unique(np.concatenate([g.atom_indices for g in members])))
         self.atoms = read = union  # the atoms read: with drift=system, every atom, in the same pass
         self._where = [_view(np.searchsorted(union, g.atom_indices)) for g in members]
         residue_of_union = traj.atoms.residue[union]
