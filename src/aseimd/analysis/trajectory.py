@@ -27,6 +27,13 @@ mdtraj's C readers are silenced on stdout (:func:`quiet_c_stdout`; also on
 stderr while a damaged file is probed).
 :func:`open_trajectory` also accepts an mdtraj Trajectory or an MDAnalysis
 Universe in memory (:class:`MemoryTrajectory`).
+
+A plain PDB topology (as ``aseimd build`` writes it) is read without mdtraj
+(:mod:`aseimd.analysis.atom_table`) and selections in the common syntax are
+evaluated on its atom table (:mod:`aseimd.analysis.selection`); any other
+topology, PDB or selection goes to mdtraj, and the mdtraj ``Topology`` is
+loaded on first use of :attr:`Trajectory.topology`. With a DCD, the common
+``analyze diffusion`` / ``transference`` run then never imports mdtraj.
 """
 
 from __future__ import annotations
