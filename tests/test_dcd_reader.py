@@ -77,3 +77,29 @@ def test_mdtraj_written_dcd(tmp_path, rng):
 def test_not_a_dcd_falls_back(tmp_path):
     (tmp_path / "x.dcd").write_bytes(b"\0" * 200)
     assert open_dcd(tmp_path / "x.dcd") is None
+
+
+def test_box_vectors_equal_mdtrajs_to_the_bit():
+    """The numpy unit-cell conversion (no mdtraj import on the DCD path) is mdtraj's, float32 rounding included."""
+    import warnings
+
+    from mdtraj.utils import lengths_and_angles_to_box_vectors
+
+    from aseimd.analysis.dcd_reader import _angle_deg, _box_vectors_nm
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    a, b, c = rng.uniform(5.0, 120.0, (3, n))
+    angles = rng.uniform(55.0, 125.0, (3, n))
+    angles[:, :1000] = 90.0  # orthorhombic: off-diagonal round-off cleaned
+    angles[0, 1000:1500] = 60.0
+    for stored in (angles, np.cos(np.radians(angles))):  # degrees (old writers) or cosines (CHARMM, OpenMM)
+        mine = _box_vectors_nm(a, b, c, *stored)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            va, vb, vc = lengths_and_angles_to_box_vectors(a * 0.1, b * 0.1, c * 0.1,
+                                                           *(_angle_deg(x) for x in stored))
+        ref = np.stack([va, vb, vc], axis=1)
+        ref[np.abs(ref) < 1e-9] = 0.0
+        np.testing.assert_array_equal(mine, ref.astype(np.float32).astype(np.float64))
+        assert np.all(mine[:1000][:, [0, 0, 1, 1, 2, 2], [1, 2, 0, 2, 0, 1]] == 0.0)

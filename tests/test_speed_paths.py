@@ -73,9 +73,41 @@ def test_analyze_imports_no_simulation_build_or_campaign_code(files, tmp_path):
                                                        ["aseimd", "forcefield"], ["aseimd", "campaign"])]
     assert not heavy
     assert not any(m.startswith("openmm.app") for m in loaded)
-    # mdtraj itself imports openmm.unit when OpenMM is installed; aseimd adds no OpenMM module of its own
-    openmm = {m for m in loaded if m == "openmm" or m.startswith("openmm.")}
-    assert openmm <= {m for m in _modules("mdtraj") if m == "openmm" or m.startswith("openmm.")}
+    # DCD + PDB with a common selection: the topology, the selection and the unit cells without mdtraj
+    # (0.2-0.4 s of imports; aseimd.analysis.atom_table / selection / dcd_reader), hence no OpenMM either
+    assert not any(m == "mdtraj" or m.startswith("mdtraj.") for m in loaded)
+    assert not any(m == "openmm" or m.startswith("openmm.") for m in loaded)
+
+
+def test_unique_and_intersects_are_numpys(rng):
+    from aseimd.analysis._arrays import intersects, unique
+
+    for _ in range(300):
+        a, b = rng.integers(0, 60, rng.integers(0, 40)), rng.integers(0, 60, rng.integers(0, 40))
+        assert np.array_equal(unique(a), np.unique(a)) and unique(a).dtype == np.unique(a).dtype
+        assert intersects(a, b) == bool(np.intersect1d(a, b).size)
+        f = rng.normal(size=25).round(1)
+        assert np.array_equal(unique(f), np.unique(f))
+
+
+def test_selection_outside_the_light_subset_goes_to_mdtraj(files, tmp_path):
+    top, traj = files
+    light = tmp_path / "light.json"
+    loaded = _modules("cli", "analyze", "diffusion", "--top", str(top), "--traj", str(traj),
+                      "--group", "Li=resname LI", "--json", str(light), "--no-plot")
+    assert "mdtraj" not in loaded
+    assert "numpy.ma" not in loaded  # np.unique imports it (~40 ms): aseimd.analysis._arrays.unique instead
+    heavy = tmp_path / "heavy.json"
+    loaded = _modules("cli", "analyze", "diffusion", "--top", str(top), "--traj", str(traj),
+                      "--group", "Li=resname LI and mass > 6", "--json", str(heavy), "--no-plot")
+    assert "mdtraj" in loaded  # mass comparisons are mdtraj's
+    a, b = json.loads(light.read_text()), json.loads(heavy.read_text())
+    assert a["Li"] == b["Li"]
+    assert (tmp_path / "light_msd.csv").read_text() == (tmp_path / "heavy_msd.csv").read_text()
+    bad = CliRunner().invoke(main, ["analyze", "diffusion", "--top", str(top), "--traj", str(traj),
+                                    "--group", "Li=resname LI and", "--json", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "is invalid" in bad.output
+    assert not (tmp_path / "bad.json").exists()
 
 
 @pytest.mark.parametrize("drift", ["system", "none"])

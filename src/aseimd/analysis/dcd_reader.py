@@ -160,14 +160,26 @@ def _angle_deg(value: np.ndarray) -> np.ndarray:
 
 
 def _box_vectors_nm(a, b, c, alpha, beta, gamma) -> np.ndarray:
-    """Box vectors (rows, nm) from lengths in Å and angles (cosines or degrees)."""
-    from mdtraj.utils import lengths_and_angles_to_box_vectors
+    """Box vectors (rows, nm) from lengths in Å and angles (cosines or degrees).
 
-    alpha, beta, gamma = _angle_deg(alpha), _angle_deg(beta), _angle_deg(gamma)
-    va, vb, vc = lengths_and_angles_to_box_vectors(a * 0.1, b * 0.1, c * 0.1, alpha, beta, gamma)
-    box = np.stack([va, vb, vc], axis=1)
-    # orthorhombic boxes come out with round-off in the off-diagonal; clean it
-    box[np.abs(box) < 1e-9] = 0.0
+    The usual triclinic construction: a along x, b in the xy plane, c completing
+    the cell. Written out here (no mdtraj import on the DCD path) with the same
+    float64 operations, in the same order, as ``mdtraj.utils.lengths_and_angles_to_box_vectors``,
+    including its zeroing of components below 1e-6 nm, so the boxes are bit for bit
+    those of mdtraj (``tests/test_dcd_reader.py`` checks it).
+    """
+    alpha, beta, gamma = np.radians(_angle_deg(alpha)), np.radians(_angle_deg(beta)), np.radians(_angle_deg(gamma))
+    a, b, c = (np.asarray(v, dtype=float) * 0.1 for v in (a, b, c))
+    zero = np.zeros_like(a)
+    cx = c * np.cos(beta)
+    cy = c * (np.cos(alpha) - np.cos(beta) * np.cos(gamma)) / np.sin(gamma)
+    cz = np.sqrt(c * c - cx * cx - cy * cy)
+    # (n, vector, component): rows a, b, c
+    box = np.stack([np.stack([a, zero, zero], axis=-1),
+                    np.stack([b * np.cos(gamma), b * np.sin(gamma), np.zeros_like(b)], axis=-1),
+                    np.stack([cx, cy, cz], axis=-1)], axis=-2)
+    # orthorhombic boxes come out with round-off in the off-diagonal; clean it (mdtraj's 1e-6 nm, then 1e-9)
+    box[np.abs(box) < 1e-6] = 0.0
     # mdtraj hands out float32 unit cells: round the same way so both readers agree to the bit
     return box.astype(np.float32).astype(np.float64)
 

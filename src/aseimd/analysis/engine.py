@@ -53,6 +53,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from aseimd.analysis._arrays import unique
 from aseimd.errors import AnalysisError
 
 
@@ -91,7 +92,7 @@ def stream(traj, streams: Sequence) -> int:
     active = [(s, np.asarray(s.atoms, dtype=int)) for s in streams]
     passes = 0
     while active:
-        union = np.unique(np.concatenate([a for _, a in active]))
+        union = unique(np.concatenate([a for _, a in active]))
         columns = [None if a.size == union.size else np.searchsorted(union, a) for _, a in active]
         chunk_frames = max(1, min(traj.chunk_frames, PASS_BYTES // (12 * union.size)))
         for chunk in traj.iter_chunks(union, chunk_frames=chunk_frames):

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aseimd.analysis._arrays import unique
 from aseimd.analysis.blocks import block_stderr, jackknife_stderr, t_quantile_975
 from aseimd.errors import AnalysisError
 
@@ -104,7 +105,7 @@ def lag_grid(max_lag: int, points_per_decade: int = GRID_POINTS_PER_DECADE) -> n
     if max_lag < 1:
         return np.array([], dtype=int)
     n = int(np.ceil(np.log10(max_lag) * points_per_decade)) + 1
-    return np.unique(np.round(np.geomspace(1, max_lag, max(n, 2))).astype(int))
+    return unique(np.round(np.geomspace(1, max_lag, max(n, 2))).astype(int))
 
 
 def local_slopes(msd: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aseimd.analysis._arrays import unique
 from aseimd.analysis.msd_covariance import overlap_trace
 
 #: Window end as a multiple of its start ("a few multiples of the onset").
@@ -89,7 +90,7 @@ def window_lags(start: int, stop: int, max_points: int = MAX_FIT_POINTS) -> np.n
     """Integer lags spread evenly over [start, stop] (inclusive), at most ``max_points``."""
     if stop - start + 1 <= max_points:
         return np.arange(start, stop + 1, dtype=np.int64)
-    return np.unique(np.round(np.linspace(start, stop, max_points)).astype(np.int64))
+    return unique(np.round(np.linspace(start, stop, max_points)).astype(np.int64))
 
 
 def line_fit(lags: np.ndarray, n_frames: int | None = None, K: np.ndarray | None = None) -> LineFit:
@@ -151,7 +152,7 @@ def onset_candidates(max_stop: int, span: float = WINDOW_SPAN) -> np.ndarray:
     if top < 1:
         return np.array([], dtype=np.int64)
     n = max(2, int(np.ceil(np.log10(max(top, 1)) * ONSET_POINTS_PER_DECADE)) + 1)
-    return np.unique(np.round(np.geomspace(1, top, n)).astype(np.int64))
+    return unique(np.round(np.geomspace(1, top, n)).astype(np.int64))
 
 
 def window_stop(start: int, span: float = WINDOW_SPAN) -> int:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aseimd.analysis._arrays import unique
 from aseimd.analysis.trajectory import Trajectory
 from aseimd.analysis.unwrap import Unwrapper
 from aseimd.errors import AnalysisError, AseimdError
@@ -97,7 +98,7 @@ class Group:
     @property
     def n_residues(self) -> int:
         """Number of distinct residues the group's atoms belong to."""
-        return int(np.unique(self.atom_residues).size)
+        return int(unique(self.atom_residues).size)
 
 
 def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Group:
@@ -109,8 +110,8 @@ def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Gr
         On an empty or invalid selection, or atoms without a mass.
     """
     idx = traj.select(selection, label)
-    top = traj.topology
-    res_index = np.array([top.atom(i).residue.index for i in idx])
+    table = traj.atoms
+    res_index = table.residue[idx]
     order = np.lexsort((idx, res_index)) if com else np.argsort(idx, kind="stable")
     idx, res_index = idx[order], res_index[order]
     if com:
@@ -121,12 +122,12 @@ def make_group(traj: Trajectory, label: str, selection: str, *, com: bool) -> Gr
     n_particles = int(particle.max()) + 1
     pmass = np.bincount(particle, weights=masses, minlength=n_particles)
     first = np.r_[0, np.flatnonzero(np.diff(particle)) + 1]
-    residues = tuple(top.atom(int(idx[k])).residue.name for k in first)
+    residues = tuple(table.residue_names[int(res_index[k])] for k in first)
     charges = np.full(n_particles, np.nan)
     for p, k in enumerate(first):
-        residue = top.atom(int(idx[k])).residue
-        if com or residue.n_atoms == 1:
-            charges[p] = _formal_charge(residue.name)
+        residue = int(res_index[k])
+        if com or table.residue_n_atoms[residue] == 1:
+            charges[p] = _formal_charge(table.residue_names[residue])
     return Group(label, selection, idx, particle.astype(int), masses, pmass, residues, charges, com, res_index)
 
 
@@ -247,16 +248,15 @@ class PositionCollector:
         self.ref = ref = drift if isinstance(drift, Group) else None
         members = self.groups + ([ref] if ref is not None else [])
         self.system = system = drift == "system"
-        n_atoms = traj.topology.n_atoms
+        n_atoms = traj.n_atoms
         # drift=system: every atom is unwrapped (elementwise, so each atom's positions and the system centre
         # of mass come out bit for bit the same whichever groups are selected: analyses sharing one read
         # equal each run alone)
         union = (np.arange(n_atoms) if system
-                 else np.unique(np.concatenate([g.atom_indices for g in members])))
+                 else unique(np.concatenate([g.atom_indices for g in members])))
         self.atoms = read = union  # the atoms read: with drift=system, every atom, in the same pass
         self._where = [_view(np.searchsorted(union, g.atom_indices)) for g in members]
-        top = traj.topology
-        residue_of_union = np.array([top.atom(int(i)).residue.index for i in union])
+        residue_of_union = traj.atoms.residue[union]
         self._unwrapper = Unwrapper(residue_of_union)
         n_part = [g.n_particles for g in self.groups]
         offsets = np.r_[0, np.cumsum(n_part)]

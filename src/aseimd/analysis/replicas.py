@@ -215,8 +215,13 @@ def check_replicas(trajs: Sequence) -> None:
         Naming the first mismatch: atom count, an atom's name / residue / element, frame spacing, a file given twice.
     """
     first = trajs[0]
-    ref = [(a.name, a.residue.name, a.element.symbol if a.element is not None else "")
-           for a in first.topology.atoms]
+
+    def atoms(t):
+        table = t.atoms
+        return [(n, table.residue_names[r], e) for n, r, e in zip(table.names, table.residue, table.symbols,
+                                                                   strict=True)]
+
+    ref = atoms(first)
     seen = {}
     for k, t in enumerate(trajs, start=1):
         key = str(t.traj_path.resolve()) if t.traj_path.exists() else None
@@ -228,11 +233,10 @@ def check_replicas(trajs: Sequence) -> None:
         if k == 1:
             continue
         where = f"replica {k} ({str(t.top_path)!r})"
-        if t.topology.n_atoms != first.topology.n_atoms:
-            raise AnalysisError(f"{where} has {t.topology.n_atoms} atoms, replica 1 ({str(first.top_path)!r}) "
-                                f"{first.topology.n_atoms}; replicas must be the same system")
-        for i, a in enumerate(t.topology.atoms):
-            mine = (a.name, a.residue.name, a.element.symbol if a.element is not None else "")
+        if t.n_atoms != first.n_atoms:
+            raise AnalysisError(f"{where} has {t.n_atoms} atoms, replica 1 ({str(first.top_path)!r}) "
+                                f"{first.n_atoms}; replicas must be the same system")
+        for i, mine in enumerate(atoms(t)):
             if mine != ref[i]:
                 raise AnalysisError(
                     f"{where}: atom {i} is {mine[0]} of residue {mine[1]}, in replica 1 it is {ref[i][0]} of "

@@ -27,6 +27,13 @@ mdtraj's C readers are silenced on stdout (:func:`quiet_c_stdout`; also on
 stderr while a damaged file is probed).
 :func:`open_trajectory` also accepts an mdtraj Trajectory or an MDAnalysis
 Universe in memory (:class:`MemoryTrajectory`).
+
+A plain PDB topology (as ``aseimd build`` writes it) is read without mdtraj
+(:mod:`aseimd.analysis.atom_table`) and selections in the common syntax are
+evaluated on its atom table (:mod:`aseimd.analysis.selection`); any other
+topology, PDB or selection goes to mdtraj, and the mdtraj ``Topology`` is
+loaded on first use of :attr:`Trajectory.topology`. With a DCD, the common
+``analyze diffusion`` / ``transference`` run then never imports mdtraj.
 """
 
 from __future__ import annotations
@@ -42,7 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aseimd.analysis.atom_table import AtomTable, read_pdb_table
 from aseimd.analysis.dcd_reader import open_dcd
+from aseimd.analysis.selection import select as light_select
 from aseimd.errors import AnalysisError
 
 #: One AKMA time unit (CHARMM/DCD headers) in ps.
@@ -101,8 +110,6 @@ class Trajectory:
         stride: int = 1,
         chunk_frames: int = 1000,
     ) -> None:
-        import mdtraj
-
         self.top_path = Path(top)
         self.traj_path = Path(traj)
         for label, path in (("topology", self.top_path), ("trajectory", self.traj_path)):
@@ -117,17 +124,20 @@ class Trajectory:
             )
         if chunk_frames < 1:
             raise AnalysisError(f"chunk_frames must be >= 1, got {chunk_frames}")
-        try:
-            self.topology = mdtraj.load_topology(str(self.top_path))
-        except Exception as exc:  # mdtraj raises many types for unreadable files
-            raise AnalysisError(f"cannot read topology {str(self.top_path)!r}: {exc}") from None
+        # a plain PDB is read without mdtraj (atom_table); anything else, and the topology object itself
+        # when an analysis asks for it, through mdtraj.load_topology
+        self._topology = None
+        self._light_atoms = read_pdb_table(self.top_path) if self.top_path.suffix.lower() == ".pdb" else None
+        self._atoms = self._light_atoms
+        if self._atoms is None:
+            self._load_topology()
         #: Problems with the file that did not stop the analysis (e.g. a torn last frame); reported with results.
         self.warnings: list[str] = []
         # DCDs are checked and read at byte offsets of the selected atoms (dcd_reader); other formats by mdtraj
         self._dcd = None
         suffix = self.traj_path.suffix.lower()
         if suffix == ".dcd":
-            self._dcd = _checked_dcd(self.traj_path, self.top_path, self.topology, self.warnings)
+            self._dcd = _checked_dcd(self.traj_path, self.top_path, self.atoms, self.warnings)
         #: complete frames of an XTC/TRR (checked; read in bounded chunks), None for other formats
         self._xdr_frames = None
         if suffix in _XDR_MAGIC:
@@ -137,6 +147,8 @@ class Trajectory:
             self._has_box = self._dcd.has_box
             n_stored = self._dcd.n_frames
         else:
+            import mdtraj
+
             if self.traj_path.stat().st_size == 0:
                 raise AnalysisError(f"trajectory {str(self.traj_path)!r} is empty (0 bytes)")
             try:
@@ -161,6 +173,39 @@ class Trajectory:
         self._first = first
         self._given_dt_ps = dt_ps
         self._dt: tuple[float, str] | None = None
+
+    def _load_topology(self):
+        import mdtraj
+
+        try:
+            self._topology = mdtraj.load_topology(str(self.top_path))
+        except Exception as exc:  # mdtraj raises many types for unreadable files
+            raise AnalysisError(f"cannot read topology {str(self.top_path)!r}: {exc}") from None
+        return self._topology
+
+    @property
+    def topology(self):
+        """The mdtraj ``Topology`` (loaded on first use when the PDB was read without mdtraj)."""
+        if self._topology is None:
+            return self._load_topology()
+        return self._topology
+
+    @topology.setter
+    def topology(self, value) -> None:
+        self._topology = value
+        self._atoms = self._light_atoms = None
+
+    @property
+    def atoms(self) -> AtomTable:
+        """Names, residues, elements and masses of every atom (:class:`~aseimd.analysis.atom_table.AtomTable`)."""
+        if self._atoms is None:
+            self._atoms = AtomTable.from_mdtraj(self.topology)
+        return self._atoms
+
+    @property
+    def n_atoms(self) -> int:
+        """Atoms in the topology."""
+        return self._atoms.n_atoms if self._atoms is not None else self.topology.n_atoms
 
     def _resolved_dt(self) -> tuple[float, str]:
         # resolved lazily: analyses that need no time axis (g(r), profiles) work without one
@@ -216,8 +261,11 @@ class Trajectory:
         numpy.ndarray, shape=(n,), dtype=int
         """
         name = f"group {label!r} " if label else ""
+        # the common syntax is evaluated on the atom table of a PDB read without mdtraj; anything else by mdtraj
+        idx = None if self._light_atoms is None else light_select(self._light_atoms, selection)
         try:
-            idx = self.topology.select(selection)
+            if idx is None:
+                idx = self.topology.select(selection)
         except Exception as exc:
             raise AnalysisError(
                 f"{name}selection {selection!r} is invalid: {_selection_problem(exc)}; mdtraj selection syntax, "
@@ -229,10 +277,11 @@ class Trajectory:
 
     def masses(self, atom_indices: np.ndarray) -> np.ndarray:
         """Atomic masses in g/mol (Da) of the given atoms, shape=(n,)."""
-        atoms = list(self.topology.atoms)
-        m = np.array([atoms[i].element.mass if atoms[i].element is not None else 0.0 for i in atom_indices])
+        table = self.atoms
+        atom_indices = np.asarray(atom_indices, dtype=int)
+        m = table.masses[atom_indices]
         if np.any(m <= 0):
-            bad = [atoms[i].name for i, mi in zip(atom_indices, m, strict=True) if mi <= 0][:5]
+            bad = [table.names[i] for i, mi in zip(atom_indices, m, strict=True) if mi <= 0][:5]
             raise AnalysisError(f"atoms without a mass (element unknown) in selection: {bad}")
         return m
 
@@ -254,8 +303,6 @@ class Trajectory:
         ------
         Chunk
         """
-        import mdtraj
-
         atom_indices = np.asarray(atom_indices, dtype=int)
         chunk = chunk_frames or self.chunk_frames
         if self._dcd is not None:
@@ -267,6 +314,8 @@ class Trajectory:
         if self._xdr_frames is not None:
             yield from self._iter_xdr(atom_indices, chunk)
             return
+        import mdtraj
+
         done = 0
         with quiet_c_stdout():
             it = mdtraj.iterload(

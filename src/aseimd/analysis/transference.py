@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aseimd.analysis import fitting
+from aseimd.analysis._arrays import intersects, unique
 from aseimd.analysis.diffusion import (
     KB_J_PER_K,
     NM2_PER_PS_IN_M2_PER_S,
@@ -562,7 +563,7 @@ def group_charge(group, given: float | None, option: str) -> tuple[float, str]:
             f"group {group.label!r}: no formal charge known for residue(s) {', '.join(unknown)} "
             f"(not in the species table); pass {option}"
         )
-    values = np.unique(charges)
+    values = unique(charges)
     if values.size != 1:
         raise AnalysisError(
             f"group {group.label!r} mixes ions of charges {', '.join(f'{v:g}' for v in values.tolist())}; "
@@ -709,7 +710,7 @@ class TransferenceAnalysis:
             fitting.block_bounds(traj.n_frames, fitting.DEFAULT_BLOCKS if n_blocks is None else n_blocks)
         gp = make_group(traj, cation[0], cation[1], com=True)
         gm = make_group(traj, anion[0], anion[1], com=True)
-        if np.intersect1d(gp.atom_indices, gm.atom_indices).size:
+        if intersects(gp.atom_indices, gm.atom_indices):
             raise AnalysisError(f"cation {cation[0]!r} and anion {anion[0]!r} selections share atoms")
         z_p, src_p = group_charge(gp, self.cation_charge, "--cation-charge")
         z_m, src_m = group_charge(gm, self.anion_charge, "--anion-charge")
