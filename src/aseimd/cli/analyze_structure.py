@@ -144,7 +144,7 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
             click.echo(f"{key}: no cut-off (see warnings)")
         else:
             click.echo(f"{key}: cn {p.cn:.3f} +- {p.cn_stderr:.3f} atoms, {p.cn_molecules:.3f} molecules "
-                       f"within {p.cutoff_nm:.3f} nm ({p.cutoff_source})")
+                       f"within {p.cutoff_nm:.3f} nm ({p.cutoff_note})")
     if result.solvent_cn:
         s = result.solvent_cn
         click.echo(f"carbonate bound to nitrile: {s['carbonate_bound_fraction']:.3f}, "
