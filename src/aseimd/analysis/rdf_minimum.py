@@ -69,6 +69,8 @@ Z_SIGMA = 4.0
 MIN_DIP = 0.02
 #: Frame blocks of the RDF noise estimate (fewer when there are fewer frames; none below 3).
 NOISE_BLOCKS = 10
+#: Width (Gaussian sigma, nm) over which the block/Poisson variance ratio is pooled.
+POOL_NM = 0.05
 #: Significance needed as a method string.
 METHOD_SIGNIFICANCE = "significance"
 METHOD_PROMINENCE = "prominence"
@@ -323,15 +325,15 @@ def _prominence_rule(r, gs, p, g_peak) -> FirstMinimum:
 
 def _significance_rule(r, g, gs, w, c, p, g_peak, block_g, block_weights, z_sigma, min_dip) -> FirstMinimum:
     n = len(r)
+    dr = float(r[1] - r[0])
     # Poisson variance of each raw bin, g_k^2 / c_k (0 where no pair was counted)
     v = np.divide(g * g, c, out=np.zeros(n), where=c > 0)
-    s_self = (w * w) @ v  # sum_k W_jk^2 v_k for every j
-    blocks = None
     noise = "Poisson counts"
     if block_g is not None and block_weights is not None and len(block_weights) >= 3:
-        bw = np.asarray(block_weights, dtype=float)
-        blocks = (np.asarray(block_g, dtype=float) @ w.T, bw, len(bw))
-        noise = f"max(Poisson counts, {len(bw)} frame blocks)"
+        v = v * _block_inflation(w, v, gs, np.asarray(block_g, dtype=float), np.asarray(block_weights, dtype=float),
+                                 POOL_NM / dr)
+        noise = f"Poisson counts x max(1, frame-block inflation), {len(block_weights)} blocks"
+    s_self = (w * w) @ v  # sum_k W_jk^2 v_k for every j
     minima = local_maxima(-gs)
     best = (float("nan"), -np.inf)
     for m in minima[minima > p]:
@@ -340,13 +342,7 @@ def _significance_rule(r, g, gs, w, c, p, g_peak, block_g, block_weights, z_sigm
         if lo == m or hi == m:
             continue  # a dip at the end of the range has no rise to test
         diff = gs - gs[m]
-        var = s_self + s_self[m] - 2.0 * (w @ (w[m] * v))
-        if blocks is not None:
-            gsb, bw, nb = blocks
-            xb = gsb - gsb[:, m:m + 1]
-            x = bw @ xb
-            var = np.maximum(var, nb / (nb - 1) * ((bw * bw) @ ((xb - x) ** 2)))
-        var = np.maximum(var, 0.0)
+        var = np.maximum(s_self + s_self[m] - 2.0 * (w @ (w[m] * v)), 0.0)  # var(gs_j - gs_m)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(var > 0, diff / np.sqrt(var), np.where(diff > 0, np.inf, 0.0))
         left, right = slice(lo, m), slice(m + 1, hi + 1)
@@ -361,3 +357,21 @@ def _significance_rule(r, g, gs, w, c, p, g_peak, block_g, block_weights, z_sigm
     nan = float("nan")
     return FirstMinimum(float(r[p]), g_peak, nan, nan, METHOD_SIGNIFICANCE, z_sigma=z_sigma, min_dip=min_dip,
                         noise=noise, best_r_nm=best[0], best_sigma=best[1] if np.isfinite(best[1]) else nan)
+
+
+def _block_inflation(w, v, gs, block_g, block_weights, pool_bins) -> np.ndarray:
+    """max(1, kappa(r)): the block variance of the smoothed g over its Poisson variance, pooled over r.
+
+    Per smoothed point j the block variance B/(B-1) sum_b w_b^2 (gs_bj - gs_j)^2 has only B - 1
+    degrees of freedom; the ratio of its Gaussian-weighted sum over r (width ``pool_bins``) to the
+    same sum of the Poisson variances pools many points, so that the search over many bins cannot
+    pick the few where the block spread is small by chance.
+    """
+    nb = len(block_weights)
+    gsb = block_g @ w.T
+    var_b = nb / (nb - 1) * ((block_weights * block_weights) @ ((gsb - gs) ** 2))
+    var_p = (w * w) @ v
+    pool = smoothing_matrix(len(gs), pool_bins)
+    num, den = pool @ var_b, pool @ var_p
+    kappa = np.divide(num, den, out=np.ones_like(num), where=den > 0)
+    return np.maximum(kappa, 1.0)
