@@ -342,7 +342,9 @@ def _significance_rule(r, g, gs, w, c, p, g_peak, block_g, block_weights, z_sigm
         if lo == m or hi == m:
             continue  # a dip at the end of the range has no rise to test
         diff = gs - gs[m]
-        var = np.maximum(s_self + s_self[m] - 2.0 * (w @ (w[m] * v)), 0.0)  # var(gs_j - gs_m)
+        band = np.nonzero(w[m])[0]  # the bins smoothed into gs_m
+        cross = w[:, band] @ (w[m, band] * v[band])
+        var = np.maximum(s_self + s_self[m] - 2.0 * cross, 0.0)  # var(gs_j - gs_m)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(var > 0, diff / np.sqrt(var), np.where(diff > 0, np.inf, 0.0))
         left, right = slice(lo, m), slice(m + 1, hi + 1)
