@@ -47,7 +47,7 @@ Noise of a difference, sigma^2 = the larger of two estimates:
 Why 4 sigma and not 3: the test looks at every bin of both sides of every
 candidate (the look-elsewhere effect). On ideal-gas histograms (g = 1 with
 Poisson counts, 0-1 nm in 0.005 nm bins) a pointwise 3-sigma rule invents a
-minimum in 2-23 % of realisations; at 4 sigma the rate is below 1 %
+minimum in 10-18 % of realisations; at 4 sigma in at most 0.5 %
 (``tests/test_rdf_minimum.py``; numbers in docs/analysis_structure.md).
 
 Without the counts (``counts=None``: a bare curve, no noise known) the old
