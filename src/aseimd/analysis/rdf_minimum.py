@@ -28,21 +28,24 @@ needs). A wiggle that is not significant does not end the dip: the next lower
 point of the same dip is the next candidate, so the cut-off is the lowest
 point of the first significant dip.
 
-Noise of a difference, sigma^2 = the larger of two estimates:
+Noise of a difference, from the histogram itself:
 
 * counting statistics: bin k holds c_k counted pairs (summed over frames) and
   g_k = a_k c_k, so var(g_k) = g_k^2 / c_k for Poisson counts (var c = c), and
-  the bins are independent: var(gs_j - gs_m) = sum_k (W_jk - W_mk)^2 g_k^2 / c_k.
+  the bins are independent: var(gs_j - gs_m) = sum_k (W_jk - W_mk)^2 var(g_k).
   Exact for uncorrelated pairs (an ideal gas), but blind to correlations: the
   pairs of one frame share a centre's shell, and a shell that persists makes
   consecutive frames alike, so the counts of an MD run scatter more than Poisson.
 * frame blocks: the frames are cut into B = min(10, n_frames) consecutive
   blocks, each with its own g_b (g = sum_b w_b g_b exactly, w_b = the block's
-  share of the counted pairs); var = B/(B-1) sum_b w_b^2 (X_b - X)^2 for the
-  difference X (X_b in block b). This holds every correlation shorter than a
-  block, but has only B - 1 = 9 degrees of freedom (sigma uncertain by about
-  24 %), so the Poisson value stays as a floor: an accidentally small block
-  spread cannot make noise significant.
+  share of the counted pairs). The block variance of each smoothed point,
+  B/(B-1) sum_b w_b^2 (gs_bj - gs_j)^2, holds every correlation shorter than a
+  block, but has only B - 1 = 9 degrees of freedom, and a search over many bins
+  would find the places where it is small by chance. So its ratio to the
+  Poisson variance of the same point, the inflation kappa(r), is pooled over r
+  (ratio of sums weighted by a Gaussian of ``POOL_NM`` = 0.05 nm) and floored
+  at 1: var(g_k) = max(1, kappa(r_k)) g_k^2 / c_k. With fewer than 3 blocks,
+  Poisson alone.
 
 Why 4 sigma and not 3: the test looks at every bin of both sides of every
 candidate (the look-elsewhere effect). On ideal-gas histograms (g = 1 with
