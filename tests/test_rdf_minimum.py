@@ -193,10 +193,11 @@ def _ideal_gas_rdf(rng, n_c, n_s, n_frames, hold=1):
 @pytest.mark.parametrize("n_c,n_s,n_frames,hold", [(8, 40, 20, 1), (10, 60, 200, 1), (10, 60, 400, 8)],
                          ids=["few-counts", "more-counts", "correlated-frames"])
 def test_ideal_gas_false_alarm_rate(rng, n_c, n_s, n_frames, hold):
-    """No minimum may be invented from noise: over 200 ideal-gas realisations the stated level (4 sigma per
-    side, family-wise rate measured <= 0.5 % in docs/analysis_structure.md) allows at most 2 (P(>= 3 | 200,
-    0.005) = 8 %, P(>= 3 | 200, 0.03) = 94 %: the test fails a rule with a 3 % rate). A pointwise 3-sigma
-    rule, and for correlated frames the Poisson noise alone, invent many."""
+    """No minimum may be invented from noise. Measured family-wise rates at the stated level (4 sigma per
+    side; docs/analysis_structure.md): <= 0.3 % with independent frames, 1.0 % with frames correlated over
+    8 frames. Allowed here: at most 2 of 200 (independent; P(>= 3 | 200, 0.003) = 2 %, while a 3 % rule
+    fails with P = 94 %) and at most 4 of 200 (correlated; P(>= 5 | 200, 0.01) = 5 %; a 5 % rule fails with
+    P = 97 %). A pointwise 3-sigma rule, and for correlated frames the Poisson noise alone, invent many."""
     alarms = naive = 0
     for _ in range(200):
         rdf = _ideal_gas_rdf(rng, n_c, n_s, n_frames, hold)
@@ -206,5 +207,5 @@ def test_ideal_gas_false_alarm_rate(rng, n_c, n_s, n_frames, hold):
                                    block_weights=rdf.block_weights, z_sigma=3.0).found
         else:
             naive += first_minimum(rdf.r_nm, rdf.g, 0.01, rdf.counts).found  # Poisson only: blind to `hold`
-    assert alarms <= 2
+    assert alarms <= (2 if hold == 1 else 4)
     assert naive >= 10  # the look-elsewhere effect (3 sigma) / the correlation (Poisson only) are real

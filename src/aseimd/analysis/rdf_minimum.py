@@ -50,7 +50,8 @@ Noise of a difference, from the histogram itself:
 Why 4 sigma and not 3: the test looks at every bin of both sides of every
 candidate (the look-elsewhere effect). On ideal-gas histograms (g = 1 with
 Poisson counts, 0-1 nm in 0.005 nm bins) a pointwise 3-sigma rule invents a
-minimum in 10-18 % of realisations; at 4 sigma in at most 0.5 %
+minimum in 10-18 % of realisations; at 4 sigma in at most 0.3 % (1 % with
+strongly time-correlated frames)
 (``tests/test_rdf_minimum.py``; numbers in docs/analysis_structure.md).
 
 Without the counts (``counts=None``: a bare curve, no noise known) the old
