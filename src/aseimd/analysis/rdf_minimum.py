@@ -75,7 +75,7 @@ MIN_DIP = 0.02
 NOISE_BLOCKS = 10
 #: Width (Gaussian sigma, nm) over which the block/Poisson variance ratio is pooled.
 POOL_NM = 0.05
-#: Significance needed as a method string.
+#: Values of FirstMinimum.method (and of ``rule=``).
 METHOD_SIGNIFICANCE = "significance"
 METHOD_PROMINENCE = "prominence"
 #: The rules :func:`first_minimum` knows (``rule=``; the CLI's ``--cutoff-rule``).
@@ -281,7 +281,7 @@ def first_minimum(
     g = np.asarray(g, dtype=float)
     nan = float("nan")
     if len(r) < 3 or not np.any(g > 0):
-        return FirstMinimum(nan, nan, nan, nan)
+        return FirstMinimum(nan, nan, nan, nan, rule)
     dr = float(r[1] - r[0])
     w = smoothing_matrix(len(r), smooth_nm / dr if smooth_nm > 0 else 0.0)
     gs = w @ g
@@ -295,7 +295,7 @@ def first_minimum(
     peaks = local_maxima(padded)
     peaks = peaks[prominences(padded, peaks) >= 0.1 * top] - 1
     if len(peaks) == 0:
-        return FirstMinimum(nan, nan, nan, nan)
+        return FirstMinimum(nan, nan, nan, nan, rule)
     p = int(peaks[0])
     g_peak = float(peak_curve[p])
     if rule == METHOD_PROMINENCE:
