@@ -52,6 +52,11 @@ def test_writes_json_csv_png(tmp_path, shells):
     assert (tmp_path / "cn_rdf.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "cn_residence.csv").read_text().startswith("Time (ps),C(t) O,C(t) DMC")
     assert "cn 6.000" in r.output
+    fm = o["first_minimum"]  # how the auto cut-off was chosen (an addition to the pair block)
+    assert fm["method"] == "significance" and fm["r_min_nm"] == o["cutoff_nm"]
+    assert fm["depth_sigma"] >= fm["z_sigma_required"] == 4.0 and fm["rise_sigma"] >= 4.0
+    assert f"(auto, dip {min(fm['depth_sigma'], fm['rise_sigma']):.1f} sigma)" in r.output
+    assert "4 combined sigma" in doc["method"]["cutoff"]
 
     # no silent overwrite of any output (checked before anything is written); --force replaces
     out.unlink()
@@ -75,6 +80,18 @@ def test_solvent_cn_mode(tmp_path):
     assert doc["O_carbonyl"]["cn"] == pytest.approx(1.0)
     header = (tmp_path / "scn_rdf.csv").read_text().splitlines()[0]
     assert "g(r) N_nitrile-C_carbonyl" in header and "n(r) anion" in header
+
+
+def test_cutoff_rule_option(tmp_path, shells):
+    top, traj = shells
+    out = tmp_path / "cn.json"
+    r = invoke("--top", top, "--traj", traj, *LI_O, "--cutoff-rule", "prominence", "--json", out)
+    assert r.exit_code == 0, r.output
+    o = json.loads(out.read_text())["O"]
+    assert o["first_minimum"]["method"] == "prominence" and 0.2 < o["cutoff_nm"] < 0.4
+    r = invoke("--top", top, "--traj", traj, *LI_O, "--cutoff-rule", "sharpest", "--json", tmp_path / "x.json")
+    assert r.exit_code == 2 and "significance" in r.output and "prominence" in r.output
+    assert not (tmp_path / "x.json").exists()
 
 
 @pytest.mark.parametrize(

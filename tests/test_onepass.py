@@ -134,7 +134,10 @@ def test_auto_cutoffs_add_one_pass_over_the_coordination_atoms_only(cell, monkey
     traj = _traj(cell)
     reads = CountingReads(traj, monkeypatch)
     analyses = _all_five(SCN_CUTOFFS)  # solvent-CN: Li-shell cut-offs from g(r)
-    analyses[2] = CoordinationAnalysis({"Li": "resname LI"}, SHELLS, anion="PF6", residence=True)  # g(r) minima
+    # g(r) minima; the fixed-prominence rule finds them in this cell (see test_the_significance_rule_...)
+    analyses[2] = CoordinationAnalysis({"Li": "resname LI"}, SHELLS, anion="PF6", residence=True,
+                                       cutoff_rule="prominence")
+    analyses[3] = SolventCNAnalysis(cutoffs_nm=SCN_CUTOFFS, cutoff_rule="prominence")
     run_analyses(traj, analyses)
     li_shells = {"Li": "resname LI", **SHELLS}
     coordination_atoms = np.unique(np.concatenate([traj.topology.select(s) for s in li_shells.values()]))
@@ -169,23 +172,51 @@ def test_transport_analyses_with_different_groups_share_a_read_bit_for_bit(cell)
 
 
 def test_streaming_analyses_match_the_pre_refactor_numbers(cell):
+    # the reference's auto cut-offs were found with the fixed-prominence rule (the default before the
+    # noise-aware one), which is kept as cutoff_rule="prominence" to reproduce them
     traj = _traj(cell)
-    c = coordination(traj, {"Li": "resname LI"}, SHELLS, anion="PF6", residence=True)
+    c = coordination(traj, {"Li": "resname LI"}, SHELLS, anion="PF6", residence=True, cutoff_rule="prominence")
     _close_to_reference(_json(c.to_dict()), REFERENCE["coordination_auto"])
     _close_to_reference(_json(c.rdf_table()[1]), REFERENCE["coordination_auto_rdf"])
     _close_to_reference(_json(c.residence_table()[1]), REFERENCE["coordination_auto_residence"])
     assert c.pairs["EC"].cutoff_source == "auto" and 0.22 < c.pairs["EC"].cutoff_nm < 0.33
-    _, coord, scn, prof = run_analyses(_traj(cell), _all_five(SCN_CUTOFFS)[1:])
+    five = _all_five(SCN_CUTOFFS)
+    five[3] = SolventCNAnalysis(cutoffs_nm=SCN_CUTOFFS, cutoff_rule="prominence")
+    _, coord, scn, prof = run_analyses(_traj(cell), five[1:])
     _close_to_reference(_json(coord.to_dict()), REFERENCE["coordination_given"])
     _close_to_reference(_json(coord.rdf_table()[1]), REFERENCE["coordination_given_rdf"])
     _close_to_reference(_json(scn.to_dict()), REFERENCE["solvent_cn"])
-    _close_to_reference(_json(solvent_cn(_traj(cell), cutoffs_nm=SCN_CUTOFFS).to_dict()), REFERENCE["solvent_cn"])
+    _close_to_reference(_json(solvent_cn(_traj(cell), cutoffs_nm=SCN_CUTOFFS, cutoff_rule="prominence").to_dict()),
+                        REFERENCE["solvent_cn"])
     ref = REFERENCE["profile"]
     for p in (prof, density_profiles(_traj(cell), PROFILE_GROUPS, bin_nm=0.1)):
         for label, g in p.groups.items():
             _close_to_reference(_json({"n": g.number_density_per_nm3, "nse": g.number_density_stderr_per_nm3,
                                        "q": g.charge_density_e_per_nm3}), ref[label])
         assert p.warnings == REFERENCE["profile_warnings"]
+
+
+def test_the_significance_rule_finds_no_minimum_where_this_cell_has_none(cell):
+    """By construction (onepass_cell.py) the Li-O(EC) g(r) is a spike at 0.21 nm on a flat background
+    (bound O1 at exactly 0.21 nm from their Li+, every other O1 placed independently of it) and the
+    Li-F(PF6) g(r) a shell from 0.17 to 0.49 nm (F of PF6 paired at 0.33 nm) on a flat background:
+    after the first shell neither has a minimum. The fixed-prominence rule took noise dips of the
+    background as cut-offs (0.2675 and 0.5625 nm in the reference); the noise-aware rule finds
+    neither significant and says so, with the best dip's significance."""
+    c = coordination(_traj(cell), {"Li": "resname LI"}, SHELLS, anion="PF6")
+    ref = REFERENCE["coordination_auto"]
+    assert (ref["EC"]["cutoff_nm"], ref["PF6"]["cutoff_nm"]) == (0.2675, 0.5625)
+    for key in ("EC", "PF6"):
+        p = c.pairs[key]
+        fm = p.first_minimum
+        assert p.cutoff_nm is None and fm.method == "significance" and not fm.found
+        assert fm.r_peak_nm == pytest.approx(ref[key]["r_peak_nm"])  # the same first peak
+        assert fm.best_sigma < fm.z_sigma
+        assert p.to_dict()["first_minimum"]["best_rejected"]["sigma"] == pytest.approx(fm.best_sigma)
+        assert any(f"g(r) of {key!r}" in w and "sigma" in w for w in c.warnings)
+    old = coordination(_traj(cell), {"Li": "resname LI"}, SHELLS, cutoff_rule="prominence")
+    assert old.pairs["EC"].first_minimum.method == "prominence"
+    assert old.pairs["EC"].cutoff_nm == 0.2675 and old.pairs["PF6"].cutoff_nm == 0.5625
 
 
 def test_position_collector_matches_the_pre_refactor_positions(cell):

@@ -733,7 +733,7 @@ def _write_coordination(result, t, mode: str, json_path: Path, residence: bool, 
             echo(f"{key}: no cut-off (see warnings)", "info")
         else:
             echo(f"{key}: cn {p.cn:.3f} +- {p.cn_stderr:.3f} atoms, {p.cn_molecules:.3f} molecules "
-                 f"within {p.cutoff_nm:.3f} nm ({p.cutoff_source})", "info")
+                 f"within {p.cutoff_nm:.3f} nm ({p.cutoff_note})", "info")
     if result.solvent_cn:
         s = result.solvent_cn
         echo(f"carbonate bound to nitrile: {s['carbonate_bound_fraction']:.3f}, "

@@ -146,7 +146,7 @@ class ContactEngine:
                 "shell_residues": s.residues, "center_residues": c.residues,
             }
             n_pairs = len(c.indices) * len(s.indices) - n_excl
-            self.rdfs[p.key] = RDFAccumulator(r_max_nm, bin_nm, len(c.indices), n_pairs)
+            self.rdfs[p.key] = RDFAccumulator(r_max_nm, bin_nm, len(c.indices), n_pairs, n_frames=self.n_frames)
         #: Excluded (centre, shell) pairs per centre atom (their sum is the per-frame exclusion of the whole group).
         self.excluded_per_center = {p.key: self._excluded_per_center(groups[p.center], groups[p.shell])
                                     for p in pairs}

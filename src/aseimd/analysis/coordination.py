@@ -76,7 +76,8 @@ from aseimd.analysis.coordination_results import (
 )
 from aseimd.analysis.groups import Group, group_from_indices
 from aseimd.analysis.neighbors import half_min_width
-from aseimd.analysis.rdf import first_minimum
+from aseimd.analysis.rdf import first_minimum_of
+from aseimd.analysis.rdf_minimum import check_rule
 from aseimd.analysis.residence import ResidenceTracker
 from aseimd.analysis.shells import BoundUnion, ShellCompositions
 from aseimd.analysis.speciation import IonPairSpeciation
@@ -115,6 +116,7 @@ def run_pairs(
     rdf: bool = True,
     z_range_nm: tuple[float, float] | None = None,
     window_label: str | None = None,
+    cutoff_rule: str = "significance",
 ) -> CoordinationResult:
     """Analyse centre-shell pairs over a streamed trajectory.
 
@@ -150,6 +152,10 @@ def run_pairs(
     rdf : bool
         Histogram g(r) (default). ``False`` needs every cut-off given and only
         searches pairs within the cut-offs (faster; ``PairResult.rdf`` is None).
+    cutoff_rule : {"significance", "prominence"}
+        How the first minimum of g(r) is accepted (:mod:`aseimd.analysis.rdf_minimum`): a dip
+        significant against the noise of the histogram (default), or the fixed prominence
+        thresholds of earlier versions.
 
     Returns
     -------
@@ -161,6 +167,7 @@ def run_pairs(
         traj, groups, pairs, r_max_nm=r_max_nm, bin_nm=bin_nm, composition_center=composition_center,
         anion_pair=anion_pair, residence=residence, bound_union=bound_union,
         exclude_intramolecular=exclude_intramolecular, n_blocks=n_blocks, smooth_nm=smooth_nm, rdf=rdf,
+        z_range_nm=z_range_nm, window_label=window_label, cutoff_rule=cutoff_rule,
     )
     stream(traj, [pairs_stream])
     return pairs_stream.result()
@@ -181,8 +188,11 @@ class PairsStream:
 
     def __init__(self, traj, groups, pairs, *, r_max_nm=None, bin_nm=0.005, composition_center=None,
                  anion_pair=None, residence=False, bound_union=None, exclude_intramolecular=False, n_blocks=5,
-                 smooth_nm=0.01, rdf=True, z_range_nm=None, window_label=None, cutoffs_from=None) -> None:
+                 smooth_nm=0.01, rdf=True, z_range_nm=None, window_label=None, cutoffs_from=None,
+                 cutoff_rule="significance") -> None:
         _check_pairs(groups, pairs)
+        check_rule(cutoff_rule)
+        self.cutoff_rule = cutoff_rule
         window = None
         if z_range_nm is not None:
             try:
@@ -322,13 +332,13 @@ class PairsStream:
                     self.warnings.append(f"no cut-off for {p.key!r}: none found in the g(r) it is taken from")
             elif self.cutoffs[p.key] is None:
                 g_r = self.engine.rdfs[p.key].result()
-                fm = first_minimum(g_r.r_nm, g_r.g, self.smooth_nm, counts=g_r.counts)
+                fm = first_minimum_of(g_r, self.smooth_nm, self.cutoff_rule)
                 if fm.found:
                     self.cutoffs[p.key], self.sources[p.key] = fm.r_min_nm, "auto"
                 else:
                     self.warnings.append(
-                        f"no first minimum found in g(r) of {p.key!r} up to {self.r_max_nm:.3f} nm; "
-                        f"give --cutoff-nm {p.key}=R (no coordination numbers for it)"
+                        f"no first minimum found in g(r) of {p.key!r} up to {self.r_max_nm:.3f} nm"
+                        f"{_best_rejected(fm)}; give --cutoff-nm {p.key}=R (no coordination numbers for it)"
                     )
 
     def result(self) -> CoordinationResult:
@@ -341,12 +351,12 @@ class PairsStream:
         results: dict[str, PairResult] = {}
         for p in self.pairs:
             g_r = engine.rdfs[p.key].result() if rdf else None
-            fm = first_minimum(g_r.r_nm, g_r.g, smooth_nm, counts=g_r.counts) if rdf else None
+            fm = first_minimum_of(g_r, smooth_nm, self.cutoff_rule) if rdf else None
             sizes = engine.pair_sizes[p.key]
             pr = PairResult(
                 key=p.key, center=p.center, shell=p.shell, rdf=g_r,
                 r_peak_nm=fm.r_peak_nm if fm else float("nan"), g_peak=fm.g_peak if fm else float("nan"),
-                cutoff_nm=self.cutoffs[p.key], cutoff_source=self.sources[p.key],
+                cutoff_nm=self.cutoffs[p.key], cutoff_source=self.sources[p.key], first_minimum=fm,
                 n_center_atoms=sizes["n_center"], n_shell_atoms=sizes["n_shell"],
                 n_shell_residues=sizes["n_shell_residues"],
             )
@@ -399,6 +409,16 @@ class PairsStream:
             warnings.append(f"no {center} atom in the z window {self.window.z_lo_nm:g}-{self.window.z_hi_nm:g} nm "
                             "in any frame: no coordination numbers")
         return out
+
+
+def _best_rejected(fm) -> str:
+    """`` (the most significant dip, at R nm, is S sigma; Z needed)`` for the warning, or ``""``."""
+    if fm.r_peak_nm != fm.r_peak_nm:
+        return " (no first peak)"
+    if fm.best_r_nm == fm.best_r_nm:
+        return (f" significant at {fm.z_sigma:g} sigma (the best dip, at {fm.best_r_nm:.3f} nm, is "
+                f"{fm.best_sigma:.1f} sigma: the run is too short or the shell too weak to place it)")
+    return " after the first peak"
 
 
 def _dt_or_none(traj):
@@ -497,6 +517,7 @@ def coordination_stream(
     z_range_nm: tuple[float, float] | None = None,
     window_label: str | None = None,
     cutoffs_from=None,
+    cutoff_rule: str = "significance",
 ) -> CoordinationResult:
     """The checked stream (:class:`PairsStream`) of :func:`coordination`: nothing is read yet.
 
@@ -510,7 +531,7 @@ def coordination_stream(
         ``{label: selection}`` of the shell groups (e.g. ``{"EC": "resname EC and name O1"}``).
     cutoffs_nm : dict of str to float, optional
         Given cut-offs per shell label in nm; the others come from the RDF's first minimum.
-    r_max_nm, bin_nm, residence, exclude_intramolecular, n_blocks, rdf, z_range_nm, window_label
+    r_max_nm, bin_nm, residence, exclude_intramolecular, n_blocks, rdf, z_range_nm, window_label, cutoff_rule
         See :func:`run_pairs` (``z_range_nm``: only centre atoms in this z window count).
     cutoffs_from : PairsStream, optional
         Another stream of the same pass (same shell labels) whose g(r)-derived cut-offs this one
@@ -546,6 +567,7 @@ def coordination_stream(
         traj, groups, pairs, r_max_nm=r_max_nm, bin_nm=bin_nm, composition_center=c_label,
         anion_pair=anion, residence=residence, exclude_intramolecular=exclude_intramolecular,
         n_blocks=n_blocks, rdf=rdf, z_range_nm=z_range_nm, window_label=window_label, cutoffs_from=cutoffs_from,
+        cutoff_rule=cutoff_rule,
     )
 
 

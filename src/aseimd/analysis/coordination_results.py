@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aseimd.analysis.groups import Group
-from aseimd.analysis.rdf import RDF
+from aseimd.analysis.rdf import RDF, FirstMinimum
 
 #: Top-level keys of the coordination JSON besides the shell labels.
 RESERVED_JSON_KEYS = ("mode", "groups", "rdf", "n_blocks", "compositions", "speciation", "residence",
@@ -48,10 +48,19 @@ class PairResult:
     n_center_atoms: int = 0
     n_shell_atoms: int = 0
     n_shell_residues: int = 0
+    #: How the first minimum of g(r) was sought (and found or not); None without an RDF.
+    first_minimum: FirstMinimum | None = None
+
+    @property
+    def cutoff_note(self) -> str:
+        """The cut-off's source for the screen, e.g. ``auto, dip 6.1 sigma`` or ``given``."""
+        if self.cutoff_source == "auto" and self.first_minimum is not None and self.first_minimum.found:
+            return f"auto, {self.first_minimum.describe()}"
+        return str(self.cutoff_source)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (without the g(r) table)."""
-        return {
+        out = {
             "center": self.center,
             "shell": self.shell,
             "cn": self.cn,
@@ -68,6 +77,9 @@ class PairResult:
             "n_shell_atoms": self.n_shell_atoms,
             "n_shell_residues": self.n_shell_residues,
         }
+        if self.first_minimum is not None:
+            out["first_minimum"] = self.first_minimum.to_dict()
+        return out
 
 
 @dataclass
@@ -177,8 +189,10 @@ def coordination_document(result, traj, mode: str) -> dict:
     out["method"] = {
         "rdf": "minimum-image pair distances; g(r) normalised per frame with the ideal-gas pair density "
                "N_pairs/V(frame) (self pairs excluded); n(r) counted directly",
-        "cutoff": "first minimum after the first peak of g(r) smoothed with a 0.01 nm Gaussian "
-                  "(prominence >= 5% of min(peak, 2) and >= 0.05), unless given",
+        "cutoff": "first minimum after the first peak of g(r) smoothed with a 0.01 nm Gaussian whose depth "
+                  "below the peak and rise after it are both >= 4 combined sigma (noise: the larger of Poisson "
+                  "counting and the scatter of 10 frame blocks) and >= 0.02 in g; per pair in first_minimum "
+                  "(depth_sigma, rise_sigma), unless given",
         "cn": "cn = mean shell atoms within the cut-off per centre atom; cn_molecules = mean distinct "
               "shell residues",
         "stderr": f"block averaging over {result.n_blocks} contiguous time blocks: "

@@ -31,17 +31,16 @@ The reference density is the cell average N_s / V_f, so in a layer that holds
 fewer (more) shell atoms than the cell average, g tends to that ratio at large r,
 not to 1.
 
-First minimum (:func:`first_minimum`): g is smoothed with a Gaussian of width
-``smooth_nm`` (default 0.01 nm), the first peak is the first local maximum
-whose prominence is at least 10 % of the highest smoothed value, and the
-cut-off is the first local minimum after it whose prominence (the rise of g on
-both sides) is at least 5 % of min(peak height, 2) and at least 0.05; flat minima
-(g = 0 over a range) give the centre of the flat range. Noise wiggles on the
-flank of a peak have a small prominence and are skipped. Bins whose pair
-count (summed over frames, smoothed the same way) is below 0.5 are treated as
-g = 0: at small r one or two stray pairs in a tiny shell volume give a huge g
-that would otherwise pose as the first peak (a single isolated count smooths
-to about 0.2).
+First minimum: :func:`aseimd.analysis.rdf_minimum.first_minimum` (re-exported
+here): the first dip after the first peak of the smoothed g whose depth and
+rise are significant against the counting noise of the histogram (``counts``)
+and its scatter between consecutive frame blocks (``block_g``), see that module.
+
+Frame blocks: with ``n_frames`` given, the accumulator also keeps the
+histograms of B = min(10, n_frames) consecutive frame blocks, so that
+``RDF.block_g[b]`` is g(r) of block b by the formula above (its own frames and
+pair counts) and ``g = block_weights @ block_g`` exactly (``block_weights[b]`` =
+the block's share of sum_f N_pairs,f).
 """
 
 from __future__ import annotations
@@ -50,7 +49,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aseimd.analysis.rdf_minimum import NOISE_BLOCKS, FirstMinimum, first_minimum
 from aseimd.errors import AnalysisError
+
+__all__ = ["RDF", "RDFAccumulator", "FirstMinimum", "first_minimum", "first_minimum_of"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class RDF:
         Running coordination number at the bin edges.
     counts : numpy.ndarray, shape=(n_bins,)
         Counted pairs per bin, summed over frames.
+    block_g : numpy.ndarray, shape=(n_blocks, n_bins), optional
+        g(r) of consecutive frame blocks (None when the accumulator was not told the frame count).
+    block_weights : numpy.ndarray, shape=(n_blocks,), optional
+        Each block's share of the counted pairs: ``g = block_weights @ block_g``.
     """
 
     edges_nm: np.ndarray
@@ -76,6 +82,8 @@ class RDF:
     n: np.ndarray
     n_edges: np.ndarray
     counts: np.ndarray | None = None
+    block_g: np.ndarray | None = None
+    block_weights: np.ndarray | None = None
 
     @property
     def r_nm(self) -> np.ndarray:
@@ -96,9 +104,14 @@ class RDFAccumulator:
         Atoms in the centre group.
     n_pairs : int
         Counted (centre, shell) pairs per frame, after exclusions.
+    n_frames : int, optional
+        Frames that will be added: also keep the histograms of min(10, n_frames) consecutive
+        frame blocks (for the noise of g, :attr:`RDF.block_g`). Frames are assigned to blocks
+        in the order they are added.
     """
 
-    def __init__(self, r_max_nm: float, bin_nm: float, n_centers: int, n_pairs: int) -> None:
+    def __init__(self, r_max_nm: float, bin_nm: float, n_centers: int, n_pairs: int,
+                 n_frames: int | None = None) -> None:
         if not bin_nm > 0:
             raise AnalysisError(f"bin width must be > 0 nm, got {bin_nm}")
         n_bins = int(np.floor(r_max_nm / bin_nm + 1e-9))
@@ -113,6 +126,11 @@ class RDFAccumulator:
         self.n_frames = 0
         self.pairs_sum = 0  # sum_f N_pairs,f
         self.centers_sum = 0  # sum_f N_c,f
+        self.n_frames_expected = int(n_frames) if n_frames else 0
+        self.n_blocks = min(NOISE_BLOCKS, self.n_frames_expected)
+        if self.n_blocks:
+            self._block_counts_v = np.zeros((self.n_blocks, n_bins))  # sum_{f in b} H_f V_f
+            self._block_pairs = np.zeros(self.n_blocks)  # sum_{f in b} N_pairs,f
 
     @property
     def r_max_nm(self) -> float:
@@ -128,10 +146,16 @@ class RDFAccumulator:
         """
         k = (np.asarray(distances_nm) / self.bin_nm).astype(np.int64)
         h = np.bincount(k[k < len(self._counts)], minlength=len(self._counts))
+        hv = h * volume_nm3
         self._counts += h
-        self._counts_v += h * volume_nm3
+        self._counts_v += hv
+        pairs = self.n_pairs if n_pairs is None else int(n_pairs)
+        if self.n_blocks:
+            b = min(self.n_frames * self.n_blocks // self.n_frames_expected, self.n_blocks - 1)
+            self._block_counts_v[b] += hv
+            self._block_pairs[b] += pairs
         self.n_frames += 1
-        self.pairs_sum += self.n_pairs if n_pairs is None else int(n_pairs)
+        self.pairs_sum += pairs
         self.centers_sum += self.n_centers if n_centers is None else int(n_centers)
 
     def result(self) -> RDF:
@@ -147,92 +171,20 @@ class RDFAccumulator:
         per_center = self._counts / self.centers_sum if self.centers_sum > 0 else np.zeros_like(shell)
         n_edges = np.concatenate([[0.0], np.cumsum(per_center)])
         n_mid = n_edges[:-1] + 0.5 * per_center
-        return RDF(edges_nm=e.copy(), g=g, n=n_mid, n_edges=n_edges, counts=self._counts.copy())
+        block_g = block_weights = None
+        if self.n_blocks and self.pairs_sum > 0:
+            used = self._block_pairs > 0
+            block_g = self._block_counts_v[used] / (self._block_pairs[used, None] * shell)
+            block_weights = self._block_pairs[used] / self.pairs_sum
+        return RDF(edges_nm=e.copy(), g=g, n=n_mid, n_edges=n_edges, counts=self._counts.copy(),
+                   block_g=block_g, block_weights=block_weights)
 
 
-@dataclass(frozen=True)
-class FirstMinimum:
-    """Result of :func:`first_minimum`.
+def first_minimum_of(rdf: RDF, smooth_nm: float = 0.01, rule: str = "significance") -> FirstMinimum:
+    """The first minimum of an accumulated :class:`RDF`, with its counts and frame blocks for the noise.
 
-    Attributes
-    ----------
-    r_peak_nm : float
-        Position of the first peak of the smoothed g(r), in nm (NaN if none).
-    g_peak : float
-        Smoothed g at the peak.
-    r_min_nm : float
-        Position of the first minimum after the peak, in nm (NaN if none).
-    g_min : float
-        Smoothed g at the minimum.
+    ``rule``: ``"significance"`` (default) or ``"prominence"`` (the fixed thresholds of aseimd <= 0.x,
+    kept to reproduce earlier cut-offs), see :mod:`aseimd.analysis.rdf_minimum`.
     """
-
-    r_peak_nm: float
-    g_peak: float
-    r_min_nm: float
-    g_min: float
-
-    @property
-    def found(self) -> bool:
-        """Whether both the peak and the minimum were found."""
-        return bool(np.isfinite(self.r_min_nm))
-
-
-def first_minimum(
-    r_nm: np.ndarray,
-    g: np.ndarray,
-    smooth_nm: float = 0.01,
-    counts: np.ndarray | None = None,
-    min_count: float = 0.5,
-) -> FirstMinimum:
-    """Locate the first peak of g(r) and the first minimum after it (see module doc).
-
-    Parameters
-    ----------
-    r_nm : numpy.ndarray, shape=(n,)
-        Evenly spaced radii (bin centres) in nm.
-    g : numpy.ndarray, shape=(n,)
-        g(r) values.
-    smooth_nm : float
-        Standard deviation of the Gaussian smoothing, in nm (0 disables smoothing).
-    counts : numpy.ndarray, shape=(n,), optional
-        Pair counts behind each bin (summed over frames). Where the smoothed
-        count is below ``min_count`` the smoothed g is set to 0, so a few stray
-        pairs at small r (huge g from a tiny shell volume) cannot pose as a peak.
-    min_count : float
-        Smoothed count per bin below which g is treated as 0.
-
-    Returns
-    -------
-    FirstMinimum
-    """
-    from scipy.ndimage import gaussian_filter1d
-    from scipy.signal import find_peaks
-
-    r = np.asarray(r_nm, dtype=float)
-    g = np.asarray(g, dtype=float)
-    nan = float("nan")
-    if len(r) < 3 or not np.any(g > 0):
-        return FirstMinimum(nan, nan, nan, nan)
-    dr = float(r[1] - r[0])
-    gs = gaussian_filter1d(g, smooth_nm / dr, mode="nearest") if smooth_nm > 0 else g.copy()
-    if counts is not None:
-        c = np.asarray(counts, dtype=float)
-        cs = gaussian_filter1d(c, smooth_nm / dr, mode="nearest") if smooth_nm > 0 else c
-        gs = np.where(cs >= min_count, gs, 0.0)
-    top = float(np.max(gs))
-    # pad with zeros on the left so a peak at the first bins still counts as a peak
-    peaks, _ = find_peaks(np.concatenate([[0.0], gs]), prominence=0.1 * top)
-    peaks = peaks - 1
-    if len(peaks) == 0:
-        return FirstMinimum(nan, nan, nan, nan)
-    p = int(peaks[0])
-    g_peak = float(gs[p])
-    # The dip must rise again by a noticeable amount on its right. Scaling that with the
-    # first peak height would reject the real minimum of sharp ion-solvent peaks (g ~ 30
-    # followed by a second shell of g < 1), so the scale is capped at g = 2.
-    minima, _ = find_peaks(-gs, prominence=max(0.05 * min(g_peak, 2.0), 0.05))
-    minima = minima[minima > p]
-    if len(minima) == 0:
-        return FirstMinimum(float(r[p]), g_peak, nan, nan)
-    m = int(minima[0])
-    return FirstMinimum(float(r[p]), g_peak, float(r[m]), float(gs[m]))
+    return first_minimum(rdf.r_nm, rdf.g, smooth_nm, counts=rdf.counts, block_g=rdf.block_g,
+                         block_weights=rdf.block_weights, rule=rule)

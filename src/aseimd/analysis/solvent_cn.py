@@ -131,6 +131,7 @@ def solvent_cn_stream(
     bin_nm: float = 0.005,
     residence: bool = False,
     n_blocks: int = 5,
+    cutoff_rule: str = "significance",
 ) -> PairsStream:
     """The checked stream of :func:`solvent_cn` (a :class:`~aseimd.analysis.coordination.PairsStream`).
 
@@ -145,7 +146,7 @@ def solvent_cn_stream(
     cutoffs_nm : dict of str to float, optional
         Given cut-offs in nm per pair key: a Li shell role (``"O_carbonyl"``, ...),
         ``"N_nitrile-C_carbonyl"`` or ``"C_nitrile-C_carbonyl"``.
-    r_max_nm, bin_nm, residence, n_blocks
+    r_max_nm, bin_nm, residence, n_blocks, cutoff_rule
         See :func:`aseimd.analysis.coordination.run_pairs`.
 
     Returns
@@ -208,6 +209,7 @@ def solvent_cn_stream(
         composition_center=c_label if has_li else None,
         anion_pair="anion" if has_li and "anion" in sel else None,
         residence=residence, bound_union={"carbonate_bound": nitrile_pairs}, n_blocks=n_blocks,
+        cutoff_rule=cutoff_rule,
     )
     pairs_stream.finishers.append(lambda result: _finish(result, warnings, sel))
     return pairs_stream

@@ -24,6 +24,11 @@ from aseimd.errors import SpecError
               help="Cut-off in nm for a shell label (solvent-cn: also N_nitrile-C_carbonyl, "
                    "C_nitrile-C_carbonyl); "
                    "default: first minimum of the RDF.")
+@click.option("--cutoff-rule", type=click.Choice(["significance", "prominence"]), default="significance",
+              show_default=True,
+              help="How the first minimum of g(r) is accepted: significance = depth and rise >= 4 sigma of the "
+                   "histogram's noise (Poisson counts, frame blocks); prominence = the fixed thresholds of "
+                   "earlier versions (prominence >= 5 % of min(peak, 2) and >= 0.05).")
 @click.option("--rmax-nm", type=float, default=None,
               help="Largest RDF distance in nm [default: 1.0, clipped with a warning to half the shortest box "
                    "width; a larger given value is an error].")
@@ -46,8 +51,8 @@ from aseimd.errors import SpecError
 @click.option("--json", "json_path", required=True, type=click.Path(dir_okay=False),
               help="Output JSON; OUT_rdf.csv and OUT_rdf.png (and OUT_residence.* with --residence) beside it.")
 @click.option("--force", is_flag=True, help="Replace existing outputs.")
-def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_values, cutoff_values, rmax_nm,
-                 bin_nm, mode, anion, residence, exclude_intramolecular, z_range_nm, layer, n_blocks, json_path,
+def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_values, cutoff_values, cutoff_rule,
+                 rmax_nm, bin_nm, mode, anion, residence, exclude_intramolecular, z_range_nm, layer, n_blocks, json_path,
                  force) -> None:
     """RDFs, coordination numbers, shell compositions, ion pairing and residence times.
 
@@ -119,10 +124,10 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
         result = run_coordination(t, center, shells, cutoffs_nm=cutoffs, r_max_nm=rmax_nm, bin_nm=bin_nm,
                                   anion=anion, residence=residence,
                                   exclude_intramolecular=exclude_intramolecular, n_blocks=n_blocks,
-                                  z_range_nm=z_range_nm, window_label=layer)
+                                  z_range_nm=z_range_nm, window_label=layer, cutoff_rule=cutoff_rule)
     else:
         result = solvent_cn(t, center=center or None, groups=shells, cutoffs_nm=cutoffs, r_max_nm=rmax_nm,
-                            bin_nm=bin_nm, residence=residence, n_blocks=n_blocks)
+                            bin_nm=bin_nm, residence=residence, n_blocks=n_blocks, cutoff_rule=cutoff_rule)
 
     tables = result.tables()
     headers, columns = tables.get("rdf") or result.rdf_table()
@@ -144,7 +149,7 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
             click.echo(f"{key}: no cut-off (see warnings)")
         else:
             click.echo(f"{key}: cn {p.cn:.3f} +- {p.cn_stderr:.3f} atoms, {p.cn_molecules:.3f} molecules "
-                       f"within {p.cutoff_nm:.3f} nm ({p.cutoff_source})")
+                       f"within {p.cutoff_nm:.3f} nm ({p.cutoff_note})")
     if result.solvent_cn:
         s = result.solvent_cn
         click.echo(f"carbonate bound to nitrile: {s['carbonate_bound_fraction']:.3f}, "

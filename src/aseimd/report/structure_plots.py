@@ -22,7 +22,7 @@ def plot_rdfs(result, path: str | os.PathLike, force: bool = False) -> Path:
     for key, p in result.pairs.items():
         r = p.rdf.r_nm
         name = f"{p.center}–{p.shell}" if key == p.shell else key
-        cut = "no cut-off" if p.cutoff_nm is None else f"cut-off {p.cutoff_nm:.3f} nm, {p.cutoff_source}"
+        cut = "no cut-off" if p.cutoff_nm is None else f"cut-off {p.cutoff_nm:.3f} nm, {p.cutoff_note}"
         (line,) = ax_g.plot(r, p.rdf.g, lw=1.2, label=f"{name} ({cut})")
         ax_n.plot(r, p.rdf.n, lw=1.2, color=line.get_color())
         if p.cutoff_nm is not None:
