@@ -41,7 +41,9 @@ with SE_drift = sqrt(SE_1^2 + SE_2^2) from each half's block SE.  A system is
 printed "NOT CONVERGED" when |drift| > SE_drift (a deliberately strict 1-sigma
 test: a converged run fails it about a third of the time, an unconverged one
 almost always).  ``--max-wall-min`` caps each system: production stops early
-(and says so) when the cap would be exceeded.
+(and says so) when the cap would be exceeded.  With ``--json OUT`` the density series so far is also
+written to ``OUT.SYSTEM.partial`` every 20 ps of samples and after every stage, so a killed run keeps
+its data.
 
 Finite size: ~1.6k-atom boxes (2.4-2.8 nm edges, 7-10 chains of 20-30 units)
 are small; chain ends are a larger fraction than in the long-chain
@@ -66,6 +68,7 @@ from densities import block_average  # noqa: E402  (same block SE as the liquid 
 
 SAMPLE_STEPS = 100          # density sample every 100 steps (0.4 ps at 4 fs)
 BAROSTAT_EVERY = 25
+PARTIAL_EVERY = 50          # write the series so far every 50 samples (20 ps) and after every stage
 TIMESTEP_FS = 4.0
 HMR_AMU = 3.0
 CUTOFF_NM = 1.0
@@ -260,6 +263,16 @@ def run_case(case: Case, args, log) -> dict:
     sim_ps = [0.0]
     stopped = [False]   # a stage stopped at the wall cap
 
+    def save_partial(name):
+        """The density series so far (``JSON.NAME.partial``): a killed or capped run leaves its data behind."""
+        if not args.json:
+            return
+        part = Path(args.json + f".{case.name}.partial")
+        tmp = part.with_name(part.name + ".tmp")
+        tmp.write_text(json.dumps({"system": case.name, "partial": True, "last_stage": name,
+                                   "series": [[s_, round(t_, 3), round(r_, 5)] for s_, t_, r_ in series]}))
+        tmp.replace(part)
+
     def stage(name, T, p_bar, ps, deadline_s=None):
         """Run ``ps`` of one stage; with ``deadline_s`` (seconds since t0) stop at the first sample past it."""
         integ.setTemperature(T * unit.kelvin)
@@ -275,9 +288,12 @@ def run_case(case: Case, args, log) -> dict:
             integ.step(SAMPLE_STEPS)
             sim_ps[0] += SAMPLE_STEPS * TIMESTEP_FS / 1000.0
             series.append((name, sim_ps[0], density_g_cm3(ctx, mass)))
+            if len(series) % PARTIAL_EVERY == 0:
+                save_partial(name)
             if deadline_s is not None and time.time() - t0 > deadline_s:
                 stopped[0] = True
                 break
+        save_partial(name)
         log(f"[{case.name}] {name:>6s} T {T:5.0f} K  P {'-' if p_bar is None else f'{p_bar:g}':>7s} bar  "
             f"{sim_ps[0] - t_stage0:6.1f} ps  rho {series[-1][2]:.4f}  ({time.time() - t0:.0f} s)")
 
