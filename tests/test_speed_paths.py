@@ -79,6 +79,22 @@ def test_analyze_imports_no_simulation_build_or_campaign_code(files, tmp_path):
     assert not any(m == "openmm" or m.startswith("openmm.") for m in loaded)
 
 
+def test_run_directory_default_groups_need_no_mdtraj_topology(tmp_path):
+    # the pipeline's default groups (every ion and solvent species present) come from the light atom table
+    from synthetic import brownian as walk
+
+    pos = walk(np.random.default_rng(3), 20, 4, 1.0, 0.01, BOX)
+    top, traj = write_trajectory(tmp_path, wrap(pos, BOX), BOX,
+                                 ions(2, "LI", "LI", "Li") + ions(2, "XE", "XE", "Xe"))
+    probe = ("import json, sys; from aseimd.analysis.trajectory import Trajectory; "
+             "from aseimd.pipeline import default_diffusion_groups; "
+             f"g = default_diffusion_groups(Trajectory({str(top)!r}, {str(traj)!r})); "
+             "print(json.dumps([g, 'mdtraj' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    groups, mdtraj_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert groups == {"Li": "resname LI"} and not mdtraj_loaded
+
+
 def test_unique_and_intersects_are_numpys(rng):
     from aseimd.analysis._arrays import intersects, unique
 

@@ -98,3 +98,44 @@ def test_constant_box_fast_path_equals_float64_summed_minimum_images(rng):
     steps -= box * np.rint(steps / box)
     ref = np.concatenate([x[:1], x[:1] + np.cumsum(steps, axis=0)])
     np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+def _image_count_reference(wrapped, box, cuts):
+    """The constant-box scheme written out plainly: n(t) = running sum of rint(Δw / L) in float32,
+    u = w - L n + (u_prev - w_prev), chunk by chunk, every coordinate through the image counts."""
+    lengths = box.astype(wrapped.dtype)
+    out, prev_w, prev_u = [], None, None
+    for a, b in cuts:
+        xyz = wrapped[a:b]
+        if prev_w is None:
+            prev_w, prev_u = xyz[0], xyz[0].astype(np.float64)
+        d = np.concatenate([(xyz[0] - prev_w)[None], np.diff(xyz, axis=0)])
+        if a == 0:
+            d[0] = 0.0
+        n = np.cumsum(np.rint(d / lengths), axis=0)
+        u = xyz - n * box.astype(np.float64)
+        u += prev_u.astype(np.float64) - prev_w.astype(np.float64)
+        out.append(u)
+        prev_w, prev_u = xyz[-1], u[-1]
+    return np.concatenate(out)
+
+
+def test_sparse_jump_path_is_bit_identical_to_counting_every_coordinate(rng):
+    """Coordinates without a jump in a chunk skip the image counts; the result must not change by one bit,
+    on walks with many jumps, few jumps, steps near the 0.49 L screen and exactly at L/2."""
+    box = np.array([2.0, 2.5, 3.0])
+    fast = brownian(rng, 300, 6, 1.0, 0.3, box)  # jumps in most chunks
+    slow = brownian(rng, 300, 40, 1.0, 0.002, box) + 0.999 * box  # sit at the edge: a few jumps
+    still = np.repeat(rng.uniform(0, 1, (1, 10, 3)) * box, 300, axis=0)  # never jump
+    wrapped = wrap(np.concatenate([fast, slow, still], axis=1), box).astype(np.float32)
+    # a coordinate stepping by 0.49-0.5 L (screened in, no jump) and one by exactly L/2 (rint(0.5) = 0)
+    wrapped[:, -1, 0] = np.float32(0.0) + (np.arange(300) % 2) * np.float32(0.495 * box[0])
+    wrapped[:, -2, 1] = (np.arange(300) % 2) * np.float32(box[1] / 2)
+    cuts = ((0, 1), (1, 120), (120, 121), (121, 300))
+    u = Unwrapper()
+    boxes = _boxes(np.tile(box, (300, 1)))
+    got = np.concatenate([u.feed(wrapped[a:b], boxes[a:b]) for a, b in cuts])
+    ref = _image_count_reference(wrapped, box, cuts)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, ref)
+    assert np.any(np.abs(np.diff(got[:, :6], axis=0)) < np.abs(np.diff(wrapped[:, :6], axis=0)))  # jumps undone

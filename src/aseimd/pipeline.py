@@ -537,7 +537,7 @@ def _residues_present(traj) -> list:
     """Species of the residues in the topology, in species-table order."""
     from aseimd.species import all_species
 
-    present = {r.name for r in traj.topology.residues}
+    present = set(traj.atoms.residue_names)  # the light atom table: no mdtraj topology is loaded for this
     return [sp for sp in all_species() if sp.residue in present]
 
 
@@ -820,7 +820,7 @@ def _profile(t, system_dir, run_dir, json_path, options, temperature_K, echo):
 
     groups = dict(options.get("groups") or {sp.name: f"resname {sp.residue}" for sp in _residues_present(t)})
     xml = system_dir / "system.xml"
-    charges = system_xml_charges(str(xml), t.topology.n_atoms)
+    charges = system_xml_charges(str(xml), t.n_atoms)
     analysis = ProfileAnalysis(groups, charges_e=charges, charge_source=str(xml), axis=options.get("axis", "z"),
                                bin_nm=options.get("bin_nm"))
 

@@ -126,19 +126,33 @@ class Unwrapper:
         the summed minimum-image steps to the rounding of one float64 operation
         (the general path sums float32 steps, ~1e-6 nm over 10^4 frames).
         """
+        offset = np.asarray(prev_u, np.float64) - np.asarray(prev_w, np.float64)
         lengths = lengths_nm.astype(xyz.dtype)
-        jumps = np.empty_like(xyz)
-        np.subtract(xyz[0], prev_w, out=jumps[0])
-        np.subtract(xyz[1:], xyz[:-1], out=jumps[1:])
-        jumps /= lengths
-        np.rint(jumps, out=jumps)
+        steps = np.empty_like(xyz)
+        np.subtract(xyz[0], prev_w, out=steps[0])
+        np.subtract(xyz[1:], xyz[:-1], out=steps[1:])
         if self._last_wrapped is None:
-            jumps[0] = 0.0
-        # image counts n(t): a running sum over frames, one contiguous frame at a time (np.cumsum along axis 0
-        # of a C-ordered array walks memory with a frame-sized stride; these small integers add exactly)
-        for k in range(1, len(jumps)):
-            np.add(jumps[k], jumps[k - 1], out=jumps[k])
-        out = np.multiply(jumps, lengths_nm.astype(np.float64))
-        np.subtract(xyz, out, out=out)
-        out += np.asarray(prev_u, np.float64) - np.asarray(prev_w, np.float64)
+            steps[0] = 0.0
+        # Image jumps are rare: a coordinate whose steps all stay within 0.49 L of zero has no jump in this
+        # chunk (|Δw / L| <= 0.49 (1 + 2^-23) < 0.5, so rint gives 0 for every frame), and its unwrapped path
+        # is w(t) + (u_prev - w_prev), the same float64 operations the full scheme does with n(t) = 0. Only
+        # the other coordinates ("candidates") go through the image counts below.
+        n_frames = xyz.shape[0]
+        flat_steps = steps.reshape(n_frames, -1)
+        limit = np.broadcast_to(np.float32(0.49) * lengths, xyz.shape[1:]).reshape(-1)
+        cand = np.flatnonzero((flat_steps.max(axis=0) > limit) | (flat_steps.min(axis=0) < -limit))
+        out = np.add(xyz, offset, dtype=np.float64)
+        if cand.size == 0:
+            return out
+        flat_xyz = xyz.reshape(n_frames, -1)
+        flat_len = np.broadcast_to(lengths, xyz.shape[1:]).reshape(-1)[cand]
+        jumps = flat_steps[:, cand]
+        jumps /= flat_len
+        np.rint(jumps, out=jumps)
+        # image counts n(t): a running sum over frames (small integers: exact in float32)
+        np.cumsum(jumps, axis=0, out=jumps)
+        sub = np.multiply(jumps, flat_len.astype(np.float64))
+        np.subtract(flat_xyz[:, cand], sub, out=sub)
+        sub += np.broadcast_to(offset, xyz.shape[1:]).reshape(-1)[cand]
+        out.reshape(n_frames, -1)[:, cand] = sub
         return out
