@@ -139,3 +139,17 @@ def test_sparse_jump_path_is_bit_identical_to_counting_every_coordinate(rng):
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, ref)
     assert np.any(np.abs(np.diff(got[:, :6], axis=0)) < np.abs(np.diff(wrapped[:, :6], axis=0)))  # jumps undone
+
+
+def test_fortran_ordered_input_unwraps_like_c_ordered(rng):
+    """An in-memory selection can arrive in Fortran order; the candidate columns must still be written back
+    (a reshape of a non-C array is a copy, which once silently dropped every image jump)."""
+    box = np.array([2.0, 2.5, 3.0])
+    truth = brownian(rng, 200, 8, 1.0, 0.01, box)  # steps ~0.14 nm: many crossings, none ambiguous
+    wrapped = wrap(truth, box).astype(np.float32)
+    boxes = _boxes(np.tile(box, (200, 1)))
+    ref = Unwrapper().feed(wrapped, boxes)
+    got = Unwrapper().feed(np.asfortranarray(wrapped), boxes)
+    np.testing.assert_array_equal(got, ref)
+    assert np.any(np.abs(np.diff(wrapped, axis=0)) > 0.5 * box.min())  # the input has image jumps
+    np.testing.assert_allclose(got - got[0], truth - truth[0], atol=1e-5)

@@ -126,9 +126,12 @@ class Unwrapper:
         the summed minimum-image steps to the rounding of one float64 operation
         (the general path sums float32 steps, ~1e-6 nm over 10^4 frames).
         """
+        # C order throughout: the candidate columns are written back through reshape views, which must not
+        # be copies (an in-memory selection such as mdtraj's xyz[:, idx] can arrive in Fortran order)
+        xyz = np.ascontiguousarray(xyz)
         offset = np.asarray(prev_u, np.float64) - np.asarray(prev_w, np.float64)
         lengths = lengths_nm.astype(xyz.dtype)
-        steps = np.empty_like(xyz)
+        steps = np.empty(xyz.shape, xyz.dtype)
         np.subtract(xyz[0], prev_w, out=steps[0])
         np.subtract(xyz[1:], xyz[:-1], out=steps[1:])
         if self._last_wrapped is None:
@@ -141,7 +144,8 @@ class Unwrapper:
         flat_steps = steps.reshape(n_frames, -1)
         limit = np.broadcast_to(np.float32(0.49) * lengths, xyz.shape[1:]).reshape(-1)
         cand = np.flatnonzero((flat_steps.max(axis=0) > limit) | (flat_steps.min(axis=0) < -limit))
-        out = np.add(xyz, offset, dtype=np.float64)
+        out = np.empty(xyz.shape, np.float64)
+        np.add(xyz, offset, out=out)
         if cand.size == 0:
             return out
         flat_xyz = xyz.reshape(n_frames, -1)
