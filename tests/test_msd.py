@@ -30,6 +30,24 @@ def test_particle_blocks_do_not_change_result(rng, monkeypatch):
     np.testing.assert_allclose(msd_fft(x), full, rtol=1e-12)
 
 
+@pytest.mark.parametrize("per_particle", [False, True])
+def test_staged_transposing_copy_is_bit_identical_to_one_block_at_a_time(rng, monkeypatch, per_particle):
+    # float32 frame-major input as the position collector stores it; several stages, a ragged last stage
+    # and last block, a ragged last time tile
+    x = rng.normal(size=(1300, 23, 3)).cumsum(axis=0).astype(np.float32)
+    monkeypatch.setattr(msd_mod, "FFT_BLOCK_BYTES", 3 * 2048 * 8 * 3)  # nfft 2048: 3 particles (9 series) per block
+    monkeypatch.setattr(msd_mod, "TRANSPOSE_TILE_FRAMES", 500)
+    monkeypatch.setattr(msd_mod, "STAGE_BYTES", 1)  # one FFT block per stage: the plain loop
+    plain = msd_fft(x, max_lag=700, per_particle=per_particle)
+    monkeypatch.setattr(msd_mod, "STAGE_BYTES", 4 * 9 * 2048 * 8)  # four blocks (36 series) per stage
+    staged = msd_fft(x, max_lag=700, per_particle=per_particle)
+    assert np.array_equal(staged, plain)
+    np.testing.assert_allclose(staged if per_particle else staged[None],
+                               msd_direct(x.astype(float), max_lag=700)[None] if not per_particle else
+                               np.stack([msd_direct(x[:, p:p + 1].astype(float), max_lag=700)
+                                         for p in range(23)], axis=1), rtol=1e-9, atol=1e-9)
+
+
 def test_ballistic_msd_is_v2_t2_exactly(rng):
     v = rng.normal(size=(20, 3))
     x = ballistic(100, v, 0.5, rng.uniform(0, 3, (20, 3)))

@@ -106,6 +106,22 @@ def test_unique_and_intersects_are_numpys(rng):
         assert np.array_equal(unique(f), np.unique(f))
 
 
+@pytest.mark.parametrize("n_particles", [0, 1, 2, 3, 7, 300])
+def test_particle_sum_is_the_float64_sum_over_particles(rng, monkeypatch, n_particles):
+    import aseimd.analysis._arrays as arrays
+
+    monkeypatch.setattr(arrays, "SUM_CHUNK_FRAMES", 64)  # several chunks and a ragged last one
+    x = rng.uniform(-6.0, 6.0, (300, n_particles, 3)).astype(np.float32)
+    got = arrays.particle_sum(x)
+    assert got.shape == (300, 3) and got.dtype == np.float64
+    np.testing.assert_allclose(got, x.sum(axis=1, dtype=np.float64), rtol=0, atol=1e-12)
+    # exact sums (multiples of 2^-10 of modest size): every order gives the same bits
+    exact = (np.round(x * 1024) / 1024).astype(np.float32)
+    assert np.array_equal(arrays.particle_sum(exact), exact.sum(axis=1, dtype=np.float64))
+    with pytest.raises(ValueError, match="n_frames, n_particles, d"):
+        arrays.particle_sum(x[0])
+
+
 def test_selection_outside_the_light_subset_goes_to_mdtraj(files, tmp_path):
     top, traj = files
     light = tmp_path / "light.json"

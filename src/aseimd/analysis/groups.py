@@ -318,7 +318,10 @@ class PositionCollector:
         if self._com0 is None:
             self._com0 = com_steps[sl.start].copy()
         com_steps[sl] -= self._com0
-        xyz[sl] -= com_steps[sl][:, None, :]  # subtract while the chunk is in cache
+        # subtract while the chunk is in cache; the drift is tiled to one row per frame so that the
+        # subtraction runs over whole rows (a (n, 1, 3) broadcast has an inner loop of 3 elements)
+        rows = xyz[sl].reshape(n, -1)
+        rows -= np.tile(com_steps[sl], (1, xyz.shape[1]))
 
     def end_pass(self):
         """No further pass is needed (``None``); checks that every frame was fed."""

@@ -23,6 +23,13 @@ from numpy import fft as _fft  # numpy's pocketfft: as fast as scipy's here, and
 #: Bytes of zero-padded float64 input per block of particles (cache-sized: many small batches of
 #: 1-D transforms run ~4x faster than one huge batch; at least one particle per block).
 FFT_BLOCK_BYTES = 1024**2
+#: Bytes of the staging buffer that several FFT blocks are copied into at once. The positions arrive
+#: frame-major (n_frames, n_particles, d); copying one FFT block's few columns at a time reads a whole
+#: cache line per frame for a few bytes of it, so the columns of many blocks are transposed together,
+#: tile by tile along time (:data:`TRANSPOSE_TILE_FRAMES`), and then transformed block by block.
+STAGE_BYTES = 16 * 1024**2
+#: Frames per tile of the staged transposing copy.
+TRANSPOSE_TILE_FRAMES = 512
 
 
 def fft_length(n: int) -> int:
@@ -104,7 +111,10 @@ def msd_fft(positions_nm: np.ndarray, *, max_lag: int | None = None, per_particl
     n_series = n_particles * n_dims
     per_block = min(per_block, n_series)
     flat = x.reshape(n_frames, n_series)  # series s = particle s // n_dims, direction s % n_dims
-    buf = np.zeros((per_block, nfft))  # time along the last, contiguous axis; the tail stays zero (padding)
+    # the staging buffer holds whole FFT blocks; time runs along the last, contiguous axis and the tail of
+    # every row stays zero (the padding)
+    per_stage = min(n_series, max(1, STAGE_BYTES // (nfft * 8 * per_block)) * per_block)
+    stage = np.zeros((per_stage, nfft))
     if per_particle:
         out = np.empty((n_lags, n_particles, n_dims))
     else:  # FFTs are linear: sum the power spectra over particles, then one inverse transform per component
@@ -112,9 +122,14 @@ def msd_fft(positions_nm: np.ndarray, *, max_lag: int | None = None, per_particl
         squares = np.zeros((n_frames, n_dims))
     for lo in range(0, n_series, per_block):
         hi = min(lo + per_block, n_series)
-        b = buf[: hi - lo]
+        s0 = lo % per_stage
+        if s0 == 0:  # transpose the next stage's columns in time tiles, converting to float64
+            s_hi = min(lo + per_stage, n_series)
+            for t0 in range(0, n_frames, TRANSPOSE_TILE_FRAMES):
+                t1 = min(t0 + TRANSPOSE_TILE_FRAMES, n_frames)
+                stage[: s_hi - lo, t0:t1] = flat[t0:t1, lo:s_hi].T
+        b = stage[s0: s0 + hi - lo]
         head = b[:, :n_frames]
-        head[...] = flat[:, lo:hi].T  # one strided copy, converting to float64
         head -= head.mean(axis=-1, keepdims=True)  # the MSD is shift invariant; small numbers keep the FFT precise
         sq = np.einsum("pdt,pdt->td", head.reshape(-1, n_dims, n_frames), head.reshape(-1, n_dims, n_frames))
         fx = _fft.rfft(b, axis=-1)

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aseimd.analysis import fitting
-from aseimd.analysis._arrays import intersects, unique
+from aseimd.analysis._arrays import intersects, particle_sum, unique
 from aseimd.analysis.diffusion import (
     KB_J_PER_K,
     NM2_PER_PS_IN_M2_PER_S,
@@ -243,8 +243,8 @@ def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus
     n_p, n_m = cats[0].shape[1], ans[0].shape[1]
     cat = [select_components(c, comps) for c in cats]
     an = [select_components(a, comps) for a in ans]
-    Xp = [c.sum(axis=1, dtype=np.float64) for c in cat]
-    Xm = [a.sum(axis=1, dtype=np.float64) for a in an]
+    Xp = [particle_sum(c) for c in cat]  # summed ion positions (n_frames, d), float64
+    Xm = [particle_sum(a) for a in an]
     series = {
         "self_plus": Series([(c, None) for c in cat], per=n_p, onset_dims=n_p * d),
         "self_minus": Series([(a, None) for a in an], per=n_m, onset_dims=n_m * d),
