@@ -170,6 +170,24 @@ def test_positions_do_not_depend_on_chunk_or_block_size(files, monkeypatch, drif
         assert np.abs(ref.drift_nm).max() > 1e-3  # not trivially zero
 
 
+def test_system_drift_unwraps_only_the_selected_atoms_as_if_all_were(files):
+    """drift=system reads every atom but unwraps only the groups' atoms, residues made whole over all atoms.
+
+    One atom of each three-atom solvent molecule (a partial residue) and the Li ions: their positions
+    equal those of the same atoms in an unwrap of every atom, less the centre of mass of all of them.
+    """
+    top, traj = files
+    t = Trajectory(top, traj)
+    gs = [make_group(t, "Li", "resname LI", com=False), make_group(t, "H1", "resname XSO and name H1", com=False)]
+    got = load_positions(t, gs, drift="system")
+    every = load_positions(t, [make_group(t, "all", "all", com=False)], drift="none").xyz_nm.astype(np.float64)
+    m = t.masses(np.arange(t.topology.n_atoms))
+    com = np.einsum("fai,a->fi", every, m / m.sum())
+    for g in gs:
+        want = every[:, g.atom_indices] - (com - com[0])[:, None, :]
+        np.testing.assert_allclose(got.of(g.label), want, rtol=0, atol=2e-6)
+
+
 def test_reused_read_buffer_gives_mdtraj_coordinates(files, monkeypatch):
     import mdtraj
 

@@ -1,9 +1,10 @@
 """Minimum-image unwrapping: wrapped input recovers the true path, unwrapped input is unchanged."""
 
 import numpy as np
+import pytest
 from synthetic import brownian, wrap
 
-from aseimd.analysis.unwrap import Unwrapper, make_whole, minimum_image
+from aseimd.analysis.unwrap import CentreDrift, Unwrapper, make_whole, minimum_image
 
 
 def _boxes(lengths):
@@ -153,3 +154,74 @@ def test_fortran_ordered_input_unwraps_like_c_ordered(rng):
     np.testing.assert_array_equal(got, ref)
     assert np.any(np.abs(np.diff(wrapped, axis=0)) > 0.5 * box.min())  # the input has image jumps
     np.testing.assert_allclose(got - got[0], truth - truth[0], atol=1e-5)
+
+
+def _centre_of_unwrapped(wrapped, boxes, w, particle_of_atom=None):
+    """The slow, obvious drift: unwrap every atom, take the weighted mean, less its first frame."""
+    u = Unwrapper(particle_of_atom).feed(wrapped, boxes)
+    c = np.einsum("fai,a->fi", u, w)
+    return c - c[0]
+
+
+@pytest.mark.parametrize("box_kind", ["constant", "breathing", "triclinic", "none"])
+def test_centre_drift_from_steps_equals_the_centre_of_unwrapped_atoms(rng, box_kind):
+    n, n_atoms = 240, 50
+    if box_kind == "triclinic":
+        box = np.array([[3.0, 0.0, 0.0], [1.0, 2.8, 0.0], [0.5, 0.7, 2.6]])
+        boxes = np.repeat(box[None], n, axis=0)
+        true = brownian(rng, n, n_atoms, 1.0, 0.02, (3.0, 3.0, 3.0))
+        frac = true @ np.linalg.inv(box)
+        wrapped = (frac - np.floor(frac)) @ box
+    else:
+        lengths = np.full((n, 3), 2.5)
+        if box_kind == "breathing":
+            lengths = 2.5 + 0.08 * np.sin(np.arange(n) / 9.0)[:, None] * np.array([1.0, 0.7, 1.3])
+        boxes = _boxes(lengths)
+        true = brownian(rng, n, n_atoms, 1.0, 0.02, (2.5, 2.5, 2.5))
+        wrapped = true - lengths[:, None, :] * np.floor(true / lengths[:, None, :])
+    if box_kind == "none":
+        wrapped, boxes = true, None
+    wrapped = wrapped.astype(np.float32)  # as stored in DCD/XTC
+    w = rng.uniform(1.0, 30.0, n_atoms)
+    w /= w.sum()
+    expected = _centre_of_unwrapped(wrapped, boxes, w)
+    if box_kind != "none":
+        assert np.abs(np.diff(wrapped, axis=0)).max() > 1.0  # atoms do cross faces
+    for cuts in ((0, n), (0, 1, 2, 77, 78, 200, n), (0, 5, 150, n)):  # chunking does not matter
+        tracker = CentreDrift(w)
+        got = np.concatenate([tracker.feed(wrapped[a:b], None if boxes is None else boxes[a:b])
+                              for a, b in zip(cuts[:-1], cuts[1:])])
+        # a one-frame chunk of a breathing box has one box: the exact image-count path, where the changing-box
+        # path sums float32 minimum-image steps (the unwrapper does the same per chunk, ~1e-9 nm here)
+        atol = 1e-8 if box_kind == "breathing" and len(cuts) > 2 else 1e-12
+        np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
+    assert np.abs(expected).max() > 1e-3
+
+
+def test_centre_drift_ignores_first_frame_whole_making(rng):
+    # a three-atom molecule split across a face in frame 0: making it whole shifts atoms by lattice vectors,
+    # which moves the centre by a constant and leaves its drift unchanged
+    box = np.array([2.0, 2.0, 2.0])
+    centres = brownian(rng, 60, 4, 1.0, 0.01, box)
+    offsets = np.array([[0.0, 0.0, 0.0], [0.12, 0.0, 0.0], [0.0, 0.12, 0.0]])
+    atoms = (centres[:, :, None, :] + offsets).reshape(60, 12, 3)
+    atoms[:, :3] += np.array([1.95, 0.0, 0.0]) - atoms[0, 0]  # molecule 0 straddles x = L in frame 0
+    wrapped = wrap(atoms, box).astype(np.float32)
+    boxes = _boxes(np.tile(box, (60, 1)))
+    w = np.full(12, 1 / 12)
+    whole_made = _centre_of_unwrapped(wrapped, boxes, w, np.repeat(np.arange(4), 3))
+    np.testing.assert_allclose(CentreDrift(w).feed(wrapped, boxes), whole_made, rtol=0, atol=1e-12)
+
+
+def test_unwrapper_start_continues_like_an_unwrapper_of_more_atoms(rng):
+    box = np.array([2.0, 2.2, 2.4])
+    wrapped = wrap(brownian(rng, 80, 9, 1.0, 0.03, box), box).astype(np.float32)
+    boxes = _boxes(np.tile(box, (80, 1)))
+    particle = np.repeat(np.arange(3), 3)
+    everything = Unwrapper(particle).feed(wrapped, boxes)
+    keep = np.array([1, 4, 5, 8])  # some atoms of each residue
+    part = Unwrapper()
+    part.start(wrapped[0, keep], make_whole(wrapped[0], boxes[0], particle)[keep])
+    assert np.array_equal(part.feed(wrapped[:, keep], boxes), everything[:, keep])
+    with pytest.raises(ValueError, match="before the first feed"):
+        part.start(wrapped[0, keep], everything[0, keep])

@@ -311,7 +311,7 @@ def run_pipeline(spec: PipelineSpec, job_dir: str | Path, *, force: bool = False
                                               spec.analyses[name], temperature_K,
                                               lambda text, kind, lines=lines: lines.append((text, kind)))
             plans[name] = (analyses, write, lines)
-        # One read for every analysis: the position collector unwraps every atom elementwise, so transport
+        # One read for every analysis: the position collector unwraps atoms elementwise, so transport
         # analyses sharing it get bit for bit what `aseimd analyze` writes for each alone (tested)
         results = run_analyses(t, [a for n in pending for a in plans[n][0]])
         for n in pending:

@@ -9,14 +9,15 @@ residue, located at the centre of mass of its selected atoms only.
 
 :func:`load_positions` (through the incremental :class:`PositionCollector`,
 which :func:`aseimd.analysis.engine.run_analyses` feeds in its single pass) streams the trajectory in chunks (never all atoms of
-all frames at once), unwraps every atom by minimum-image steps
+all frames at once), unwraps the groups' atoms by minimum-image steps
 (:mod:`aseimd.analysis.unwrap`; residues are made whole in the first frame),
 forms the particles and writes them into one preallocated
 (n_frames, n_particles, 3) float32 array. Drift removal subtracts the
 displacement of a reference centre of mass from every particle: of the whole
-system (default; every atom is read and unwrapped in the same single pass and
-the mass-weighted mean of the unwrapped positions is the centre of mass of each
-frame), of another group (e.g. a frozen Li slab), or nothing.
+system (default; every atom is read in the same single pass, and the centre of
+mass moves by the mass-weighted minimum-image steps of all atoms,
+:class:`aseimd.analysis.unwrap.CentreDrift`, so only the groups' atoms are
+unwrapped), of another group (e.g. a frozen Li slab), or nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from aseimd.analysis._arrays import unique
 from aseimd.analysis.trajectory import Trajectory
-from aseimd.analysis.unwrap import Unwrapper
+from aseimd.analysis.unwrap import CentreDrift, Unwrapper, make_whole
 from aseimd.errors import AnalysisError, AseimdError
 
 #: Bytes of float32 positions read per chunk in the all-atom pass for the system centre of mass.
@@ -226,11 +227,15 @@ class PositionCollector:
     ``end_pass()`` (``None``: no further pass needed). Every atom is unwrapped
     by minimum-image steps (:class:`~aseimd.analysis.unwrap.Unwrapper`,
     residues made whole in the first frame); with ``drift="system"`` every atom
-    of the system is read and unwrapped in the same pass and the system
-    centre of mass of each frame is formed from the unwrapped positions (no
-    second all-atom read). Unwrapping is elementwise, so an atom's positions
-    and the drift do not depend on which groups are selected: analyses that
-    share one collector get bit for bit what each gets alone.
+    of the system is read in the same pass (no second all-atom read): the
+    groups' atoms are unwrapped, their residues made whole over all the
+    residue's atoms exactly as if every atom were unwrapped, and the system
+    centre of mass follows from the steps of all atoms
+    (:class:`~aseimd.analysis.unwrap.CentreDrift`: the mass-weighted mean of
+    the unwrapped positions to float64 rounding, without forming them).
+    Unwrapping is elementwise, so an atom's positions and the drift do not
+    depend on which groups are selected: analyses that share one collector get
+    bit for bit what each gets alone.
 
     Parameters
     ----------
@@ -249,15 +254,18 @@ class PositionCollector:
         members = self.groups + ([ref] if ref is not None else [])
         self.system = system = drift == "system"
         n_atoms = traj.n_atoms
-        # drift=system: every atom is unwrapped (elementwise, so each atom's positions and the system centre
-        # of mass come out bit for bit the same whichever groups are selected: analyses sharing one read
-        # equal each run alone)
-        union = (np.arange(n_atoms) if system
-                 else unique(np.concatenate([g.atom_indices for g in members])))
-        self.atoms = read = union  # the atoms read: with drift=system, every atom, in the same pass
+        # unwrapping is elementwise and the system centre of mass comes from every atom's steps, so each atom's
+        # positions and the drift come out bit for bit the same whichever groups are selected: analyses
+        # sharing one read equal each run alone
+        union = unique(np.concatenate([g.atom_indices for g in members]))  # the atoms unwrapped
+        self.atoms = read = np.arange(n_atoms) if system else union  # read: with drift=system, every atom
+        self._union = _view(union) if system else slice(None)  # the unwrapped atoms among those read
         self._where = [_view(np.searchsorted(union, g.atom_indices)) for g in members]
-        residue_of_union = traj.atoms.residue[union]
-        self._unwrapper = Unwrapper(residue_of_union)
+        residue_of_read = traj.atoms.residue[read]
+        # drift=system: the first frame is made whole over every atom's residue (as if every atom were
+        # unwrapped), then only the union is followed; the other atoms enter through their steps alone
+        self._residue_of_read = residue_of_read if system else None
+        self._unwrapper = Unwrapper(None if system else residue_of_read)
         n_part = [g.n_particles for g in self.groups]
         offsets = np.r_[0, np.cumsum(n_part)]
         self.slices = {g.label: slice(int(offsets[k]), int(offsets[k + 1])) for k, g in enumerate(self.groups)}
@@ -266,11 +274,11 @@ class PositionCollector:
         self._ref_com = np.empty((n_frames, 3)) if ref is not None else None
         self._boxes = np.empty((n_frames, 3, 3)) if traj.has_box else None
         self._com_steps = np.zeros((n_frames, 3)) if system else None
+        self._drift = None
         if system:  # mass fractions (rounded to float32 as before, so the drift keeps its golden values)
             w_all = traj.masses(read)
-            self._w_all64 = (w_all / w_all.sum()).astype(np.float32).astype(np.float64)
+            self._drift = CentreDrift((w_all / w_all.sum()).astype(np.float32).astype(np.float64))
         self._w_ref = None if ref is None else ref.atom_masses / ref.atom_masses.sum()
-        self._com0 = None
         self._n_fed = 0
         self._n_frames = n_frames
         self._block_frames = max(1, BLOCK_BYTES // (12 * read.size))
@@ -304,7 +312,10 @@ class PositionCollector:
         n = xyz_nm.shape[0]
         sl = slice(start, start + n)
         xyz, groups, slices, where = self._xyz, self.groups, self.slices, self._where
-        pos = self._unwrapper.feed(xyz_nm, box_nm)
+        if self._residue_of_read is not None and start == 0 and box_nm is not None:
+            whole = make_whole(xyz_nm[0], np.asarray(box_nm[0], np.float64), self._residue_of_read)
+            self._unwrapper.start(xyz_nm[0, self._union], whole[self._union])
+        pos = self._unwrapper.feed(xyz_nm[:, self._union], box_nm)
         if self._boxes is not None:
             self._boxes[sl] = box_nm
         for k, g in enumerate(groups):
@@ -313,11 +324,8 @@ class PositionCollector:
             self._ref_com[sl] = self._w_ref @ pos[:, where[-1]]  # (n_ref,) @ (n, n_ref, 3) -> (n, 3)
         if not self.system:
             return
-        com_steps = self._com_steps  # drift=system unwraps every atom: their positions give the COM
-        com_steps[sl] = self._w_all64 @ pos
-        if self._com0 is None:
-            self._com0 = com_steps[sl.start].copy()
-        com_steps[sl] -= self._com0
+        com_steps = self._com_steps  # drift=system: the centre of mass of every atom, from their steps
+        com_steps[sl] = self._drift.feed(xyz_nm, box_nm)
         # subtract while the chunk is in cache; the drift is tiled to one row per frame so that the
         # subtraction runs over whole rows (a (n, 1, 3) broadcast has an inner loop of 3 elements)
         rows = xyz[sl].reshape(n, -1)

@@ -22,7 +22,7 @@ import numpy as np
 
 from aseimd.analysis.pbc import is_orthorhombic, minimum_image
 
-__all__ = ["Unwrapper", "make_whole", "minimum_image"]
+__all__ = ["CentreDrift", "Unwrapper", "make_whole", "minimum_image"]
 
 
 def make_whole(xyz_nm: np.ndarray, box_nm: np.ndarray, particle_of_atom: np.ndarray) -> np.ndarray:
@@ -49,6 +49,45 @@ def make_whole(xyz_nm: np.ndarray, box_nm: np.ndarray, particle_of_atom: np.ndar
     return anchor + delta
 
 
+class _JumpScreen:
+    """Flat indices (into ``steps.reshape(n_frames, -1)``) of the coordinates whose steps reach 0.49 L.
+
+    A coordinate whose steps all stay within 0.49 L of zero has no image jump in the chunk
+    (|Δw / L| <= 0.49 (1 + 2^-23) < 0.5, so rint gives 0 for every frame). ``steps`` has shape
+    (n_frames, n_atoms, 3), ``lengths`` the three box lengths in the steps' precision. The limits are
+    kept as one row per coordinate (remade when the box or the atom count changes): compared against
+    a (3,) broadcast the comparison would run in inner loops of 3 elements.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._limit = self._neg_limit = np.zeros(0)
+
+    def __call__(self, steps: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        flat = steps.reshape(steps.shape[0], -1)
+        key = (flat.shape[1], lengths.dtype.str, lengths.tobytes())
+        if key != self._key:
+            self._key = key
+            self._limit = np.tile(np.float32(0.49) * lengths, flat.shape[1] // lengths.size)
+            self._neg_limit = -self._limit
+        reach = flat.max(axis=0) > self._limit
+        reach |= flat.min(axis=0) < self._neg_limit
+        return np.flatnonzero(reach)
+
+
+class _OrthorhombicCheck:
+    """``is_orthorhombic`` of a box, remembered for the last box seen (one box per block, usually the same)."""
+
+    def __init__(self) -> None:
+        self._box: np.ndarray | None = None
+        self._result = False
+
+    def __call__(self, box: np.ndarray) -> bool:
+        if self._box is None or not np.array_equal(box, self._box):
+            self._box, self._result = np.array(box), bool(is_orthorhombic(box))
+        return self._result
+
+
 class Unwrapper:
     """Streamed unwrapping: feed chunks of wrapped frames in order, get unwrapped positions back.
 
@@ -71,6 +110,20 @@ class Unwrapper:
         self._particle_of_atom = particle_of_atom
         self._last_wrapped: np.ndarray | None = None
         self._last_unwrapped: np.ndarray | None = None
+        self._orthorhombic = _OrthorhombicCheck()
+        self._jump_candidates = _JumpScreen()
+
+    def start(self, wrapped_nm: np.ndarray, unwrapped_nm: np.ndarray) -> None:
+        """Continue from a given first frame: its positions as stored and the unwrapped positions to start at.
+
+        For a first frame made whole with more atoms than this unwrapper follows (the residues of the whole
+        system, when only some of their atoms are kept): the first chunk fed must then begin with that frame,
+        and every later frame comes out exactly as from an unwrapper of all those atoms.
+        """
+        if self._last_wrapped is not None:
+            raise ValueError("start() must come before the first feed()")
+        self._last_wrapped = np.array(wrapped_nm)
+        self._last_unwrapped = np.array(unwrapped_nm, dtype=np.float64)
 
     def feed(self, xyz_nm: np.ndarray, box_nm: np.ndarray | None) -> np.ndarray:
         """Unwrap the next chunk of frames.
@@ -98,7 +151,7 @@ class Unwrapper:
             prev_w, prev_u = xyz[0], first
         else:
             prev_w, prev_u = self._last_wrapped, self._last_unwrapped
-        if np.all(box == box[:1]) and is_orthorhombic(box[0]):
+        if np.all(box == box[:1]) and self._orthorhombic(box[0]):
             out = self._feed_constant_orthorhombic(xyz, np.diag(box[0]), prev_w, prev_u)
         else:
             # steps in the stored precision (float32 for DCD/XTC), the minimum image in each frame's box
@@ -137,19 +190,18 @@ class Unwrapper:
         if self._last_wrapped is None:
             steps[0] = 0.0
         # Image jumps are rare: a coordinate whose steps all stay within 0.49 L of zero has no jump in this
-        # chunk (|Δw / L| <= 0.49 (1 + 2^-23) < 0.5, so rint gives 0 for every frame), and its unwrapped path
-        # is w(t) + (u_prev - w_prev), the same float64 operations the full scheme does with n(t) = 0. Only
-        # the other coordinates ("candidates") go through the image counts below.
+        # chunk (:class:`_JumpScreen`), and its unwrapped path is w(t) + (u_prev - w_prev), the same
+        # float64 operations the full scheme does with n(t) = 0. Only the other coordinates ("candidates")
+        # go through the image counts below.
         n_frames = xyz.shape[0]
         flat_steps = steps.reshape(n_frames, -1)
-        limit = np.broadcast_to(np.float32(0.49) * lengths, xyz.shape[1:]).reshape(-1)
-        cand = np.flatnonzero((flat_steps.max(axis=0) > limit) | (flat_steps.min(axis=0) < -limit))
+        cand = self._jump_candidates(steps, lengths)
         out = np.empty(xyz.shape, np.float64)
         np.add(xyz, offset, out=out)
         if cand.size == 0:
             return out
         flat_xyz = xyz.reshape(n_frames, -1)
-        flat_len = np.broadcast_to(lengths, xyz.shape[1:]).reshape(-1)[cand]
+        flat_len = lengths[cand % 3]
         jumps = flat_steps[:, cand]
         jumps /= flat_len
         np.rint(jumps, out=jumps)
@@ -160,3 +212,99 @@ class Unwrapper:
         sub += np.broadcast_to(offset, xyz.shape[1:]).reshape(-1)[cand]
         out.reshape(n_frames, -1)[:, cand] = sub
         return out
+
+
+class CentreDrift:
+    """Streamed displacement of the mass-weighted centre of many atoms since the first frame, from wrapped frames.
+
+    The centre of the unwrapped positions (what :class:`Unwrapper` gives, with residues made whole in
+    the first frame or not: that shifts atoms by constant lattice vectors, which cancel) moves between
+    two frames by sum_i w_i s_i, with s_i the minimum-image step of atom i. So the drift needs the
+    steps of every atom, not their unwrapped positions (for a system centre of mass, every atom of
+    the system, most of them never analysed). In one constant orthorhombic box the steps are the
+    raw differences less L times the image jumps rint(Δx / L) (computed as the unwrapper computes
+    them, in the stored precision), and
+
+        drift(t) = drift(t0) + W(t) - W(t0) - sum_i w_i L n_i(t),
+
+    W(t) = sum_i w_i x_i(t) over the stored positions and n_i(t) the jumps of atom i after frame t0
+    (the last frame of the previous chunk): one float64 weighted sum per frame plus the few
+    coordinates that cross a face in the chunk (found as in :meth:`Unwrapper.feed`). Any other box
+    (changing, or triclinic) sums the minimum-image steps: drift(t) = drift(t0) + sum_t' sum_i w_i s_i(t').
+    Without a box the stored positions are taken as unwrapped. All sums are float64; the result
+    equals the weighted mean of the unwrapped positions less its first frame to float64 rounding.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray, shape=(n_atoms,)
+        Weight of each atom (mass fractions, summing to 1, for a centre of mass).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> box = np.diag([2.0, 2.0, 2.0])[None].repeat(3, axis=0)
+    >>> wrapped = np.array([[[1.9, 0, 0], [1.0, 0, 0]], [[0.1, 0, 0], [1.0, 0, 0]], [[0.3, 0, 0], [1.0, 0, 0]]])
+    >>> CentreDrift(np.array([0.5, 0.5])).feed(wrapped, box)[:, 0].round(6).tolist()
+    [0.0, 0.1, 0.2]
+    """
+
+    def __init__(self, weights: np.ndarray) -> None:
+        self._w = np.asarray(weights, dtype=np.float64)
+        self._last_wrapped: np.ndarray | None = None
+        self._last_sum: np.ndarray | None = None  # W of the last frame fed
+        self._last_drift = np.zeros(3)
+        self._orthorhombic = _OrthorhombicCheck()
+        self._jump_candidates = _JumpScreen()
+
+    def feed(self, xyz_nm: np.ndarray, box_nm: np.ndarray | None) -> np.ndarray:
+        """Drift (nm, float64, shape=(n_frames, 3)) of the next chunk of frames (n_frames, n_atoms, 3), in order."""
+        x = np.ascontiguousarray(xyz_nm)
+        n = x.shape[0]
+        if n == 0:
+            return np.zeros((0, 3))
+        if x.shape[1] != self._w.size:
+            raise ValueError(f"expected {self._w.size} atoms per frame, got {x.shape[1]}")
+        first = self._last_wrapped is None
+        if box_nm is None:
+            W = self._w @ x.astype(np.float64)
+            base = W[0] if first else self._last_sum
+            drift = self._last_drift + (W - base)
+            self._remember(x, W[-1], drift[-1])
+            return drift
+        box = np.asarray(box_nm, dtype=np.float64)
+        steps = np.empty(x.shape, x.dtype)
+        if first:
+            steps[0] = 0.0
+        else:
+            np.subtract(x[0], self._last_wrapped, out=steps[0])
+        np.subtract(x[1:], x[:-1], out=steps[1:])
+        if np.all(box == box[:1]) and self._orthorhombic(box[0]):
+            lengths = np.diag(box[0]).astype(x.dtype)
+            W = self._w @ x.astype(np.float64)
+            drift = W - (W[0] if first else self._last_sum)
+            drift += self._last_drift
+            flat_steps = steps.reshape(n, -1)
+            cand = self._jump_candidates(steps, lengths)
+            if cand.size:
+                flat_len = lengths[cand % 3]
+                jumps = flat_steps[:, cand]
+                jumps /= flat_len
+                np.rint(jumps, out=jumps)
+                # sum_i w_i L n_i per frame and direction: each candidate column's weight times its box length,
+                # gathered into its direction by a (n_cand, 3) indicator
+                per_column = self._w[cand // 3] * flat_len.astype(np.float64)
+                indicator = (cand % 3)[:, None] == np.arange(3)[None, :]
+                jump_sum = (jumps.astype(np.float64) * per_column) @ indicator
+                drift -= np.cumsum(jump_sum, axis=0)
+            self._remember(x, W[-1], drift[-1])
+            return drift
+        steps = minimum_image(steps, box)
+        drift = np.cumsum(self._w @ steps.astype(np.float64), axis=0)
+        drift += self._last_drift
+        self._remember(x, self._w @ x[-1].astype(np.float64), drift[-1])
+        return drift
+
+    def _remember(self, x: np.ndarray, last_sum: np.ndarray, last_drift: np.ndarray) -> None:
+        self._last_wrapped = np.array(x[-1])
+        self._last_sum = np.array(last_sum, dtype=np.float64)
+        self._last_drift = np.array(last_drift, dtype=np.float64)
