@@ -224,8 +224,8 @@ class PositionCollector:
     The streaming contract of :mod:`aseimd.analysis.engine`: ``atoms`` (the
     atom indices it needs, ascending), ``feed(chunk)`` with a
     :class:`~aseimd.analysis.trajectory.Chunk` of exactly those atoms,
-    ``end_pass()`` (``None``: no further pass needed). Every atom is unwrapped
-    by minimum-image steps (:class:`~aseimd.analysis.unwrap.Unwrapper`,
+    ``end_pass()`` (``None``: no further pass needed). The groups' atoms are
+    unwrapped by minimum-image steps (:class:`~aseimd.analysis.unwrap.Unwrapper`,
     residues made whole in the first frame); with ``drift="system"`` every atom
     of the system is read in the same pass (no second all-atom read): the
     groups' atoms are unwrapped, their residues made whole over all the
