@@ -49,21 +49,34 @@ def make_whole(xyz_nm: np.ndarray, box_nm: np.ndarray, particle_of_atom: np.ndar
     return anchor + delta
 
 
-class _JumpScreen:
-    """Flat indices (into ``steps.reshape(n_frames, -1)``) of the coordinates whose steps reach 0.49 L.
+def _steps(x: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
+    """Steps between consecutive frames of ``x`` in its own precision; the first against ``prev`` (0 if None)."""
+    steps = np.empty(x.shape, x.dtype)
+    if prev is None:
+        steps[0] = 0.0
+    else:
+        np.subtract(x[0], prev, out=steps[0])
+    np.subtract(x[1:], x[:-1], out=steps[1:])
+    return steps
+
+
+class _ImageJumps:
+    """Image jumps rint(Δw / L) in one orthorhombic box, for the coordinates that can have any.
 
     A coordinate whose steps all stay within 0.49 L of zero has no image jump in the chunk
     (|Δw / L| <= 0.49 (1 + 2^-23) < 0.5, so rint gives 0 for every frame). ``steps`` has shape
-    (n_frames, n_atoms, 3), ``lengths`` the three box lengths in the steps' precision. The limits are
-    kept as one row per coordinate (remade when the box or the atom count changes): compared against
-    a (3,) broadcast the comparison would run in inner loops of 3 elements.
+    (n_frames, n_atoms, 3), ``lengths`` the three box lengths in the steps' precision. Returns the
+    flat indices (into ``steps.reshape(n_frames, -1)``) of the other coordinates ("candidates"), their
+    box lengths, and their jumps per frame (n_frames, n_candidates) in the steps' precision. The limits
+    are kept as one row per coordinate (remade when the box or the atom count changes): compared
+    against a (3,) broadcast the comparison would run in inner loops of 3 elements.
     """
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._limit = self._neg_limit = np.zeros(0)
 
-    def __call__(self, steps: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def __call__(self, steps: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         flat = steps.reshape(steps.shape[0], -1)
         key = (flat.shape[1], lengths.dtype.str, lengths.tobytes())
         if key != self._key:
@@ -72,7 +85,12 @@ class _JumpScreen:
             self._neg_limit = -self._limit
         reach = flat.max(axis=0) > self._limit
         reach |= flat.min(axis=0) < self._neg_limit
-        return np.flatnonzero(reach)
+        cand = np.flatnonzero(reach)
+        cand_len = lengths[cand % 3]
+        jumps = flat[:, cand]
+        jumps /= cand_len
+        np.rint(jumps, out=jumps)
+        return cand, cand_len, jumps
 
 
 class _OrthorhombicCheck:
@@ -111,7 +129,7 @@ class Unwrapper:
         self._last_wrapped: np.ndarray | None = None
         self._last_unwrapped: np.ndarray | None = None
         self._orthorhombic = _OrthorhombicCheck()
-        self._jump_candidates = _JumpScreen()
+        self._image_jumps = _ImageJumps()
 
     def start(self, wrapped_nm: np.ndarray, unwrapped_nm: np.ndarray) -> None:
         """Continue from a given first frame: its positions as stored and the unwrapped positions to start at.
@@ -155,12 +173,7 @@ class Unwrapper:
             out = self._feed_constant_orthorhombic(xyz, np.diag(box[0]), prev_w, prev_u)
         else:
             # steps in the stored precision (float32 for DCD/XTC), the minimum image in each frame's box
-            steps = np.empty_like(xyz)
-            np.subtract(xyz[0], prev_w, out=steps[0])
-            np.subtract(xyz[1:], xyz[:-1], out=steps[1:])
-            steps = minimum_image(steps, box)
-            if self._last_wrapped is None:
-                steps[0] = 0.0
+            steps = minimum_image(_steps(xyz, None if self._last_wrapped is None else prev_w), box)
             out = np.cumsum(steps, axis=0, dtype=np.float64)
             out += prev_u
         self._last_wrapped = np.array(xyz[-1])
@@ -184,27 +197,18 @@ class Unwrapper:
         xyz = np.ascontiguousarray(xyz)
         offset = np.asarray(prev_u, np.float64) - np.asarray(prev_w, np.float64)
         lengths = lengths_nm.astype(xyz.dtype)
-        steps = np.empty(xyz.shape, xyz.dtype)
-        np.subtract(xyz[0], prev_w, out=steps[0])
-        np.subtract(xyz[1:], xyz[:-1], out=steps[1:])
-        if self._last_wrapped is None:
-            steps[0] = 0.0
+        steps = _steps(xyz, None if self._last_wrapped is None else prev_w)
         # Image jumps are rare: a coordinate whose steps all stay within 0.49 L of zero has no jump in this
-        # chunk (:class:`_JumpScreen`), and its unwrapped path is w(t) + (u_prev - w_prev), the same
+        # chunk (:class:`_ImageJumps`), and its unwrapped path is w(t) + (u_prev - w_prev), the same
         # float64 operations the full scheme does with n(t) = 0. Only the other coordinates ("candidates")
         # go through the image counts below.
         n_frames = xyz.shape[0]
-        flat_steps = steps.reshape(n_frames, -1)
-        cand = self._jump_candidates(steps, lengths)
+        cand, flat_len, jumps = self._image_jumps(steps, lengths)
         out = np.empty(xyz.shape, np.float64)
         np.add(xyz, offset, out=out)
         if cand.size == 0:
             return out
         flat_xyz = xyz.reshape(n_frames, -1)
-        flat_len = lengths[cand % 3]
-        jumps = flat_steps[:, cand]
-        jumps /= flat_len
-        np.rint(jumps, out=jumps)
         # image counts n(t): a running sum over frames (small integers: exact in float32)
         np.cumsum(jumps, axis=0, out=jumps)
         sub = np.multiply(jumps, flat_len.astype(np.float64))
@@ -254,7 +258,7 @@ class CentreDrift:
         self._last_sum: np.ndarray | None = None  # W of the last frame fed
         self._last_drift = np.zeros(3)
         self._orthorhombic = _OrthorhombicCheck()
-        self._jump_candidates = _JumpScreen()
+        self._image_jumps = _ImageJumps()
 
     def feed(self, xyz_nm: np.ndarray, box_nm: np.ndarray | None) -> np.ndarray:
         """Drift (nm, float64, shape=(n_frames, 3)) of the next chunk of frames (n_frames, n_atoms, 3), in order."""
@@ -272,29 +276,18 @@ class CentreDrift:
             self._remember(x, W[-1], drift[-1])
             return drift
         box = np.asarray(box_nm, dtype=np.float64)
-        steps = np.empty(x.shape, x.dtype)
-        if first:
-            steps[0] = 0.0
-        else:
-            np.subtract(x[0], self._last_wrapped, out=steps[0])
-        np.subtract(x[1:], x[:-1], out=steps[1:])
+        steps = _steps(x, self._last_wrapped)
         if np.all(box == box[:1]) and self._orthorhombic(box[0]):
-            lengths = np.diag(box[0]).astype(x.dtype)
             W = self._w @ x.astype(np.float64)
             drift = W - (W[0] if first else self._last_sum)
             drift += self._last_drift
-            flat_steps = steps.reshape(n, -1)
-            cand = self._jump_candidates(steps, lengths)
+            cand, cand_len, jumps = self._image_jumps(steps, np.diag(box[0]).astype(x.dtype))
             if cand.size:
-                flat_len = lengths[cand % 3]
-                jumps = flat_steps[:, cand]
-                jumps /= flat_len
-                np.rint(jumps, out=jumps)
                 # sum_i w_i L n_i per frame and direction: each candidate column's weight times its box length,
                 # gathered into its direction by a (n_cand, 3) indicator
-                per_column = self._w[cand // 3] * flat_len.astype(np.float64)
+                per_column = self._w[cand // 3] * cand_len.astype(np.float64)
                 indicator = (cand % 3)[:, None] == np.arange(3)[None, :]
-                jump_sum = (jumps.astype(np.float64) * per_column) @ indicator
+                jump_sum = (jumps * per_column) @ indicator
                 drift -= np.cumsum(jump_sum, axis=0)
             self._remember(x, W[-1], drift[-1])
             return drift
