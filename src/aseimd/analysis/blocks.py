@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Time frames per chunk in :func:`origin_block_sums` (cache-sized pieces).
-ORIGIN_CHUNK_BYTES = 4 * 1024**2
+#: Bytes of series per chunk of time origins in :func:`origin_block_sums`: the chunk (and the lags'
+#: frames after it) is copied once into a contiguous, cache-sized buffer that every lag's displacements
+#: are then taken from (measured on 10,000 frames x 300 particles, 4 lags: 1 MiB ~0.7x the time of 4 MiB
+#: of strided views).
+ORIGIN_CHUNK_BYTES = 1024**2
 
 
 def block_edges(n_items: int, n_blocks: int) -> np.ndarray:
@@ -65,14 +68,24 @@ def origin_block_sums(a: np.ndarray, b: np.ndarray | None, lags: np.ndarray, n_b
     m_max = int(lags.max())
     row_bytes = max(1, a[0].nbytes * (1 if same else 2))
     chunk = max(64, ORIGIN_CHUNK_BYTES // row_bytes - m_max)
+    # one contiguous copy of the chunk's frames serves every lag, unless the lags reach so far past the
+    # chunk that the copy would cost more than the displacements
+    copy = m_max <= chunk
     for lo in range(0, n - 1, chunk):
         hi = min(lo + chunk, n - 1)
+        if copy:
+            end = min(hi + m_max, n)
+            ca = np.ascontiguousarray(a[lo:end]).reshape(end - lo, -1)
+            cb = ca if same else np.ascontiguousarray(b[lo:end]).reshape(end - lo, -1)
+            off = lo
+        else:
+            ca, cb, off = a, b, 0
         for j, m in enumerate(lags):
             top = min(hi, n - int(m))
             if top <= lo:
                 continue
-            da = (a[lo + m:top + m] - a[lo:top]).reshape(top - lo, -1)
-            db = da if same else (b[lo + m:top + m] - b[lo:top]).reshape(top - lo, -1)
+            da = (ca[lo - off + m:top - off + m] - ca[lo - off:top - off]).reshape(top - lo, -1)
+            db = da if same else (cb[lo - off + m:top - off + m] - cb[lo - off:top - off]).reshape(top - lo, -1)
             per = np.einsum("ti,ti->t", da, db, dtype=np.float64)
             cs = np.concatenate([[0.0], np.cumsum(per)])
             # origins lo..top-1 fall into blocks by edges
