@@ -613,7 +613,7 @@ def _process_read_command(workdir: Path, n_atoms: int | None) -> list[str]:
 PYCACHE_PREFIX: Path | None = None
 
 
-def _env(hugepage: bool | None) -> dict | None:
+def _env(hugepage: bool | None) -> dict:
     """The child's environment: inherited, with the benchmark's byte-code cache, and numpy's huge-page
     madvise forced on or off (``hugepage`` True/False) or left alone (None)."""
     env = dict(os.environ)
@@ -623,6 +623,13 @@ def _env(hugepage: bool | None) -> dict | None:
     if hugepage is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = "1" if hugepage else "0"
     return env
+
+
+def _warm_best(once, repeat: int) -> dict:
+    """``once()`` once untimed (it fills the children's byte-code cache; kept under "warmup"), then the best
+    of ``repeat`` timed calls (:func:`_best`)."""
+    warm = once()
+    return _best([once() for _ in range(max(1, repeat))]) | {"warmup": warm}
 
 
 def _best(runs: list[dict]) -> dict:
@@ -638,11 +645,13 @@ def _best(runs: list[dict]) -> dict:
 def time_command(cmd: list[str], timeout_s: float, repeat: int = 1, hugepage: bool | None = None) -> dict:
     """Wall and CPU (user + system of the child) of a command, end to end (imports, plots, files included).
 
-    Run ``repeat`` times; the figures are those of the run with the least CPU time (all runs under "runs").
+    Run ``repeat`` times after one warm-up run; the figures are those of the run with the least CPU time
+    (all runs under "runs").
     """
-    if repeat > 1:
-        warm = time_command(cmd, timeout_s, 1, hugepage)  # fills the byte-code cache; not counted
-        return _best([time_command(cmd, timeout_s, 1, hugepage) for _ in range(repeat)]) | {"warmup": warm}
+    return _warm_best(lambda: _time_once(cmd, timeout_s, hugepage), repeat)
+
+
+def _time_once(cmd: list[str], timeout_s: float, hugepage: bool | None) -> dict:
     r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=_env(hugepage))
     wall = time.perf_counter() - t0
@@ -721,10 +730,12 @@ elif task == "aseimd-one-pass":
 
 
 def run_pair_child(task: str, workdir: Path, timeout_s: float, repeat: int = 1, hugepage: bool | None = None) -> dict:
-    """One timed task of :data:`_PAIR_CHILD` in a fresh interpreter (best of ``repeat`` by CPU time)."""
-    if repeat > 1:
-        warm = run_pair_child(task, workdir, timeout_s, 1, hugepage)  # fills the byte-code cache; not counted
-        return _best([run_pair_child(task, workdir, timeout_s, 1, hugepage) for _ in range(repeat)]) | {"warmup": warm}
+    """One timed task of :data:`_PAIR_CHILD` in a fresh interpreter (best of ``repeat`` by CPU time, after a
+    warm-up run)."""
+    return _warm_best(lambda: _pair_child_once(task, workdir, timeout_s, hugepage), repeat)
+
+
+def _pair_child_once(task: str, workdir: Path, timeout_s: float, hugepage: bool | None) -> dict:
     proc = subprocess.run([sys.executable, "-c", _PAIR_CHILD, task, str(workdir)], capture_output=True, text=True,
                           timeout=timeout_s, env=_env(hugepage))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -850,9 +861,9 @@ def print_transport(res: dict) -> None:
             off = res.get("mdanalysis_no_hugepage", {})
             if "cpu_s" in off:
                 row("  same, NUMPY_MADVISE_HUGEPAGE=0 (incl. imports)", off["wall_s"], off["cpu_s"], vs_process=True)
-    print(f"every row: the best (least CPU) of {res.get('repeat', 1)} runs, each in a fresh process"
-          + (", after one untimed warm-up run that fills the children's byte-code cache (PYTHONPYCACHEPREFIX, "
-             "shared by every tool; byte code as a pip install has it)" if res.get("repeat", 1) > 1 else ""))
+    print(f"every row: the best (least CPU) of {res.get('repeat', 1)} runs, each in a fresh process, after one "
+          "untimed warm-up run that fills the children's byte-code cache (PYTHONPYCACHEPREFIX, shared by every "
+          "tool; byte code as a pip install has it)")
     print("MDA/this: MDAnalysis time over this row's (end-to-end rows against MDAnalysis with imports, library rows "
           "against its analysis alone); goal >= 5. MDAnalysis draws no plot: the like-for-like end-to-end rows are "
           "the --no-plot ones.")

@@ -24,15 +24,17 @@ def _brute(a, b, lags, n_blocks):
     return sums, counts
 
 
+# the smallest chunk is 64 frames: lags up to 40 go through the copied chunks (several of them in 301
+# frames at 64 or 4096 bytes, one at 1 MiB); lags up to 299 reach past a small chunk (the uncopied views)
+@pytest.mark.parametrize("lags", [[1, 2, 5, 40], [1, 2, 5, 90, 299]])
 @pytest.mark.parametrize("chunk_bytes", [64, 4096, 1024**2])
 @pytest.mark.parametrize("cross", [False, True])
-def test_origin_block_sums_match_the_loop(monkeypatch, chunk_bytes, cross):
+def test_origin_block_sums_match_the_loop(monkeypatch, chunk_bytes, cross, lags):
     rng = np.random.default_rng(7)
     full = (rng.standard_normal((301, 11, 3)).cumsum(axis=0) + 5.0).astype(np.float32)
     a = full[:, 2:9]  # a strided view, as the collector hands over one group of a larger array
     b = (full[:, 1:8] * np.float32(0.5)) if cross else None
-    # lags both inside a chunk (copied path) and past a small chunk (the uncopied path)
-    lags = np.array([1, 2, 5, 90, 299])
+    lags = np.array(lags)
     monkeypatch.setattr(blocks, "ORIGIN_CHUNK_BYTES", chunk_bytes)
     s, c = blocks.origin_block_sums(a, b, lags, 7)
     s_ref, c_ref = _brute(a, b, lags, 7)
