@@ -58,7 +58,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -386,6 +386,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quench-hold-ps", type=float, default=100.0, help="quench: 1-bar NPT time at the melt temperature")
     ap.add_argument("--quench-K-per-ps", type=float, default=1.0, help="quench: cooling rate")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--chains", type=int, default=None,
+                    help="number of chains instead of each selected system's default (a finite-size / chain-end test)")
+    ap.add_argument("--units", type=int, default=None,
+                    help="repeat units per chain instead of each selected system's default")
     ap.add_argument("--scale14", type=float, default=None,
                     help="diagnostic: 1-4 Coulomb and LJ scale instead of the shipped 0.5 (not the shipped force field)")
     ap.add_argument("--json", default=None, help="write all results (incl. density series) here")
@@ -395,6 +399,9 @@ def main(argv=None) -> int:
     bad = [w for w in wanted if w not in names]
     if bad:
         ap.error(f"unknown system {bad[0]!r}; allowed: {', '.join(names)}")
+    for opt, val in (("--chains", args.chains), ("--units", args.units)):
+        if val is not None and val < 1:
+            ap.error(f"{opt} must be a positive integer, got {val}")
 
     def log(msg):
         print(msg, flush=True)
@@ -406,6 +413,7 @@ def main(argv=None) -> int:
     for case in CASES:
         if case.name not in wanted:
             continue
+        case = replace(case, n_chains=args.chains or case.n_chains, n_repeat=args.units or case.n_repeat)
         results.append(run_case(case, args, log))
         if args.json:
             out = {"settings": {k: v for k, v in vars(args).items() if k != "json"},
