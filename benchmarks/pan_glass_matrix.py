@@ -8,9 +8,11 @@ Usage::
 Each (size, seed) is one ``benchmarks/polymer_densities.py --only PAN --chains C --units U --seed S`` run
 in its own process, ``--parallel`` at a time (small boxes use a GPU poorly, so several share one), its
 result in ``OUTDIR/PAN-CxU-sS.json`` and its log beside it.  Options after ``--`` go to every run
-(default: the published 21-step cycle, ``--equil-ps 200 --prod-ps 1000 --max-wall-min 120``; GPU
-settings, hours on a laptop CPU).  A run whose JSON exists is not run again (the matrix resumes), and
-nothing is overwritten.
+(default: the 21-step cycle, ``--equil-ps 200 --prod-ps 1000 --max-wall-min 120``; GPU settings, hours
+on a laptop CPU).  A run whose JSON exists is not run again (the matrix resumes), and nothing is
+overwritten.  ``--cycle-scales`` adds a third axis, the factor on the cycle's stage lengths (1 = the
+published lengths, run name unchanged; 2 = every stage twice as long, ``PAN-CxU-sS-c2``): a slower
+preparation is what the liquid-line estimate in docs/validation.md says should densify the glass.
 
 Why seeds: a glass is one frozen realisation of a non-equilibrium preparation, so the spread between
 independently built and prepared glasses -- not the block error of one run's production -- is the
@@ -38,8 +40,7 @@ HERE = Path(__file__).resolve().parent
 REFERENCE_G_CM3 = 1.18                 # REFERENCE_DATA.md, PAN (amorphous), 298 K
 AMORPHOUS_SOURCES_G_CM3 = (1.14, 1.15)  # docs/polymers.md: the amorphous-PAN values found when verifying 1.18
 GOAL_PCT = 5.0
-DEFAULT_RUN_ARGS = ["--glass", "cycle", "--cycle-scale", "1", "--equil-ps", "200", "--prod-ps", "1000",
-                    "--max-wall-min", "120"]
+DEFAULT_RUN_ARGS = ["--glass", "cycle", "--equil-ps", "200", "--prod-ps", "1000", "--max-wall-min", "120"]
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -63,8 +64,27 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def run_name(chains: int, units: int, seed: int) -> str:
-    return f"PAN-{chains}x{units}-s{seed}"
+def parse_cycle_scales(text: str) -> list[float]:
+    """``"1,2"`` -> ``[1.0, 2.0]`` (factors on the 21-step cycle's stage lengths); ValueError naming a bad item."""
+    out = []
+    for item in text.split(","):
+        try:
+            x = float(item)
+        except ValueError:
+            x = float("nan")
+        if not (math.isfinite(x) and x > 0):
+            raise ValueError(f"bad cycle scale {item!r}: expected a positive number, e.g. 1 or 2")
+        out.append(x)
+    return out
+
+
+def group_key(chains: int, units: int, cycle_scale: float = 1.0) -> str:
+    """Summary key: ``5x30`` at the published cycle, ``5x30-c2`` at twice its stage lengths."""
+    return f"{chains}x{units}" + ("" if cycle_scale == 1.0 else f"-c{cycle_scale:g}")
+
+
+def run_name(chains: int, units: int, seed: int, cycle_scale: float = 1.0) -> str:
+    return f"PAN-{chains}x{units}-s{seed}" + ("" if cycle_scale == 1.0 else f"-c{cycle_scale:g}")
 
 
 def read_result(path: Path) -> dict | None:
@@ -120,25 +140,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outdir", required=True, help="one JSON and one log per run, and summary.json")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--sizes", default="5x30,3x50,10x50", help="CHAINSxUNITS, comma-separated")
+    ap.add_argument("--cycle-scales", default="1",
+                    help="factors on the 21-step cycle's stage lengths, comma-separated (1 = published)")
     ap.add_argument("--parallel", type=int, default=1, help="runs at a time")
     ap.add_argument("--platform", default="auto")
     ap.add_argument("--summarise-only", action="store_true", help="run nothing; summarise the JSONs in OUTDIR")
     args = ap.parse_args(argv)
     try:
         sizes, seeds = parse_sizes(args.sizes), parse_seeds(args.seeds)
+        scales = parse_cycle_scales(args.cycle_scales)
     except ValueError as exc:
         ap.error(str(exc))
     if args.parallel < 1:
         ap.error(f"--parallel must be a positive integer, got {args.parallel}")
-    for opt in ("--only", "--chains", "--units", "--seed", "--json", "--platform"):
+    for opt in ("--only", "--chains", "--units", "--seed", "--json", "--platform", "--cycle-scale"):
         if any(a == opt or a.startswith(opt + "=") for a in extra):
             ap.error(f"{opt} after '--' is set by this script; allowed there: the other polymer_densities.py options")
+    run_args = extra or DEFAULT_RUN_ARGS
+    glass = [run_args[k + 1] for k, a in enumerate(run_args[:-1]) if a == "--glass"]
+    glass += [a.split("=", 1)[1] for a in run_args if a.startswith("--glass=")]
+    if scales != [1.0] and glass and glass[-1] != "cycle":
+        ap.error(f"--cycle-scales {args.cycle_scales} needs the cycle, not '--glass {glass[-1]}' after '--'")
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
-    run_args = extra or DEFAULT_RUN_ARGS
 
-    todo = [(c, u, s) for c, u in sizes for s in seeds
-            if not args.summarise_only and read_result(out / (run_name(c, u, s) + ".json")) is None]
+    todo = [(c, u, s, x) for c, u in sizes for x in scales for s in seeds
+            if not args.summarise_only and read_result(out / (run_name(c, u, s, x) + ".json")) is None]
     running: list[tuple[str, subprocess.Popen, object]] = []
     failed = []
     t0 = time.time()
@@ -158,11 +185,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 break
 
-    for c, u, s in todo:
+    for c, u, s, x in todo:
         while len(running) >= args.parallel:
             time.sleep(2.0)
             reap(block=False)
-        name = run_name(c, u, s)
+        name = run_name(c, u, s, x)
         log = out / (name + ".log")
         if log.exists():  # a run that died before its JSON: keep its log, start a numbered one
             k = 1
@@ -170,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 k += 1
             log.rename(out / f"{name}.log.{k}")
         cmd = [sys.executable, str(HERE / "polymer_densities.py"), "--only", "PAN", "--chains", str(c),
-               "--units", str(u), "--seed", str(s), "--platform", args.platform,
+               "--units", str(u), "--seed", str(s), "--platform", args.platform, "--cycle-scale", f"{x:g}",
                "--json", str(out / (name + ".json"))] + run_args
         fh = open(log, "w")
         print(f"[{time.time() - t0:7.0f} s] start {name}: {' '.join(cmd[2:])}", flush=True)
@@ -181,14 +208,15 @@ def main(argv: list[str] | None = None) -> int:
 
     table = {}
     for c, u in sizes:
-        res = []
-        for s in seeds:
-            r = read_result(out / (run_name(c, u, s) + ".json"))
-            if r is not None:
-                res.append(dict(r, seed=s))
-        table[f"{c}x{u}"] = summarise(res)
+        for x in scales:
+            res = []
+            for s in seeds:
+                r = read_result(out / (run_name(c, u, s, x) + ".json"))
+                if r is not None:
+                    res.append(dict(r, seed=s))
+            table[group_key(c, u, x)] = dict(summarise(res), cycle_scale=x)
     summary = {"reference_g_cm3": REFERENCE_G_CM3, "amorphous_sources_g_cm3": list(AMORPHOUS_SOURCES_G_CM3),
-               "goal_pct": GOAL_PCT, "run_args": run_args, "sizes": table, "failed": failed,
+               "goal_pct": GOAL_PCT, "run_args": run_args, "cycle_scales": scales, "sizes": table, "failed": failed,
                "error_bar": "seed-to-seed SD and SEM (independent builds and glass preparations)"}
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
@@ -197,14 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     def f(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    print(f"{'size':>6s} {'atoms':>6s} {'n':>2s} {'mean':>7s} {'SD':>7s} {'SEM':>7s} {'blockSE':>7s} "
+    print(f"{'size':>9s} {'atoms':>6s} {'n':>2s} {'mean':>7s} {'SD':>7s} {'SEM':>7s} {'blockSE':>7s} "
           f"{'dev 1.18':>8s} {'dev 1.14/1.15':>13s}  goal (5 %)")
     for key, t in table.items():
         if not t["n"]:
-            print(f"{key:>6s}  no finished run")
+            print(f"{key:>9s}  no finished run")
             continue
         am = "/".join(f"{d:+.1f}" for d in t["dev_amorphous_pct"])
-        print(f"{key:>6s} {f(t['atoms'], 'd'):>6s} {t['n']:2d} {t['mean']:7.4f} {f(t['sd'], '7.4f'):>7s} "
+        print(f"{key:>9s} {f(t['atoms'], 'd'):>6s} {t['n']:2d} {t['mean']:7.4f} {f(t['sd'], '7.4f'):>7s} "
               f"{f(t['sem'], '7.4f'):>7s} {f(t['mean_block_se'], '7.4f'):>7s} {t['dev_pct']:+8.1f} {am:>13s}  "
               f"{'met' if t['within_goal'] else 'missed'}{'' if t['n'] >= 2 else ' (one seed: no seed spread)'}")
     if failed:
