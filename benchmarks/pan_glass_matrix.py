@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                     res.append(dict(r, seed=s))
             table[group_key(c, u, x)] = dict(summarise(res), cycle_scale=x)
     summary = {"reference_g_cm3": REFERENCE_G_CM3, "amorphous_sources_g_cm3": list(AMORPHOUS_SOURCES_G_CM3),
-               "goal_pct": GOAL_PCT, "run_args": run_args, "cycle_scales": scales, "sizes": table, "failed": failed,
+               "goal_pct": GOAL_PCT, "cycle_scales": scales,
+               # a summary of runs made elsewhere does not know their settings (each run's JSON has them)
+               "run_args": None if args.summarise_only else run_args, "sizes": table, "failed": failed,
                "error_bar": "seed-to-seed SD and SEM (independent builds and glass preparations)"}
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))

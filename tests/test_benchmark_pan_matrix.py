@@ -86,7 +86,7 @@ def test_cycle_scales_are_a_third_axis_of_the_summary(bench, tmp_path, capsys):
                        "--summarise-only"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     s = summary["sizes"]
-    assert summary["cycle_scales"] == [1.0, 2.0]
+    assert summary["cycle_scales"] == [1.0, 2.0] and summary["run_args"] is None  # not run here: settings unknown
     assert s["5x30"]["n"] == 2 and s["5x30"]["mean"] == pytest.approx(1.11) and s["5x30"]["cycle_scale"] == 1.0
     assert s["5x30-c2"]["n"] == 1 and s["5x30-c2"]["mean"] == pytest.approx(1.13)
     assert s["5x30-c2"]["seeds"] == [1] and s["5x30-c2"]["cycle_scale"] == 2.0
