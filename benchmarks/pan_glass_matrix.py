@@ -78,13 +78,18 @@ def parse_cycle_scales(text: str) -> list[float]:
     return out
 
 
+def _scale_suffix(cycle_scale: float) -> str:
+    """Nothing at the published cycle (the names of the runs made before this axis), ``-c2`` at twice it."""
+    return "" if cycle_scale == 1.0 else f"-c{cycle_scale:g}"
+
+
 def group_key(chains: int, units: int, cycle_scale: float = 1.0) -> str:
     """Summary key: ``5x30`` at the published cycle, ``5x30-c2`` at twice its stage lengths."""
-    return f"{chains}x{units}" + ("" if cycle_scale == 1.0 else f"-c{cycle_scale:g}")
+    return f"{chains}x{units}{_scale_suffix(cycle_scale)}"
 
 
 def run_name(chains: int, units: int, seed: int, cycle_scale: float = 1.0) -> str:
-    return f"PAN-{chains}x{units}-s{seed}" + ("" if cycle_scale == 1.0 else f"-c{cycle_scale:g}")
+    return f"PAN-{chains}x{units}-s{seed}{_scale_suffix(cycle_scale)}"
 
 
 def read_result(path: Path) -> dict | None:
@@ -157,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         if any(a == opt or a.startswith(opt + "=") for a in extra):
             ap.error(f"{opt} after '--' is set by this script; allowed there: the other polymer_densities.py options")
     run_args = extra or DEFAULT_RUN_ARGS
-    glass = [run_args[k + 1] for k, a in enumerate(run_args[:-1]) if a == "--glass"]
-    glass += [a.split("=", 1)[1] for a in run_args if a.startswith("--glass=")]
-    if scales != [1.0] and glass and glass[-1] != "cycle":
-        ap.error(f"--cycle-scales {args.cycle_scales} needs the cycle, not '--glass {glass[-1]}' after '--'")
+    glass_ap = argparse.ArgumentParser(add_help=False)
+    glass_ap.add_argument("--glass", default="cycle")  # polymer_densities.py's default preparation
+    glass = glass_ap.parse_known_args(run_args)[0].glass
+    if scales != [1.0] and glass != "cycle":
+        ap.error(f"--cycle-scales {args.cycle_scales} needs the cycle, not '--glass {glass}' after '--'")
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
 
