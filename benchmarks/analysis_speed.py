@@ -613,15 +613,24 @@ def _process_read_command(workdir: Path, n_atoms: int | None) -> list[str]:
 PYCACHE_PREFIX: Path | None = None
 
 
-def _env(hugepage: bool | None) -> dict:
-    """The child's environment: inherited, with the benchmark's byte-code cache, and numpy's huge-page
-    madvise forced on or off (``hugepage`` True/False) or left alone (None)."""
+#: OpenBLAS threads of every timed child unless a row says otherwise: one, as the aseimd CLI sets for itself
+#: (``aseimd/cli/__init__.py``). With OpenBLAS's default (a worker per CPU) the idle workers busy-wait for
+#: ~0.1 s after numpy's import, which adds about the same CPU time to every process, the short process read
+#: as much as a long analysis, and so flatters every ratio to it; the ``_blas_default`` rows show the effect.
+BLAS_THREADS = 1
+
+
+def _env(hugepage: bool | None, blas_threads: int = BLAS_THREADS) -> dict:
+    """The child's environment: inherited, with the benchmark's byte-code cache, numpy's huge-page
+    madvise forced on or off (``hugepage`` True/False) or left alone (None), and ``blas_threads``
+    OpenBLAS threads."""
     env = dict(os.environ)
     if PYCACHE_PREFIX is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE_PREFIX)
     if hugepage is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = "1" if hugepage else "0"
+    env["OPENBLAS_NUM_THREADS"] = str(blas_threads)
     return env
 
 
@@ -642,18 +651,19 @@ def _best(runs: list[dict]) -> dict:
     return best
 
 
-def time_command(cmd: list[str], timeout_s: float, repeat: int = 1, hugepage: bool | None = None) -> dict:
+def time_command(cmd: list[str], timeout_s: float, repeat: int = 1, hugepage: bool | None = None,
+                 blas_threads: int = BLAS_THREADS) -> dict:
     """Wall and CPU (user + system of the child) of a command, end to end (imports, plots, files included).
 
     Run ``repeat`` times after one warm-up run; the figures are those of the run with the least CPU time
     (all runs under "runs").
     """
-    return _warm_best(lambda: _time_once(cmd, timeout_s, hugepage), repeat)
+    return _warm_best(lambda: _time_once(cmd, timeout_s, hugepage, blas_threads), repeat)
 
 
-def _time_once(cmd: list[str], timeout_s: float, hugepage: bool | None) -> dict:
+def _time_once(cmd: list[str], timeout_s: float, hugepage: bool | None, blas_threads: int = BLAS_THREADS) -> dict:
     r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=_env(hugepage))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=_env(hugepage, blas_threads))
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
@@ -765,6 +775,15 @@ def transport_suite(p: PairSizes, workdir: Path, timeout_s: float, with_mdanalys
     res["diffusion_hugepage"] = time_command(_cli_command(workdir, "diffusion"), timeout_s, repeat, hugepage=True)
     res["transference"] = time_command(_cli_command(workdir, "transference"), timeout_s, repeat)
     res["transference_no_plot"] = time_command(_cli_command(workdir, "transference", plot=False), timeout_s, repeat)
+    # the same three with OpenBLAS's default thread count (one worker per CPU), for every process alike
+    cpus = os.cpu_count() or 1
+    res["blas_default_threads"] = cpus
+    res["process_read_blas_default"] = time_command(_process_read_command(workdir, 2 * p.n_pairs), timeout_s, repeat,
+                                                    blas_threads=cpus)
+    res["diffusion_no_plot_blas_default"] = time_command(_cli_command(workdir, "diffusion", plot=False), timeout_s,
+                                                         repeat, blas_threads=cpus)
+    res["transference_no_plot_blas_default"] = time_command(_cli_command(workdir, "transference", plot=False),
+                                                            timeout_s, repeat, blas_threads=cpus)
     res["transference_ols_blocks"] = time_command(_cli_command(workdir, "transference", "ols-blocks"), timeout_s,
                                                   repeat)
     res["diffusion_library"] = run_pair_child("aseimd-diffusion-lib", workdir, timeout_s, repeat)
@@ -843,6 +862,23 @@ def print_transport(res: dict) -> None:
         else:
             row(name, r["wall_s"], r["cpu_s"], mda.get("wall_s") if have_mda else None,
                 mda.get("cpu_s") if have_mda else None, vs_process=True)
+    unpinned = res.get("process_read_blas_default")
+    if unpinned is not None:
+        n = res.get("blas_default_threads", "?")
+        print(f"with OpenBLAS's default {n} threads per process (every process alike; this/proc against the "
+              "process read run so):")
+        for name, key in (("  process read, ion atoms", "process_read_blas_default"),
+                          ("  aseimd analyze diffusion --no-plot", "diffusion_no_plot_blas_default"),
+                          ("  aseimd analyze transference --no-plot", "transference_no_plot_blas_default")):
+            r = res.get(key, {"error": "not run"})
+            if "error" in r:
+                print(f"{name:52s} ERROR {r['error']}")
+                continue
+            cells = f"{name:52s} {r['wall_s']:8.2f} {r['cpu_s']:8.2f}"
+            if key != "process_read_blas_default" and "error" not in unpinned:
+                cells += (f" {'':13s} {'':12s} {'':14s} {'':13s} {r['wall_s'] / unpinned['wall_s']:14.1f} "
+                          f"{r['cpu_s'] / unpinned['cpu_s']:13.1f}")
+            print(cells)
     for name, key in (("diffusion library, imports excluded", "diffusion_library"),
                       ("  same, NUMPY_MADVISE_HUGEPAGE=0", "diffusion_library_no_hugepage"),
                       ("run_analyses(diffusion + transference), imports excl.", "one_pass_both")):
@@ -863,7 +899,9 @@ def print_transport(res: dict) -> None:
                 row("  same, NUMPY_MADVISE_HUGEPAGE=0 (incl. imports)", off["wall_s"], off["cpu_s"], vs_process=True)
     print(f"every row: the best (least CPU) of {res.get('repeat', 1)} runs, each in a fresh process, after one "
           "untimed warm-up run that fills the children's byte-code cache (PYTHONPYCACHEPREFIX, shared by every "
-          "tool; byte code as a pip install has it)")
+          "tool; byte code as a pip install has it), with OPENBLAS_NUM_THREADS=1 (what the aseimd CLI sets for "
+          "itself; OpenBLAS's idle workers would otherwise add ~0.1 s of spinning to every process's CPU time, the "
+          "short reads' as much as the analyses', and flatter every CPU ratio: see the rows with the default)")
     print("MDA/this: MDAnalysis time over this row's (end-to-end rows against MDAnalysis with imports, library rows "
           "against its analysis alone); goal >= 5. MDAnalysis draws no plot: the like-for-like end-to-end rows are "
           "the --no-plot ones.")

@@ -80,11 +80,13 @@ def test_transport_suite_runs_every_row_and_prints_the_ratios(bench, tmp_path, c
     errors = {k: v["error"] for k, v in res.items() if isinstance(v, dict) and "error" in v}
     assert not errors, errors
     for key in ("diffusion", "diffusion_no_plot", "transference", "transference_ols_blocks", "one_pass_both",
-                "diffusion_library", "mdanalysis_einstein_msd_two_groups"):
+                "diffusion_library", "mdanalysis_einstein_msd_two_groups", "process_read_blas_default",
+                "diffusion_no_plot_blas_default", "transference_no_plot_blas_default"):
         assert res[key]["cpu_s"] > 0 and res[key]["wall_s"] > 0, key
     assert not (tmp_path / "diffusion_gls_noplot_msd.png").exists() and (tmp_path / "diffusion_gls_msd.png").exists()
     assert set(res["estimates"]) == {"gls", "ols-blocks"}
     bench.print_transport(res)
     out = capsys.readouterr().out
     assert "MDA/this CPU" in out and "this/read CPU" in out and "load average" in out
+    assert "OpenBLAS's default" in out and "OPENBLAS_NUM_THREADS=1" in out
     assert "t+ standard error: ols-blocks / gls" in out

@@ -245,3 +245,35 @@ def test_fixed_layout_figures_keep_their_content(files, tmp_path):
     assert len(fig.axes) == 2 and "e² nm²" in fig.axes[1].get_ylabel()  # the charge curve on its own axis
     save_figure(fig, tmp_path / "o.png")
     assert (tmp_path / "m.png").stat().st_size > 10_000 and (tmp_path / "o.png").stat().st_size > 10_000
+
+
+_ENV_PROBE = r"""
+import os
+import aseimd.cli  # sets the process-wide defaults before numpy is imported
+import numpy
+threads = None
+try:
+    import threadpoolctl
+    threads = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"]
+except ImportError:
+    pass
+print(os.environ["OPENBLAS_NUM_THREADS"], os.environ["NUMPY_MADVISE_HUGEPAGE"], threads)
+"""
+
+
+@pytest.mark.parametrize("user", [None, "2"])
+def test_cli_pins_openblas_to_one_thread_unless_the_user_chose(user):
+    """The CLI process starts OpenBLAS with one thread (no idle workers spinning), keeping a user's setting."""
+    import ast
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "NUMPY_MADVISE_HUGEPAGE")}
+    if user is not None:
+        env["OPENBLAS_NUM_THREADS"] = user
+    out = subprocess.run([sys.executable, "-c", _ENV_PROBE], capture_output=True, text=True, check=True,
+                         env=env).stdout.split(maxsplit=2)
+    want = user or "1"
+    assert out[:2] == [want, "0"]
+    threads = ast.literal_eval(out[2])
+    if threads:  # numpy built on OpenBLAS and threadpoolctl present: the pool really has that many threads
+        assert threads == [min(int(want), os.cpu_count())]
