@@ -190,3 +190,37 @@ def test_job_stopped_at_walltime_then_killed_mid_run_resumes_exactly(tmp_path):
     assert [s["outcome"] for s in sessions] == ["paused", "lost", "done"]
     assert sessions[1]["steps_end"] == sessions[2]["steps_start"] >= 500
     assert _files(job.path) == reference
+
+
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from aseimd.campaign.jobs import job_lock
+with job_lock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_job_another_process_runs_is_left_alone(tmp_path):
+    """Two processes on one job (a resubmitted Slurm task, a second campaign run): the second touches nothing."""
+    from aseimd.campaign.jobs import EXIT_BUSY, job_lock
+
+    _, directory, jobs = _campaign(tmp_path)
+    job = JobDir(directory / "jobs" / jobs[0].name)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(job.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        lines = []
+        assert execute_job(job.path, echo=lines.append) == "busy"
+        assert f"is being run by pid {holder.pid}" in lines[-1]
+        assert not (job.path / "state.json").exists()  # no session recorded, no run started
+        got = subprocess.run([sys.executable, "-m", "aseimd.campaign.jobs", str(directory), "--job", job.name],
+                             capture_output=True, text=True, timeout=120)
+        assert got.returncode == EXIT_BUSY and "leaves it alone" in job.log.read_text()
+        assert not (job.path / "state.json").exists() and not (job.path / "run").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    with job_lock(job.path):  # the lock ended with its process (however it ended): nothing stale is left
+        pass

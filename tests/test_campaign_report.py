@@ -90,3 +90,97 @@ def test_density_profiles_are_plotted_when_present(tmp_path, jobs):
     (jobs[0].analysis_dir / "profile.json").write_text(json.dumps(doc))
     written = write_comparison(jobs, tmp_path / "report")
     assert written["density_profiles"].stat().st_size > 0
+
+
+def test_a_quantity_only_some_replicas_have_carries_its_own_n(tmp_path, jobs):
+    """One of three PEO replicas without transference: t+ is that replica's value with its block error, said so."""
+    for job in jobs[1:3]:
+        (job.analysis_dir / "transference.json").unlink()
+    peo = next(r for r in aggregate(jobs) if r.chemistry == "PEO")
+    assert peo.n["t_plus_onsager"] == 1 and peo.stderr["t_plus_onsager"] == 0.05  # block SE of PEO_r0
+    assert "t+ (Onsager): 1 of 3 replicas (its block standard error)" in peo.flags
+    md = write_comparison(jobs, tmp_path / "report")["md"].read_text()
+    line = next(x for x in md.splitlines() if x.startswith("| PEO |"))
+    assert "| 0.2 ± 0.05 [n=1] |" in line and "1.23 ± 0.12 |" in line  # D: all 3 replicas, no mark
+
+
+def test_li_anion_cn_counts_every_anion(tmp_path, jobs):
+    """Two anion species: their molecule CNs add; a combined anion shell (speciation's pair) is used as it is."""
+    path = jobs[0].analysis_dir / "coordination.json"
+    doc = json.loads(path.read_text())
+    shell = {"center": "Li", "cn": 1.0, "cn_stderr": 0.1, "cutoff_nm": 0.3}
+    doc["TFSI"] = shell | {"shell": "TFSI", "cn_molecules": 0.25, "cn_molecules_stderr": 0.02}
+    path.write_text(json.dumps(doc))
+    e = extract(jobs[0])
+    assert e.values["cn_Li_anion"] == pytest.approx(0.75)  # PF6 0.5 + TFSI 0.25
+    assert e.stderr["cn_Li_anion"] == pytest.approx(math.hypot(0.05, 0.02))
+    doc["anions"] = shell | {"shell": "anions", "cn_molecules": 0.74, "cn_molecules_stderr": 0.03}
+    doc["speciation"] = {"anion_pair": "anions"}
+    path.write_text(json.dumps(doc))
+    e = extract(jobs[0])
+    assert e.values["cn_Li_anion"] == 0.74 and e.stderr["cn_Li_anion"] == 0.03
+
+
+def _fake_campaign(tmp_path, jobs, states):
+    """A campaign directory around the fixture's analysis folders, with the given job states."""
+    import shutil
+
+    from aseimd.campaign.jobs import CAMPAIGN_FILE, FORMAT
+
+    camp = tmp_path / "camp"
+    for job, state in zip(jobs, states, strict=True):
+        d = camp / "jobs" / job.name
+        shutil.copytree(job.analysis_dir, d / "analysis")
+        (d / "job.json").write_text(json.dumps({"chemistry": job.chemistry, "labels": job.labels, "spec": {
+            "analyses": {"diffusion": {}, "transference": {}, "coordination": {}}}}))
+        (d / "state.json").write_text(json.dumps(state))
+    (camp / CAMPAIGN_FILE).write_text(json.dumps({"format": FORMAT, "name": "fake", "jobs": [j.name for j in jobs]}))
+    return camp
+
+
+def test_report_pools_only_finished_jobs_and_names_the_others(tmp_path, jobs):
+    from aseimd.campaign import report_campaign
+
+    states = [{"state": "done"}, {"state": "done"},
+              {"state": "failed", "stage": "analyse", "failure": {"class": "bad-input"}},
+              {"state": "running", "stage": "analyse"}]
+    camp = _fake_campaign(tmp_path, jobs, states)
+    said = []
+    written = report_campaign(camp, echo=said.append)
+    rows = list(csv.DictReader(open(written["csv"])))
+    assert [r["chemistry"] for r in rows] == ["PEO"]  # PAN's only job is still running its analyses
+    D = np.array([1.0e-10, 1.4e-10])  # PEO_r2 failed: not pooled
+    assert float(rows[0]["D_Li_m2_per_s"]) == pytest.approx(D.mean())
+    assert rows[0]["replicas"] == "2" and rows[0]["D_Li_m2_per_s_n"] == "2"
+    assert said == ["left out PEO_r2 (failed: bad-input): its analyses are not final",
+                    "left out PAN_r0 (running, stage analyse): its analyses are not final"]
+    assert "Not included (not finished): PEO_r2 (failed: bad-input); PAN_r0 (running, stage analyse)." in (
+        written["md"].read_text())
+    assert written["csv"].parent == camp / "report"
+    again = report_campaign(camp, echo=said.append)  # the campaign's own report folder is refreshed
+    assert again["csv"].read_text() == written["csv"].read_text()
+
+
+def test_report_never_replaces_files_aseimd_did_not_write(tmp_path, jobs):
+    from aseimd.campaign import report_campaign
+    from aseimd.errors import OutputExistsError
+
+    camp = _fake_campaign(tmp_path, jobs, [{"state": "done"}] * 4)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "comparison.csv").write_text("my hand-curated table\n")
+    for force in (False, True):
+        with pytest.raises(OutputExistsError, match="mine"):
+            report_campaign(camp, mine, force=force, echo=lambda _: None)
+        assert (mine / "comparison.csv").read_text() == "my hand-curated table\n"
+        assert sorted(p.name for p in mine.iterdir()) == ["comparison.csv"]
+    fresh = tmp_path / "fresh"
+    report_campaign(camp, fresh, echo=lambda _: None)
+    with pytest.raises(OutputExistsError, match="--force"):
+        report_campaign(camp, fresh, echo=lambda _: None)
+    report_campaign(camp, fresh, force=True, echo=lambda _: None)  # its own report: replaced
+    report_campaign(camp, echo=lambda _: None)
+    (camp / "report" / "notes.txt").write_text("mine")  # a user's file in the campaign's report folder
+    with pytest.raises(OutputExistsError, match="notes.txt"):
+        report_campaign(camp, echo=lambda _: None)
+    assert (camp / "report" / "notes.txt").read_text() == "mine"

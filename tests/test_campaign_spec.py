@@ -89,6 +89,18 @@ def test_list_values_get_slug_labels_and_interface_axes_fill_the_interface_spec(
     ({"analyses": ["viscosity"]}, "unknown analysis 'viscosity'"),
     ({"system": {"kind": "slab"}}, "kind 'slab' not allowed"),
     ({"matrix": {"electrolyte": ["1.0 M LiPF7 in EC"]}}, "LiPF7"),
+    # values the builder would refuse inside the job, refused before anything is submitted
+    ({"system": {"recipe": "1.0 M LiPF6 in EC", "n_solvent": 2.5}}, "n_solvent must be a positive integer, got 2.5"),
+    ({"system": {"recipe": "1.0 M LiPF6 in EC", "n_solvent": 0}}, "n_solvent must be a positive integer, got 0"),
+    ({"system": {"recipe": "1.0 M LiPF6 in EC", "cutoff_nm": -1}}, "cutoff_nm must be a positive number"),
+    ({"system": {"recipe": "1.0 M LiPF6 in EC", "n_solvent": 30, "cutoff_nm": 1.2}}, "cutoff"),
+    ({"system": {"recipe": "1.0 M LiPF6 in EC", "charge_scale": 1.5}}, "charge_scale must be in (0, 1]"),
+    ({"platform": {"name": "CPU", "deterministic": "false"}}, "deterministic must be true or false"),
+    ({"directory": 5}, "directory must be a folder path"),
+    ({"matrix": []}, "campaign matrix must be a mapping"),
+    ({"resources": {"time": "banana"}}, "resources time 'banana' is not a Slurm time limit"),
+    ({"resources": {"time": "10", "reserve_s": 600}}, "reserve_s 600 must be shorter than the walltime"),
+    ({"analyses": {"transference": {"cation": "Li"}}}, "cation/anion must be [LABEL, SELECTION], got 'Li'"),
 ])
 def test_bad_specs_fail_with_one_line(changes, message):
     with pytest.raises(SpecError) as err:
@@ -163,3 +175,32 @@ def test_changed_job_spec_in_the_same_directory_is_refused(tmp_path):
     jobs = prepare_campaign(CampaignSpec.from_dict(more), tmp_path / "c")
     assert len(jobs) == 12
     assert len(json.loads((tmp_path / "c" / "campaign.json").read_text())["jobs"]) == 12
+
+
+def test_slurm_time_limits_in_every_sbatch_form():
+    from aseimd.campaign.spec import slurm_time_limit_s
+
+    assert slurm_time_limit_s("30") == 1800 and slurm_time_limit_s("30:15") == 1815
+    assert slurm_time_limit_s("1:00:00") == 3600 and slurm_time_limit_s("2-3") == (2 * 24 + 3) * 3600
+    assert slurm_time_limit_s("1-00:30") == 24 * 3600 + 1800 and slurm_time_limit_s("UNLIMITED") is None
+    with pytest.raises(SpecError, match="not a Slurm time limit"):
+        slurm_time_limit_s("1:2:3:4")
+
+
+def test_a_failing_squeue_stops_submit_and_status_instead_of_resubmitting(tmp_path, fake_sbatch):
+    """squeue that cannot reach the controller: exit 3 and one line; queued jobs are not submitted again."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(_spec(matrix={"electrolyte": {"A": "1.0 M LiPF6 in EC"}, "replicas": 2})))
+    cli = CliRunner()
+    got = cli.invoke(main, ["campaign", "submit", str(path), "--dir", str(tmp_path / "camp")])
+    assert got.exit_code == 0, got.output
+    calls = fake_sbatch.read_text()
+    squeue = fake_sbatch.parent / "bin" / "squeue"
+    squeue.write_text("#!/bin/bash\necho 'slurm_load_jobs error: Socket timed out on send/recv operation' >&2\n"
+                      "exit 1\n")
+    for command in ("status", "submit"):
+        got = cli.invoke(main, ["campaign", command, str(path), "--dir", str(tmp_path / "camp")])
+        lines = got.output.strip().splitlines()
+        assert got.exit_code == 3 and len(lines) == 1, got.output
+        assert "cannot read the Slurm queue" in lines[0] and "Socket timed out" in lines[0]
+    assert fake_sbatch.read_text() == calls  # nothing submitted twice

@@ -105,6 +105,7 @@ def test_cutoff_rule_option(tmp_path, shells):
         (("--center", "Li=resname LI", "--shell", "O=element O", "--rmax-nm", "2"), "half the shortest box"),
         (("--center", "Li", "--shell", "O=element O"), "is not LABEL=SELECTION"),
         (("--mode", "solvent-cn", "--anion", "PF6"), "--anion applies to --mode default"),
+        (("--mode", "solvent-cn", "--exclude-intramolecular"), "--exclude-intramolecular applies to --mode default"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, shells, args, message):
@@ -154,3 +155,22 @@ def test_residence_without_any_cutoff_still_writes_every_output(tmp_path, shells
     assert (tmp_path / "cn_residence.csv").read_text().splitlines()[0] == "Time (ps)"
     doc = json.loads(out.read_text())
     assert doc["EC"]["cn"] is None and any("no first minimum" in w for w in doc["warnings"])
+
+
+def test_exclude_intramolecular_from_the_command_line(tmp_path):
+    """P-F around two PF6: without the option a P counts its own 6 F, with it only the other molecule's."""
+    from synthetic import molecules
+    from test_coordination import OCTAHEDRON
+
+    pf6 = [("P", "P")] + [(f"F{i}", "F") for i in range(1, 7)]
+    centres = np.array([[1.0, 1.0, 1.0], [1.5, 1.0, 1.0]])
+    xyz = np.concatenate([np.vstack([c, c + 0.16 * OCTAHEDRON]) for c in centres])[None].repeat(2, axis=0)
+    top, traj = write_trajectory(tmp_path, xyz, [3.0] * 3, molecules(2, "PF6", pf6))
+    cn = {}
+    for extra in ((), ("--exclude-intramolecular",)):
+        out = tmp_path / f"cn{len(extra)}.json"
+        r = invoke("--top", top, "--traj", traj, "--center", "P=name P", "--shell", "F=element F",
+                   "--cutoff-nm", "F=0.45", "--json", out, *extra)
+        assert r.exit_code == 0, r.output
+        cn[len(extra)] = json.loads(out.read_text())["F"]["cn"]
+    assert cn == {0: 7.0, 1: 1.0}

@@ -343,3 +343,25 @@ def test_default_electrolyte_groups():
     assert shells == {"PF6": "resname PF6 and element F", "EC": "resname EC and name O1",
                       "PC": "resname PC and name O1"}
     assert all(top.select(sel).size for sel in shells.values())
+
+
+def test_search_radius_fits_the_smallest_box_of_an_npt_run(tmp_path, rng):
+    """An NPT-like DCD whose box shrinks after frame 0: the default r_max is clipped to the smallest frame's
+    half width (not the first frame's, which would fail at frame 1), and a larger --rmax-nm is refused."""
+    n_frames = 6
+    lengths = np.full((n_frames, 3), 1.8)
+    lengths[1:] *= 0.995
+    lengths[3] *= 0.99  # the smallest box, frame 3
+    xyz = rng.uniform(0.0, 1.0, (n_frames, 60, 3)) * lengths[:, None, :]
+    top, traj = write_trajectory(tmp_path, xyz, lengths, ions(20, "LI", "LI", "Li") + ions(40, "OW", "O", "O"))
+    t = Trajectory(top, traj)
+    np.testing.assert_allclose(t.box_series_nm()[:, [0, 1, 2], [0, 1, 2]], lengths, rtol=1e-6)
+    _, boxes = t._dcd.read(np.arange(n_frames), np.array([0]))  # the cell records alone = the full frame read
+    np.testing.assert_array_equal(t.box_series_nm(), boxes)
+    smallest = 0.5 * float(lengths[3, 0])
+    res = coordination(t, {"Li": "resname LI"}, {"O": "resname OW"}, cutoffs_nm={"O": 0.3})
+    assert res.r_max_nm == pytest.approx(smallest, rel=1e-6)
+    assert any("frame 3" in w for w in res.warnings)
+    with pytest.raises(AnalysisError, match="frame 3"):
+        coordination(Trajectory(top, traj), {"Li": "resname LI"}, {"O": "resname OW"}, cutoffs_nm={"O": 0.3},
+                     r_max_nm=0.5 * 1.8 * 0.995)

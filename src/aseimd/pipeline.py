@@ -126,6 +126,9 @@ class PipelineSpec:
         threads = data.get("threads")
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise SpecError(f"{where}: threads must be a positive integer or null, got {threads!r}")
+        deterministic = data.get("deterministic", False)
+        if not isinstance(deterministic, bool):
+            raise SpecError(f"{where}: deterministic must be true or false, got {deterministic!r}")
         protocol = data.get("protocol", "default")
         if not isinstance(protocol, str | dict):
             raise SpecError(f"{where}: protocol must be a name, a path or a mapping, got {protocol!r}")
@@ -136,7 +139,7 @@ class PipelineSpec:
             analyses=validate_analyses(data.get("analyses", {}), f"{where} analyses"),
             platform=str(data.get("platform", "auto")),
             threads=threads,
-            deterministic=bool(data.get("deterministic", False)),
+            deterministic=deterministic,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,7 +196,30 @@ def validate_system(data: Any, where: str = "system") -> dict:
         raise SpecError(f"{where}: give n_solvent or box_edge_nm, not both")
     if out["n_solvent"] is None and out["box_edge_nm"] is None:
         out["n_solvent"] = DEFAULT_N_SOLVENT
+    _preflight_electrolyte(out, where)
     return out
+
+
+def _preflight_electrolyte(system: dict, where: str) -> None:
+    """What ``build_electrolyte`` checks before it packs, done at validation (nothing is built): the recipe, the
+    sizing, the seed, the charge scale, Packmol's time limit and the cut-off against the expected box, so that
+    a campaign with a bad value fails before anything is submitted."""
+    from aseimd.build.composition import check_cutoff_fits, count_molecules
+    from aseimd.errors import BuildError
+
+    seed, scale, timeout = system["seed"], system["charge_scale"], system["packmol_timeout_s"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError(f"{where}: seed must be a non-negative integer, got {seed!r}")
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 1:
+        raise SpecError(f"{where}: charge_scale must be in (0, 1], got {scale!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise SpecError(f"{where}: packmol_timeout_s must be a positive number of seconds, got {timeout!r}")
+    try:
+        composition = count_molecules(system["recipe"], n_solvent=system["n_solvent"],
+                                      box_edge_nm=system["box_edge_nm"])
+        check_cutoff_fits(composition, system["cutoff_nm"])
+    except (SpecError, BuildError) as exc:
+        raise SpecError(f"{where}: {exc}") from None
 
 
 def validate_analyses(data: Any, where: str = "analyses") -> dict:
@@ -210,6 +236,12 @@ def validate_analyses(data: Any, where: str = "analyses") -> dict:
             raise SpecError(f"{where}: unknown analysis {name!r}; allowed: {', '.join(ANALYSES)}")
         options = {} if options is None else options
         _reject_unknown(f"{where} {name}", options, ANALYSIS_OPTIONS[name])
+        if name == "transference":
+            for key in ("cation", "anion"):
+                try:
+                    _pair(options.get(key), None)
+                except SpecError as exc:
+                    raise SpecError(f"{where} transference: {exc}") from None
         out[name] = dict(options)
     return {name: out[name] for name in ANALYSES if name in out}
 

@@ -76,6 +76,7 @@ from aseimd.analysis.coordination_results import (
 )
 from aseimd.analysis.groups import Group, group_from_indices
 from aseimd.analysis.neighbors import half_min_width
+from aseimd.analysis.pbc import half_min_widths
 from aseimd.analysis.rdf import first_minimum_of
 from aseimd.analysis.rdf_minimum import check_rule
 from aseimd.analysis.residence import ResidenceTracker
@@ -214,17 +215,29 @@ class PairsStream:
         box0 = first_box(traj)
         if window is not None:
             window.check_box(box0, "first frame: ")
-        half0 = half_min_width(box0)
+        # the search radius must fit every frame's box: with the boxes of all frames at hand (a DCD, memory),
+        # the smallest one counts (an NPT run's box shrinks and swells); otherwise the first frame's
+        boxes = traj.box_series_nm()
+        if boxes is not None and len(boxes):
+            halves = half_min_widths(boxes)
+            k = int(np.argmin(halves))
+            half0, where = float(halves[k]), ("" if np.all(halves == halves[0]) else
+                                              f" (its smallest box, frame {k} of the frames analysed)")
+        else:
+            half0, where = half_min_width(box0), ""
+        if not half0 > 0:
+            raise AnalysisError("the trajectory has a box of zero volume (a degenerate unit cell)")
         if r_max_nm is None:
             r_max_nm = DEFAULT_R_MAX_NM
             if r_max_nm > half0:
                 warnings.append(
-                    f"r_max clipped from {DEFAULT_R_MAX_NM} nm to half the shortest box width, {half0:.4f} nm"
+                    f"r_max clipped from {DEFAULT_R_MAX_NM} nm to half the shortest box width{where}, "
+                    f"{half0:.4f} nm"
                 )
                 r_max_nm = half0
         elif r_max_nm > half0 * (1 + 1e-9):
             raise AnalysisError(
-                f"--rmax-nm {r_max_nm} exceeds half the shortest box width ({half0:.4f} nm); "
+                f"--rmax-nm {r_max_nm} exceeds half the shortest box width{where} ({half0:.4f} nm); "
                 f"use a value <= {half0:.4f}"
             )
         for p in pairs:
@@ -238,7 +251,9 @@ class PairsStream:
             missing = [k for k, c in cutoffs.items() if c is None]
             raise AnalysisError(f"without RDFs every cut-off must be given; missing: {', '.join(missing)}")
         if traj.n_frames < n_blocks:
-            warnings.append(f"only {traj.n_frames} frames for {n_blocks} blocks: no standard errors")
+            warnings.append(f"only {traj.n_frames} frames for {n_blocks} blocks: standard errors from "
+                            f"{traj.n_frames} one-frame blocks" if traj.n_frames >= 2 else
+                            f"only {traj.n_frames} frame for {n_blocks} blocks: no standard errors")
         self.traj, self.groups, self.pairs, self.warnings = traj, groups, pairs, warnings
         self.r_max_nm, self.bin_nm, self.n_blocks, self.smooth_nm, self.rdf = r_max_nm, bin_nm, n_blocks, smooth_nm, rdf
         self.composition_center, self.anion_pair, self.residence = composition_center, anion_pair, residence

@@ -51,6 +51,30 @@ class DCDReader:
         self._f4 = np.dtype(endian + "f4")
         self._f8 = np.dtype(endian + "f8")
 
+    def read_boxes(self, frames: np.ndarray) -> np.ndarray | None:
+        """Box vectors (nm, shape=(n_frames, 3, 3)) of ``frames`` alone, from their unit-cell records (48 bytes
+        each, read through a memory map: a page per frame, no coordinates); ``None`` without a unit cell."""
+        if not self.has_box:
+            return None
+        frames = np.asarray(frames, dtype=np.int64)
+        if frames.size == 0:
+            return np.zeros((0, 3, 3))
+        if frames.min() < 0 or frames.max() >= self.n_frames:
+            raise IndexError(f"frame out of range [0, {self.n_frames})")
+        mm = np.memmap(self.path, dtype=np.uint8, mode="r")
+        try:
+            records = np.ndarray((self.n_frames, 48), dtype=np.uint8, buffer=mm,
+                                 offset=self._header_bytes + 4, strides=(self.frame_bytes, 1))
+            cell = np.ascontiguousarray(records[frames]).view(self._f8).astype(np.float64).reshape(-1, 6)
+        finally:
+            del mm
+        if np.all(cell == cell[0]):  # constant box (NVT): no sort
+            unique, inverse = cell[:1], np.zeros(len(cell), dtype=np.int64)
+        else:
+            unique, inverse = np.unique(cell, axis=0, return_inverse=True)
+        vectors = _box_vectors_nm(unique[:, 0], unique[:, 2], unique[:, 5], unique[:, 4], unique[:, 3], unique[:, 1])
+        return vectors[np.ravel(inverse)]
+
     def read(self, frames: np.ndarray, atom_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Positions (nm, float32) and box vectors (nm) of ``atom_indices`` in ``frames``.
 

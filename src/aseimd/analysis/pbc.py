@@ -47,6 +47,16 @@ def half_min_width(box_nm: np.ndarray) -> float:
     return 0.5 * float(min(widths))
 
 
+def half_min_widths(boxes_nm: np.ndarray) -> np.ndarray:
+    """:func:`half_min_width` of every cell of ``boxes_nm`` (shape=(n, 3, 3)), shape=(n,); 0 for a flat cell."""
+    b = np.asarray(boxes_nm, dtype=float)
+    vol = np.abs(np.linalg.det(b))
+    faces = np.stack([np.linalg.norm(np.cross(b[:, (i + 1) % 3], b[:, (i + 2) % 3]), axis=-1) for i in range(3)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        widths = np.where(faces > 0, vol / faces, 0.0)
+    return 0.5 * widths.min(axis=0)
+
+
 def _check_volume(box: np.ndarray) -> None:
     if np.any(np.abs(np.linalg.det(box)) < 1e-12):
         raise AnalysisError("the trajectory has a box of zero volume in some frame")

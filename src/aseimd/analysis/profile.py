@@ -457,7 +457,8 @@ class ProfileStream:
         h_mean = h_sum / n_frames
         v_mean = vol_sum / n_frames
         if n_blocks_used < 2:
-            warnings.append(f"only {n_frames} frame(s): no standard errors (need >= 2 blocks)")
+            warnings.append(f"only {n_frames} frame(s): no standard errors (need >= 2 blocks)" if n_blocks >= 2 else
+                            f"--blocks {n_blocks}: no standard errors (need >= 2 blocks)")
         elif n_blocks_used < n_blocks:
             warnings.append(f"standard errors from {n_blocks_used} blocks of one frame each (fewer frames than blocks)")
         if h_max - h_min > 1e-6 * h_mean:

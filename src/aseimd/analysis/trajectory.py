@@ -295,6 +295,16 @@ class Trajectory:
             self._first_box = None if box is None else np.array(box[0], dtype=np.float64)
         return self._first_box
 
+    def box_series_nm(self) -> np.ndarray | None:
+        """Box vectors (rows, nm) of every selected frame, shape=(n_frames, 3, 3), where that is cheap: a DCD
+        (only the unit-cell record of each frame is read, not its coordinates). ``None`` for formats that would need a full
+        read (XTC, TRR, others) and for trajectories without a box."""
+        if getattr(self, "_dcd", None) is None or not self.has_box:
+            return None
+        if not hasattr(self, "_box_series"):
+            self._box_series = self._dcd.read_boxes(np.arange(self.start, self.stop, self.stride))
+        return self._box_series
+
     def iter_chunks(self, atom_indices: np.ndarray, chunk_frames: int | None = None) -> Iterator[Chunk]:
         """Stream the selected frames of ``atom_indices`` in chunks of ``chunk_frames`` (default: the
         reader's ``chunk_frames``).
@@ -704,6 +714,12 @@ class MemoryTrajectory(Trajectory):
         if np.any(m <= 0):
             raise AnalysisError("atoms without a mass in selection")
         return m
+
+    def box_series_nm(self) -> np.ndarray | None:
+        """Box vectors of every selected frame when they are in memory (see :meth:`Trajectory.box_series_nm`)."""
+        if self._box is None or self._frames is not None:
+            return None
+        return self._box[self.start:self.stop:self.stride]
 
     def iter_chunks(self, atom_indices: np.ndarray, chunk_frames: int | None = None) -> Iterator[Chunk]:
         """Stream the selected frames of ``atom_indices`` in chunks (see :meth:`Trajectory.iter_chunks`)."""

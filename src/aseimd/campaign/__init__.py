@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from aseimd.errors import SpecError
+from aseimd.errors import OutputExistsError, SpecError
 
 
 def _prepare(spec_path, directory):
@@ -90,21 +90,51 @@ def campaign_status(directory: str | Path):
     return _status(Path(directory))
 
 
-def report_campaign(directory: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write the comparison (table CSV/Markdown/HTML and plots) of every job with analyses."""
+def report_campaign(directory: str | Path, out_dir: str | Path | None = None, *, force: bool = False,
+                    echo: Callable[[str], None] = print) -> dict[str, Path]:
+    """Write the comparison (table CSV/Markdown/HTML and plots) of every finished job.
+
+    Only jobs whose state is ``done`` with every analysis written are pooled: a failed job, or one still
+    running its analyses, has a partial ``analysis/`` folder whose numbers must not enter a replica mean; the
+    jobs left out are named (``echo`` and under the tables). The report is written as a whole into a staged
+    folder and moved into place: the campaign's own ``DIR/report`` is refreshed on every call, an ``out_dir``
+    that exists needs ``force``, and either is replaced only when it holds nothing but a report aseimd wrote.
+    """
     import json
 
     from aseimd.campaign.jobs import job_dirs
-    from aseimd.report.compare import JobResults, write_comparison
+    from aseimd.fileio import read_marker, replace_problem, staged_directory, write_marker
+    from aseimd.report.compare import REPORT_FILES, JobResults, write_comparison
 
     directory = Path(directory)
-    results = []
-    for job in job_dirs(directory):
-        info = job.info
-        if (job.path / "analysis").is_dir():
+    jobs = job_dirs(directory)  # refuses a folder that is not a campaign directory
+    results, left_out = [], []
+    for job in jobs:
+        info, state = job.info, job.state
+        recorded = state.get("state", "new")
+        if recorded == "done" and job.analyses_done():
             results.append(JobResults(job.name, info.get("chemistry", job.name), job.path / "analysis",
                                       info.get("labels", {})))
+        elif (job.path / "analysis").is_dir():
+            failure = (state.get("failure") or {}).get("class")
+            why = f"failed: {failure}" if recorded == "failed" else (
+                f"{recorded}, stage {state.get('stage')}" if state.get("stage") else recorded)
+            left_out.append((job.name, why))
+    for name, why in left_out:
+        echo(f"left out {name} ({why}): its analyses are not final")
     if not results:
-        raise SpecError(f"no job in {str(directory)!r} has analysis results yet; see 'aseimd campaign status'")
+        raise SpecError(f"no job in {str(directory)!r} has finished with its analyses yet; see 'aseimd campaign "
+                        f"status'")
     name = json.loads((directory / "campaign.json").read_text()).get("name", directory.name)
-    return write_comparison(results, Path(out_dir) if out_dir else directory / "report", title=f"Campaign {name}")
+    target = Path(out_dir) if out_dir else directory / "report"
+    own = out_dir is None
+    if own and target.is_dir() and read_marker(target) is None and any(target.iterdir()) and all(
+            p.name in REPORT_FILES and p.is_file() for p in target.iterdir()):
+        write_marker(target, "campaign-report", [p.name for p in target.iterdir()])  # a report from before markers
+    if own and target.exists():
+        problem = replace_problem(target, "campaign-report", REPORT_FILES)
+        if problem is not None:
+            raise OutputExistsError(f"cannot refresh {target}: {problem}; move those files or give -o DIR")
+    with staged_directory(target, force=force or own, kind="campaign-report", files=REPORT_FILES) as tmp:
+        written = write_comparison(results, tmp, title=f"Campaign {name}", left_out=tuple(left_out))
+    return {key: target / path.name for key, path in written.items()}

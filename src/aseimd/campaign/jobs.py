@@ -32,6 +32,7 @@ Failures are classified (:func:`classify_failure`) and are final: ``nan``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform as _pyplatform
@@ -225,20 +226,72 @@ def _no_progress_streak(sessions: list[dict]) -> int:
     return n
 
 
+#: The lock file in a job directory: held (``lockf``, released by the kernel when the process ends, however it
+#: ends) by the one process that runs the job, so that a second one (a resubmitted Slurm task, a second
+#: ``campaign run``) leaves the job alone instead of writing the same run directory.
+LOCK_FILE = ".job.lock"
+#: Exit code of a job process that found its job running in another process (EX_TEMPFAIL).
+EXIT_BUSY = 75
+
+
+class JobBusy(Exception):
+    """The job is being run by another process (the message says which, as far as the lock file knows)."""
+
+
+@contextlib.contextmanager
+def job_lock(job_path: Path):
+    """Hold the job's :data:`LOCK_FILE` for the block; :class:`JobBusy` if another process holds it.
+
+    POSIX record locks (``fcntl.lockf``) also work between nodes on NFS with a lock manager, unlike a PID
+    check. Where ``fcntl`` does not exist (not a POSIX system) the block runs without a lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(job_path) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise JobBusy(f"job {Path(job_path).name} is being run by {holder}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {_pyplatform.node()} since {_now()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callable[[], None] | None = None,
                 deadline: float | None = None, echo: Callable[[str], None] = print,
                 clock: Callable[[], float] = time.time) -> str:
-    """Run one job's pipeline for one session; returns ``"done"``, ``"paused"``, ``"stopped"`` or ``"failed"``.
+    """Run one job's pipeline for one session; returns ``"done"``, ``"paused"``, ``"stopped"``, ``"failed"``
+    or ``"busy"``.
 
     ``paused``: stopped for walltime (the job requeued itself when ``requeue``
-    is given); ``stopped``: terminated from outside (SIGTERM, SIGINT).
+    is given); ``stopped``: terminated from outside (SIGTERM, SIGINT); ``busy``:
+    another process holds the job's lock (:func:`job_lock`), and nothing was touched.
     Installs handlers for SIGUSR1, SIGTERM and SIGINT while it runs (main thread only).
     ``deadline`` (epoch seconds, read on ``clock``) enables the walltime plan.
     """
     job = JobDir(Path(job_dir))
-    info = job.info
-    if not info:
+    if not job.info:
         raise SpecError(f"{str(job.path)!r} is not an aseimd campaign job (no job.json)")
+    try:
+        with job_lock(job.path):
+            return _execute_locked(job, executor=executor, requeue=requeue, deadline=deadline, echo=echo,
+                                   clock=clock)
+    except JobBusy as busy:
+        echo(f"{busy}; this process leaves it alone")
+        return "busy"
+
+
+def _execute_locked(job: JobDir, *, executor: str, requeue: Callable[[], None] | None, deadline: float | None,
+                    echo: Callable[[str], None], clock: Callable[[], float]) -> str:
+    info = job.info
     state = job.state
     if state.get("state") == "failed":
         echo(f"job {job.name} failed before ({state.get('failure', {}).get('class')}); not rerun "
@@ -251,7 +304,12 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
     owner = read_json(job.path.parent.parent / CAMPAIGN_FILE) or {}
     resources = owner.get("resources") or info.get("resources") or {}
     sessions = list(state.get("sessions") or [])
-    spec = job.spec()
+    from aseimd.errors import AseimdError
+
+    try:
+        spec, spec_error = job.spec(), None
+    except AseimdError as exc:  # job.json edited into something invalid: a bad-input failure, recorded below
+        spec, spec_error = None, " ".join(str(exc).split())
     _, run_dir, _ = job_paths(job.path)
     steps0 = run_progress(run_dir)[0]
     for s in sessions:
@@ -279,10 +337,11 @@ def execute_job(job_dir: str | Path, *, executor: str = "local", requeue: Callab
             job.write_state(state)
 
     save()
-    from aseimd.errors import AseimdError
     from aseimd.pipeline import load_protocol
 
     try:
+        if spec_error is not None:
+            raise JobFailed("bad-input", spec_error)
         try:
             protocol = load_protocol(spec)
         except AseimdError as exc:
@@ -389,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome = execute_job(job_dir, executor=args.executor, requeue=slurm_requeue if slurm else None,
                           deadline=deadline_from_environment(), echo=lambda text: print(text, flush=True))
     print(f"=== {_now()} job {name}: {outcome}", flush=True)
-    return {"done": 0, "paused": 0, "stopped": 143, "failed": 1}[outcome]
+    return {"done": 0, "paused": 0, "stopped": 143, "failed": 1, "busy": EXIT_BUSY}[outcome]
 
 
 if __name__ == "__main__":  # pragma: no cover

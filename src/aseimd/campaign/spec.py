@@ -162,7 +162,8 @@ class CampaignSpec:
         if not isinstance(system, Mapping):
             raise SpecError("campaign: 'system' must be a mapping (kind: electrolyte or interface, ...)")
         kind = system.get("kind", "electrolyte")
-        axes = _axes(data.get("matrix") or {}, kind)
+        matrix = data.get("matrix")
+        axes = _axes({} if matrix is None else matrix, kind)
         executor = data.get("executor", "local")
         if executor not in EXECUTORS:
             raise SpecError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
@@ -178,6 +179,9 @@ class CampaignSpec:
         sets = data.get("set") or []
         if isinstance(sets, str) or not all(isinstance(s, str) for s in sets):
             raise SpecError(f"campaign: 'set' must be a list of 'key=value' strings, got {sets!r}")
+        directory = data.get("directory")
+        if directory is not None and (not isinstance(directory, str) or not directory.strip()):
+            raise SpecError(f"campaign: directory must be a folder path (a string), got {directory!r}")
         seed = data.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise SpecError(f"campaign: seed must be a non-negative integer, got {seed!r}")
@@ -352,7 +356,45 @@ def _resources(data: Any) -> dict:
     for e in out["extra"]:
         if not e.startswith("--"):
             raise SpecError(f"resources extra item {e!r} must be a long sbatch option such as '--qos=high'")
+    if out["time"] is not None:
+        limit_s = slurm_time_limit_s(out["time"])
+        if limit_s is not None and out["reserve_s"] >= limit_s:
+            raise SpecError(f"resources reserve_s {out['reserve_s']} must be shorter than the walltime "
+                            f"{out['time']!r} ({limit_s:g} s): every session would stop before it starts")
     return out
+
+
+#: sbatch ``--time`` forms: minutes, minutes:seconds, hours:minutes:seconds, days-hours, days-hours:minutes,
+#: days-hours:minutes:seconds (``man sbatch``).
+_SLURM_TIME_RE = re.compile(r"^(?:(\d+)-(\d+)(?::(\d+)(?::(\d+))?)?|(\d+)(?::(\d+)(?::(\d+))?)?)$")
+
+
+def slurm_time_limit_s(text: str) -> float | None:
+    """Seconds of an sbatch ``--time`` value (``None`` for ``UNLIMITED``/``INFINITE``).
+
+    Raises
+    ------
+    SpecError
+        Not one of sbatch's forms.
+
+    Examples
+    --------
+    >>> [slurm_time_limit_s(t) for t in ("90", "90:30", "24:00:00", "1-12", "2-00:30:00")]
+    [5400.0, 5430.0, 86400.0, 129600.0, 174600.0]
+    """
+    t = str(text).strip()
+    if t.upper() in ("UNLIMITED", "INFINITE"):
+        return None
+    m = _SLURM_TIME_RE.match(t)
+    if m is None:
+        raise SpecError(f"resources time {text!r} is not a Slurm time limit; allowed forms: MM, MM:SS, HH:MM:SS, "
+                        f"D-HH, D-HH:MM, D-HH:MM:SS (e.g. '24:00:00')")
+    d, dh, dm, ds, a, b, c = (int(x) if x is not None else None for x in m.groups())
+    if d is not None:
+        return float(((d * 24 + dh) * 60 + (dm or 0)) * 60 + (ds or 0))
+    if c is not None:  # hours:minutes:seconds
+        return float((a * 60 + b) * 60 + c)
+    return float(a * 60 + (b or 0))  # minutes[:seconds]
 
 
 def _option_value(key: str, value: Any) -> str:
@@ -370,6 +412,8 @@ def _platform(data: Any) -> dict:
         data = {"name": data}
     _reject("campaign platform", data, PLATFORM_KEYS)
     out = {"name": "auto", "threads": None, "deterministic": False} | dict(data)
+    if not isinstance(out["deterministic"], bool):
+        raise SpecError(f"campaign platform deterministic must be true or false, got {out['deterministic']!r}")
     from aseimd.simulate.platform import PLATFORM_NAMES
 
     allowed = ("auto", *PLATFORM_NAMES)

@@ -98,9 +98,17 @@ def job_status(job: JobDir, known: dict) -> JobStatus:
 
 
 def campaign_status(directory: Path) -> list[JobStatus]:
-    """Every job's status (one ``squeue`` call for all)."""
-    known = queue()
-    return [job_status(job, known) for job in job_dirs(directory)]
+    """Every job's status (one ``squeue`` call for all, made only when a job was submitted to Slurm).
+
+    Raises
+    ------
+    EnvironmentProblem
+        A job was submitted to Slurm and ``squeue`` failed: its state is unknown (see :func:`queue`).
+    """
+    jobs = job_dirs(directory)
+    slurm = any((job.submitted or {}).get("executor") == "slurm" for job in jobs)
+    known = queue() if slurm else {}
+    return [job_status(job, known) for job in jobs]
 
 
 def needs_work(status: JobStatus, retry_failed: bool = False) -> bool:

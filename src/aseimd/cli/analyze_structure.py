@@ -84,7 +84,7 @@ def coordination(top, traj, dt_ps, start, stop, stride, center_values, shell_val
         raise SpecError(f"--center given {len(center)} times ({', '.join(center)}); give exactly one centre group")
     if mode == "solvent-cn" and anion is not None:
         raise SpecError("--anion applies to --mode default; in solvent-cn mode use --shell anion=SELECTION")
-    elif exclude_intramolecular:
+    if exclude_intramolecular and mode != "default":
         raise SpecError("--exclude-intramolecular applies to --mode default")
     if z_range_nm is not None and layer is not None:
         raise SpecError("give --z-range-nm or --layer, not both")

@@ -74,12 +74,13 @@ def status(spec, directory, as_json):
 @click.argument("spec")
 @_dir_option
 @click.option("-o", "--output", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="Report directory [default: CAMPAIGN_DIR/report].")
-def report(spec, directory, out_dir):
-    """Comparison per chemistry: mean ± standard error over replicas, convergence flags, plots."""
+              help="Report directory [default: CAMPAIGN_DIR/report, refreshed on every call].")
+@click.option("--force", is_flag=True, help="Replace an existing -o DIR (only a report aseimd wrote).")
+def report(spec, directory, out_dir, force):
+    """Comparison per chemistry of the finished jobs: mean ± standard error over replicas, flags, plots."""
     from aseimd.campaign import report_campaign
 
-    written = report_campaign(_directory(spec, directory), out_dir)
+    written = report_campaign(_directory(spec, directory), out_dir, force=force, echo=click.echo)
     click.echo("wrote " + ", ".join(str(p) for p in written.values()))
 
 

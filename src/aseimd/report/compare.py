@@ -112,10 +112,15 @@ def extract(job: JobResults) -> Extracted:
         if o:
             out.values["cn_Li_O_carbonyl"] = float(sum(_num(p["cn"]) for p in o))
             out.stderr["cn_Li_O_carbonyl"] = float(math.sqrt(sum(_num(p["cn_stderr"]) ** 2 for p in o)))
-        a = [c[k] for k in shells if k in anions]
+        # Li+-anion CN in molecules: a combined anion shell (the label speciation paired with, when it is not one
+        # species' own shell) has its own block error; otherwise the species' anion shells are summed (each
+        # anion residue belongs to one species, so the molecule counts add) with errors in quadrature.
+        pair = (c.get("speciation") or {}).get("anion_pair") if isinstance(c.get("speciation"), dict) else None
+        a = [c[pair]] if isinstance(pair, str) and pair in shells and pair not in anions else [
+            c[k] for k in shells if k in anions]
         if a:
-            out.values["cn_Li_anion"] = _num(a[0].get("cn_molecules"))
-            out.stderr["cn_Li_anion"] = _num(a[0].get("cn_molecules_stderr"))
+            out.values["cn_Li_anion"] = float(sum(_num(p.get("cn_molecules")) for p in a))
+            out.stderr["cn_Li_anion"] = float(math.sqrt(sum(_num(p.get("cn_molecules_stderr")) ** 2 for p in a)))
         if any(c[k].get("cutoff_nm") is None for k in shells):
             out.flags.append("a Li+ shell without a cut-off")
     s = _load(job.analysis_dir / "solvent_cn.json")
@@ -165,6 +170,12 @@ def aggregate(jobs: list[JobResults]) -> list[Row]:
             flags += [f for f in e.flags if f not in flags]
         if len(members) == 1:
             flags.append("1 replica (block standard errors)")
+        else:  # a quantity that only some replicas have: say so, and whose error it carries
+            for key, name, *_ in QUANTITIES:
+                if count[key] == 1:
+                    flags.append(f"{name}: 1 of {len(members)} replicas (its block standard error)")
+                elif 1 < count[key] < len(members):
+                    flags.append(f"{name}: {count[key]} of {len(members)} replicas")
         rows.append(Row(chem, members[0][0].labels, len(members), mean, err, count, tuple(flags)))
     return rows
 
@@ -196,23 +207,45 @@ def table_csv(rows: list[Row]) -> str:
     return buf.getvalue()
 
 
+def _cell(r: Row, key: str, scale: float) -> str:
+    """``mean ± error``, with ``[n=k]`` when fewer replicas than the row's have the quantity."""
+    text = _fmt(r.mean[key], r.stderr[key], scale)
+    if text != "-" and r.n[key] != r.n_replicas:
+        text += f" [n={r.n[key]}]"
+    return text
+
+
 def _present(rows: list[Row]) -> list[tuple[str, str, float, str]]:
     return [q for q in QUANTITIES if any(math.isfinite(r.mean[q[0]]) for r in rows)]
 
 
-def table_markdown(rows: list[Row], title: str = "Comparison") -> str:
-    """Markdown table: mean ± standard error (n replicas) and the convergence flags."""
+_LEGEND = ("Mean ± standard error over the replicas that have the value (one replica: its block standard "
+           "error); n is the chemistry's finished jobs, [n=k] marks a value only k of them have.")
+
+
+def _left_out_text(left_out) -> str | None:
+    if not left_out:
+        return None
+    return "Not included (not finished): " + "; ".join(f"{name} ({why})" for name, why in left_out) + "."
+
+
+def table_markdown(rows: list[Row], title: str = "Comparison", left_out: tuple[tuple[str, str], ...] = ()) -> str:
+    """Markdown table: mean ± standard error (n replicas), the convergence flags, and the jobs left out."""
     qs = _present(rows)
     head = ["chemistry", "n"] + [f"{name} ({unit})" if unit else name for _, name, _, unit in qs] + ["flags"]
-    lines = [f"# {title}", "", "Mean ± standard error over replicas (one replica: its block standard error).", "",
+    lines = [f"# {title}", "", _LEGEND, "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r.chemistry, str(r.n_replicas)] + [_fmt(r.mean[k], r.stderr[k], s) for k, _, s, _ in qs]
+        cells = [r.chemistry, str(r.n_replicas)] + [_cell(r, k, s) for k, _, s, _ in qs]
         lines.append("| " + " | ".join(cells + ["; ".join(r.flags) or "-"]) + " |")
+    note = _left_out_text(left_out)
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
-def table_html(rows: list[Row], title: str = "Comparison", images: list[str] = ()) -> str:
+def table_html(rows: list[Row], title: str = "Comparison", images: list[str] = (),
+               left_out: tuple[tuple[str, str], ...] = ()) -> str:
     """A self-contained HTML page with the table and the plots."""
     from html import escape
 
@@ -221,13 +254,16 @@ def table_html(rows: list[Row], title: str = "Comparison", images: list[str] = (
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>",
            "<style>body{font-family:sans-serif}td,th{border:1px solid #bbb;padding:3px 8px}"
            "table{border-collapse:collapse}</style></head><body>", f"<h1>{escape(title)}</h1>",
-           "<p>Mean ± standard error over replicas (one replica: its block standard error).</p><table><tr>"]
+           f"<p>{escape(_LEGEND)}</p><table><tr>"]
     out += [f"<th>{escape(h)}</th>" for h in head] + ["</tr>"]
     for r in rows:
-        cells = [r.chemistry, str(r.n_replicas)] + [_fmt(r.mean[k], r.stderr[k], s) for k, _, s, _ in qs]
+        cells = [r.chemistry, str(r.n_replicas)] + [_cell(r, k, s) for k, _, s, _ in qs]
         cells.append("; ".join(r.flags) or "-")
         out.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
     out.append("</table>")
+    note = _left_out_text(left_out)
+    if note:
+        out.append(f"<p>{escape(note)}</p>")
     out += [f"<h2>{escape(Path(i).stem)}</h2><img src='{escape(i)}'>" for i in images]
     out.append("</body></html>\n")
     return "\n".join(out)
@@ -367,8 +403,17 @@ def per_job_csv(jobs: list[JobResults]) -> str:
     return buf.getvalue()
 
 
-def write_comparison(jobs: list[JobResults], out_dir: str | Path, title: str = "Comparison") -> dict[str, Path]:
-    """Write ``comparison.csv|md|html``, ``jobs.csv`` and the plots into ``out_dir``; returns the paths."""
+#: Every file :func:`write_comparison` may write (the report directory holds nothing else).
+REPORT_FILES = ("bars.png", "msd.png", "rdf.png", "density_profiles.png", "comparison.csv", "jobs.csv",
+                "comparison.md", "comparison.html")
+
+
+def write_comparison(jobs: list[JobResults], out_dir: str | Path, title: str = "Comparison",
+                     left_out: tuple[tuple[str, str], ...] = ()) -> dict[str, Path]:
+    """Write ``comparison.csv|md|html``, ``jobs.csv`` and the plots into ``out_dir``; returns the paths.
+
+    ``left_out``: ``(job, why)`` of the jobs not included (named under the Markdown and HTML tables).
+    """
     out_dir = Path(out_dir)
     rows = aggregate(jobs)
     written: dict[str, Path] = {}
@@ -380,7 +425,7 @@ def write_comparison(jobs: list[JobResults], out_dir: str | Path, title: str = "
             written[name] = got
     written["csv"] = atomic_write_text(out_dir / "comparison.csv", table_csv(rows))
     written["jobs_csv"] = atomic_write_text(out_dir / "jobs.csv", per_job_csv(jobs))
-    written["md"] = atomic_write_text(out_dir / "comparison.md", table_markdown(rows, title))
+    written["md"] = atomic_write_text(out_dir / "comparison.md", table_markdown(rows, title, left_out))
     images = [written[k].name for k in plots if k in written]
-    written["html"] = atomic_write_text(out_dir / "comparison.html", table_html(rows, title, images))
+    written["html"] = atomic_write_text(out_dir / "comparison.html", table_html(rows, title, images, left_out))
     return written

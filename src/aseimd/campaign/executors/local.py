@@ -58,8 +58,11 @@ def run_local(campaign_dir: Path, names: list[str], *, max_parallel: int = 1, gp
               echo: Callable[[str], None] = print, poll_s: float = 0.5) -> dict[str, int]:
     """Run the named jobs, at most ``max_parallel`` at once; returns each job's exit code.
 
-    Exit codes: 0 done (or paused at a deadline), 1 failed, 143 terminated.
+    Exit codes: 0 done (or paused at a deadline), 1 failed, 143 terminated, 75 (:data:`EXIT_BUSY`) the job was
+    already being run by another process.
     """
+    from aseimd.campaign.jobs import EXIT_BUSY
+
     campaign_dir = Path(campaign_dir)
     slots = gpu_slots(visible_gpus(), gpus_per_job, max_parallel)
     free = list(range(len(slots)))
@@ -86,7 +89,8 @@ def run_local(campaign_dir: Path, names: list[str], *, max_parallel: int = 1, gp
                 if code is None:
                     continue
                 codes[name] = code
-                echo(f"{name}: {'done' if code == 0 else f'exit {code}'}")
+                echo(f"{name}: " + ("done" if code == 0 else "already being run by another process; left alone"
+                                     if code == EXIT_BUSY else f"exit {code}"))
                 del running[slot]
                 free.append(slot)
     finally:

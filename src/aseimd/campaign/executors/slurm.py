@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from aseimd.errors import SpecError
+from aseimd.errors import EnvironmentProblem, SpecError
 from aseimd.fileio import atomic_write_json, atomic_write_text
 
 SQUEUE_FORMAT = "%A|%F|%K|%T|%L|%R"
@@ -99,15 +99,27 @@ def have_slurm() -> bool:
 def queue() -> dict[tuple[str, str], dict]:
     """Jobs Slurm knows now: ``{(array_job_id, task_index): {"job_id", "state", "time_left", "reason"}}``.
 
-    Plain jobs have ``task_index`` ``""``. Empty when ``squeue`` is missing or fails.
+    Plain jobs have ``task_index`` ``""``. Empty when ``squeue`` is not installed (no Slurm here).
+
+    Raises
+    ------
+    EnvironmentProblem
+        ``squeue`` is installed but failed (timed out, could not reach the controller, exit code != 0): an
+        empty answer would make queued and running jobs look lost or new, and resubmitting them would run two
+        processes in one job directory.
     """
     if shutil.which("squeue") is None:
         return {}
     try:
         out = subprocess.run(["squeue", "-h", "-r", "-o", SQUEUE_FORMAT], capture_output=True, text=True,
                              timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return {}
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EnvironmentProblem(f"cannot read the Slurm queue: squeue failed ({exc}); job states unknown, "
+                                 f"nothing was changed; try again when Slurm answers") from None
+    if out.returncode != 0:
+        why = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
+        raise EnvironmentProblem(f"cannot read the Slurm queue: squeue failed ({why}); job states unknown, "
+                                 f"nothing was changed; try again when Slurm answers")
     found = {}
     for line in out.stdout.splitlines():
         parts = line.strip().split("|")
