@@ -260,3 +260,94 @@ def test_damaged_checkpoint_falls_back_exactly_on_deterministic_cpu(system, tmp_
     assert result.status == "finished" and result.resumed_from_step == 250
     for name in OUTPUTS:
         assert (damaged / name).read_bytes() == reference[name], f"{name} differs from the uninterrupted run"
+
+
+# -- thermo.csv: the production box comes from it, so it is verified, not trusted ------------------------------
+
+LONG_NPT = {**PROTOCOL, "name": "thermo-check", "stages": [
+    {"type": "minimize", "max_iterations": 50},
+    {"type": "nvt", "length_steps": 50},
+    {"type": "npt", "length_steps": 200, "barostat_interval_steps": 10},  # steps 50-250, second half > 150
+    {"type": "production", "length_steps": 50},
+]}
+
+
+def _bump_first_decimal(text):
+    i = text.index(".") + 1
+    return text[:i] + str((int(text[i]) + 1) % 10) + text[i + 1:]
+
+
+def _edit_row(path, step, edit):
+    lines = path.read_text().split("\n")
+    i = next(k for k, line in enumerate(lines) if line.startswith(f"{step},"))
+    lines[i] = edit(lines[i])
+    path.write_text("\n".join(lines))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda row: row[: -len("npt")] + "np",                              # a garbled stage label
+    lambda row: "1x0" + row[3:],                                         # a garbled step
+    lambda row: ",".join(row.split(",")[:8] + [_bump_first_decimal(row.split(",")[8])] + row.split(",")[9:]),
+    # ^ one digit of one box edge changed (1.898... -> 1.998...)
+    lambda row: row[: row.rindex(",")],                                  # the stage cell cut off
+])
+def test_damaged_npt_rows_stop_before_they_set_the_production_box(system, tmp_path, edit):
+    """Killed in the second half of NPT, one kept row of that half damaged: the resume stops (exit 2, run.json
+    'failed', one line) instead of averaging a wrong box or crashing; an intact copy resumes."""
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(yaml.safe_dump(LONG_NPT))
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "ASEIMD_TEST_CRASH"}
+    killed = subprocess.run(_command(system, protocol, run_dir), env={**env, "ASEIMD_TEST_CRASH": "before-checkpoint@6"},
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert json.loads((run_dir / "run.json").read_text())["checkpoints"][0]["step"] == 200
+    intact = tmp_path / "intact"
+    shutil.copytree(run_dir, intact)
+    _edit_row(run_dir / "thermo.csv", 180, edit)  # kept by the checkpoint at step 200, inside the mean
+    resumed = subprocess.run(_command(system, protocol, run_dir), env=env, capture_output=True, text=True, timeout=300)
+    lines = resumed.stderr.strip().splitlines()
+    assert resumed.returncode == 2 and len(lines) == 1 and "thermo.csv' line" in lines[0], resumed.stderr
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+    ok = subprocess.run(_command(system, protocol, intact), env=env, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize("damage", ["cut", "delete"])
+def test_finished_run_with_damaged_thermo_stops_cleanly(copy, damage):
+    path = copy / "thermo.csv"
+    if damage == "cut":
+        _truncate(path, 700)
+    else:
+        path.unlink()
+    before = _snapshot(copy)
+    with pytest.raises(SimulationError, match="thermo.csv"):
+        _run(_system_of(copy), copy)
+    assert _snapshot(copy) == before
+
+
+def test_a_folder_that_is_not_a_run_keeps_every_file(system, tmp_path):
+    """Files named like aseimd's temporaries in a foreign folder are not 'cleaned up' before the refusal."""
+    from aseimd.errors import OutputExistsError
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("important")
+    (folder / ".run.json.backup.tmp").write_text("mine too")
+    with pytest.raises(OutputExistsError, match="not an aseimd run directory"):
+        _run(system, folder)
+    assert sorted(p.name for p in folder.iterdir()) == [".run.json.backup.tmp", "thesis.tex"]
+
+
+def test_an_internal_error_is_recorded_as_failed(system, tmp_path, monkeypatch):
+    """A bug (not an aseimd error) mid-run: run.json must not keep saying 'running'."""
+    from aseimd.simulate import runner
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("integer division or modulo by zero")
+
+    monkeypatch.setattr(runner._Run, "_md_stage", boom)
+    with pytest.raises(ZeroDivisionError):
+        _run(system, tmp_path / "run")
+    doc = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert doc["status"] == "failed" and doc["error"].startswith("internal error: ZeroDivisionError")

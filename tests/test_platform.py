@@ -70,6 +70,14 @@ def test_unknown_platform_name():
         plat.select_platform("CPU", threads=0)
 
 
+def test_far_too_many_threads_is_bad_input_not_an_abort(monkeypatch):
+    """OpenMM aborts the process (std::terminate) on e.g. 100000 threads: refused first, with the limit."""
+    monkeypatch.setattr(plat.os, "cpu_count", lambda: 2)
+    assert plat.select_platform("CPU", threads=8).properties == {"Threads": "8"}
+    with pytest.raises(SpecError, match=r"threads 9 not allowed; allowed: 1 to 8 \(4 per CPU"):
+        plat.select_platform("CPU", threads=9)
+
+
 def test_deterministic_properties():
     assert plat.default_properties("CUDA", deterministic=True) == {"Precision": "mixed", "DeterministicForces": "true"}
     assert plat.default_properties("CPU", threads=1, deterministic=True) == {

@@ -91,6 +91,13 @@ def test_unknown_keys_fail_loudly(where, key):
         ({"seed": 0}, "seed must be an integer >= 1"),
         ({"stages": [{"type": "npt", "length_steps": 10}, {"type": "production", "length_steps": 10}]},
          "second half"),
+        # ps must be whole steps at any length, and at least one step
+        ({"stages": [{"type": "nvt", "length_ps": 20000.001}]}, "not a whole number"),
+        ({"stages": [{"type": "nvt", "length_ps": 1e-9}]}, "less than one"),
+        ({"report": {"thermo_ps": 1e-9}, "stages": [{"type": "nvt", "length_ps": 1}]}, "less than one"),
+        ({"report": {"checkpoint_ps": 1e-9}, "stages": [{"type": "nvt", "length_ps": 1}]}, "less than one"),
+        ({"report": {"thermo_ps": "1e-9"}}, r"YAML reads an exponent without a decimal point"),
+        ({"report": []}, "report must be a mapping"),
     ],
 )
 def test_invalid_protocols(change, fragment):

@@ -122,6 +122,69 @@ def expected_thermo_rows(protocol: Protocol, step: int) -> int:
     )
 
 
+def check_thermo(path: Path, protocol: Protocol, step: int) -> list[dict[str, float | str]]:
+    """The rows of ``thermo.csv`` up to global ``step``, verified against what the protocol wrote.
+
+    Every row must be where the protocol reports (its step, in order, labelled with its stage), hold 11
+    fields, and agree with itself: time = step x timestep (printed to 1e-6 ps) and volume = a b c (each
+    printed to 12 digits). So a row cut short, a stage label or step garbled, or a box edge or volume
+    changed by hand is found; only a change of a box edge *and* the volume together would pass.
+
+    Returns
+    -------
+    list of dict
+        ``{"step", "time_ps", "volume_nm3", "a", "b", "c"}`` as numbers and ``"stage"``.
+
+    Raises
+    ------
+    SimulationError
+        The file is missing, has the wrong header, too few or too many rows, or a damaged row (named by line).
+    """
+    import csv
+    import io
+    import math
+
+    from aseimd.simulate.reporters import THERMO_COLUMNS
+
+    expected = [(item.start_step + k * protocol.thermo_steps, item.stage.name)
+                for item in protocol.schedule if item.stage.is_md
+                for k in range(1, count_reports(step, item.start_step, item.end_step, protocol.thermo_steps) + 1)]
+    damaged = "the run directory is damaged (pass --force to start over, or repair the file)"
+    if not expected:
+        return []
+    if not path.is_file():
+        raise SimulationError(f"{str(path)!r} is missing but the run wrote {len(expected)} rows; {damaged}")
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    if not rows or tuple(rows[0]) != THERMO_COLUMNS:
+        raise SimulationError(f"{str(path)!r} does not start with the thermo.csv header; {damaged}")
+    body = rows[1:]
+    if len(body) < len(expected):
+        raise SimulationError(f"{str(path)!r} holds {len(body)} rows but the run wrote {len(expected)} by step "
+                              f"{step}; {damaged}")
+    out = []
+    for line, (row, (want_step, want_stage)) in enumerate(zip(body, expected), start=2):
+        where = f"{str(path)!r} line {line} (step {want_step})"
+        if len(row) != len(THERMO_COLUMNS):
+            raise SimulationError(f"{where} has {len(row)} fields, not {len(THERMO_COLUMNS)}; {damaged}")
+        try:
+            got_step = int(row[0])
+            nums = [float(x) for x in row[1:10]]
+        except ValueError:
+            raise SimulationError(f"{where} holds a field that is not a number; {damaged}") from None
+        if got_step != want_step or row[10] != want_stage:
+            raise SimulationError(f"{where} reads step {row[0]} of stage {row[10]!r}, expected step {want_step} of "
+                                  f"{want_stage!r}; {damaged}")
+        time_ps, volume, a, b, c = nums[0], nums[4], nums[6], nums[7], nums[8]
+        if not all(math.isfinite(x) for x in nums) or min(volume, a, b, c) <= 0:
+            raise SimulationError(f"{where} holds a non-finite value or a box that is not positive; {damaged}")
+        if abs(time_ps - got_step * protocol.timestep_ps) > 2e-6 or abs(volume - a * b * c) > 1e-9 * volume:
+            raise SimulationError(f"{where} disagrees with itself (time or volume against step or box edges): "
+                                  f"{damaged}")
+        out.append({"step": got_step, "time_ps": time_ps, "volume_nm3": volume, "a": a, "b": b, "c": c,
+                    "stage": row[10]})
+    return out
+
+
 def expected_frames(protocol: Protocol, step: int) -> int:
     """Number of production frames written up to and including global step ``step``."""
     production = protocol.production
@@ -174,12 +237,28 @@ def truncate_outputs(run_dir: Path, protocol: Protocol, n_atoms: int, step: int)
     return rows, frames
 
 
+def is_run_temporary(name: str) -> bool:
+    """A name of the temporaries an atomic write of a run file leaves when killed (``.run.json.XXXX.tmp``)."""
+    return name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in (*RUN_FILES, MARKER))
+
+
 def clean_temporaries(run_dir: Path) -> None:
-    """Remove temporary files left by an atomic write that was killed half-way."""
-    for name in (*RUN_FILES, MARKER):
-        for tmp in run_dir.glob(f".{name}.*.tmp"):
+    """Remove temporary files left by an atomic write that was killed half-way.
+
+    Only in a folder that is aseimd's: one with ``run.json`` or a run marker, or one holding nothing but
+    such temporaries (a first run killed while writing its first file). A folder with anything else is left
+    as it is, so that the refusal that follows changes nothing in it.
+    """
+    from aseimd.fileio import read_marker
+
+    entries = [p for p in run_dir.iterdir() if p.name != MARKER]
+    owned = (run_dir / "run.json").is_file() or (read_marker(run_dir) or {}).get("kind") == RUN_DIR_KIND
+    if not owned and not all(is_run_temporary(p.name) and p.is_file() for p in entries):
+        return
+    for p in entries:
+        if is_run_temporary(p.name):
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                p.unlink()
 
 
 def remove_run_files(run_dir: Path) -> None:

@@ -6,6 +6,7 @@ created on it (a CUDA plugin without a GPU is registered but unusable).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ PLATFORM_NAMES = ("CUDA", "OpenCL", "CPU", "Reference")
 
 AUTO_ORDER = ("CUDA", "OpenCL", "CPU")
 """Preference order of ``auto`` (Reference is never picked automatically: it is slow)."""
+MAX_THREADS_PER_CPU = 4
+"""Most CPU-platform threads per CPU core accepted (oversubscription helps nobody; far more aborts OpenMM)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,10 @@ def select_platform(
     """
     if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
         raise SpecError(f"threads must be a positive integer, got {threads!r}")
+    if threads is not None and int(threads) > MAX_THREADS_PER_CPU * (os.cpu_count() or 1):
+        # OpenMM's CPU platform aborts the process (std::terminate) when it cannot start that many threads
+        raise SpecError(f"threads {threads} not allowed; allowed: 1 to {MAX_THREADS_PER_CPU * (os.cpu_count() or 1)} "
+                        f"({MAX_THREADS_PER_CPU} per CPU of this machine, which has {os.cpu_count() or 1})")
     allowed = ("auto",) + PLATFORM_NAMES
     canonical = {n.lower(): n for n in allowed}
     key = str(requested).strip().lower()

@@ -47,7 +47,14 @@ def _reject_unknown(where: str, data: Mapping[str, Any], allowed: tuple[str, ...
 
 def _number(where: str, key: str, value: Any, *, positive: bool = True, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SpecError(f"{where}: {key} must be a finite number, got {value!r}")
+        hint = ""
+        if isinstance(value, str):
+            try:
+                float(value)
+                hint = " (text: YAML reads an exponent without a decimal point, e.g. 1e-9, as a string; write 1.0e-9)"
+            except ValueError:
+                pass
+        raise SpecError(f"{where}: {key} must be a finite number, got {value!r}{hint}")
     if positive and (value < 0 or (value == 0 and not allow_zero)):
         bound = ">= 0" if allow_zero else "> 0"
         raise SpecError(f"{where}: {key} must be {bound}, got {value!r}")
@@ -80,11 +87,15 @@ class Duration:
         if self.unit == "steps":
             return int(self.value)
         steps = self.value * 1000.0 / timestep_fs
-        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        # an absolute tolerance (float rounding of ps / fs stays far below 1e-6 step up to ~1e9 steps), so that
+        # 20000.001 ps at 2 fs is refused like 0.001 ps is, not rounded to 10,000,000 steps
+        if abs(steps - round(steps)) > 1e-6:
             raise SpecError(
                 f"{self.value} ps is not a whole number of {timestep_fs} fs steps; "
                 f"give a multiple of the timestep or use *_steps"
             )
+        if round(steps) < 1:
+            raise SpecError(f"{self.value} ps is less than one {timestep_fs} fs step; give at least {timestep_fs / 1000.0:g} ps")
         return int(round(steps))
 
     def to_dict_entry(self, prefix: str) -> dict[str, float | int]:
@@ -499,7 +510,7 @@ class Protocol:
             raise SpecError(f"a protocol must be a mapping of keys, got {type(data).__name__}")
         where = f"protocol {data.get('name', name)!r}"
         _reject_unknown(where, data, _PROTOCOL_KEYS)
-        report = data.get("report") or {}
+        report = {} if data.get("report") is None else data["report"]
         if not isinstance(report, Mapping):
             raise SpecError(f"{where}: report must be a mapping; allowed keys: {', '.join(_REPORT_KEYS)}")
         _reject_unknown(f"{where} report", report, _REPORT_KEYS)

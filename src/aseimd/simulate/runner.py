@@ -65,6 +65,7 @@ from aseimd.simulate.checkpoint import (
     RUN_DIR_KIND,
     RUN_FILES,
     VerifiedCheckpoint,
+    check_thermo,
     checkpoint_files,
     checkpoint_record,
     clean_temporaries,
@@ -99,7 +100,6 @@ from aseimd.simulate.reporters import (
     TrajectoryReporter,
     box_edges_nm,
     degrees_of_freedom,
-    read_thermo,
 )
 
 
@@ -499,6 +499,7 @@ class _Run:
         p = self.p
         if self.finished_before:
             self._check_finished_trajectory()
+            check_thermo(self.run_dir / "thermo.csv", p, p.total_steps)
             if self.verified is not None and not self._state_xml_matches(self.verified.record):
                 previous = self.previous or {}
                 self.sessions = list(previous.get("sessions", []))
@@ -547,6 +548,9 @@ class _Run:
         except AseimdError as exc:
             if self.status != "failed":  # a blow-up is recorded where it happens
                 self._record_failure(" ".join(str(exc).split()))
+            raise
+        except Exception as exc:  # an internal error: run.json must not keep saying "running"
+            self._record_failure(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
             raise
         self.status = "finished"
         self._write_run_json(step)
@@ -737,11 +741,12 @@ class _Run:
 
     def _npt_mean_box(self, source: ScheduledStage, current_nm: np.ndarray) -> np.ndarray:
         half = source.start_step + source.n_steps // 2
-        rows = [r for r in read_thermo(self.run_dir / "thermo.csv")
-                if r["Stage"] == source.stage.name and int(r["Step"]) > half]
+        # every row up to the end of the source stage is verified first: this mean sets the production box
+        rows = [r for r in check_thermo(self.run_dir / "thermo.csv", self.p, source.end_step)
+                if r["stage"] == source.stage.name and r["step"] > half]
         if not rows:
             raise SimulationError(f"no thermo rows in the second half of stage {source.stage.name!r}")
-        samples = np.array([[float(r["Box a (nm)"]), float(r["Box b (nm)"]), float(r["Box c (nm)"])] for r in rows])
+        samples = np.array([[r["a"], r["b"], r["c"]] for r in rows])
         return target_box(samples, source.stage.coupling, current_nm)
 
     def _md_stage(self, item: ScheduledStage, entry: _Handover | _Resume) -> _Handover:
