@@ -260,11 +260,12 @@ def _self_diffusion_gls(runs, dt_ps, comps, dims, fit_window_ps, n_blocks, label
                   tolerance=tolerance)
     D, se = fit.values["D"], fit.stderr["D"]
     b = fit.slopes_per_frame["msd"]
-    analytic = float(np.sqrt(fit.line.slope_variance * 2.0 * b * b / (n_particles * d))) * scale
+    h = fit.homogeneity["msd"]  # <b>²/<b²> of the particles' slopes: h N particles count in the variance
+    analytic = float(np.sqrt(fit.line.slope_variance * 2.0 * b * b / (h * n_particles * d))) * scale
     curve = fit.curves["msd"]
     lags = np.arange(1, curve.size)
     band = np.r_[0.0, np.sqrt(2.0 * b * b * msd_variance_diagonal(lags, min(fit.n_frames))
-                              / (n_particles * d * len(runs)))]
+                              / (h * n_particles * d * len(runs)))]
     warnings = []
     w = fit.window.ps(dt_ps)
     if fit.transient is not None:
@@ -290,7 +291,7 @@ def _self_diffusion_gls(runs, dt_ps, comps, dims, fit_window_ps, n_blocks, label
             f"{name}: the MSD is not a straight line over the given window {w[0]:g}-{w[1]:g} ps at the precision "
             f"of the data (chi² p = {fit.linearity_p_value:.2g}); D is an apparent value"
         )
-    onset = {"linearity_p_value": fit.linearity_p_value}
+    onset = {"linearity_p_value": fit.linearity_p_value, "slope_homogeneity": h}
     if fit.onset is not None:
         onset |= {"p_value": fit.onset.p_value, "found": fit.onset.found, "windows_tested": fit.onset.n_tested,
                   "onset_ps": fit.onset.start * dt_ps}

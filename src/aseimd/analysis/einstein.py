@@ -91,6 +91,8 @@ class GLSFit:
     transient : dict or None
         Set when a tested curve turns sub-diffusive after the window (``lag_ps``,
         ``slope_ratio``): the window is a short-time transient, not the long-time regime.
+    homogeneity : dict of str to float
+        :func:`slope_homogeneity` of each tested self MSD (1: identical particles).
     """
 
     window: FitWindow
@@ -107,6 +109,56 @@ class GLSFit:
     n_frames: list[int] = field(default_factory=list)
     transient: dict | None = None
     linearity_p_value: float = float("nan")
+    homogeneity: dict[str, float] = field(default_factory=dict)
+
+
+#: Bytes of displacements per chunk of time origins in :func:`slope_homogeneity`.
+HOMOGENEITY_CHUNK_BYTES = 8 * 1024**2
+
+
+def slope_homogeneity(runs: list, lag: int) -> float:
+    """h = <b>² / <b²> over the particles' own MSD slopes b_i (1: all alike), for the random-walk variance.
+
+    The random-walk covariance of a particle-averaged MSD is (2 / (N² d)) sum_i b_i² K, i.e. 2 <b>² K /
+    (h N d): for particles that diffuse at different rates (Li+ bound to a polymer and free Li+) it is
+    1/h times the identical-particle value, so the onset test and the analytic errors use h N particles.
+    Each particle's slope comes from its own time-origin-averaged MSD at ``lag`` frames (the longest lag a
+    fit window may reach: the long-time regime), whose mean square is corrected for its own random-walk
+    noise, E[msd_i(m)²] = b_i² (m² + 2 K(m, m) / d). Clipped to (0, 1].
+
+    Parameters
+    ----------
+    runs : list of numpy.ndarray, shape=(n_frames, n_particles, d)
+        Positions (nm) per replica; every (replica, particle) is one sample.
+    lag : int
+        Lag in frames (>= 1).
+    """
+    from aseimd.analysis.msd_covariance import msd_variance_diagonal
+
+    per_particle, corrections = [], []
+    for x in runs:
+        x = np.asarray(x)
+        n, n_particles, d = x.shape
+        m = int(min(lag, n - 1))
+        if m < 1 or n_particles == 0:
+            continue
+        total = np.zeros(n_particles)
+        chunk = max(1, HOMOGENEITY_CHUNK_BYTES // max(1, 8 * n_particles * d))
+        for lo in range(0, n - m, chunk):
+            hi = min(lo + chunk, n - m)
+            disp = x[lo + m:hi + m].astype(np.float64) - x[lo:hi]
+            total += np.einsum("tpd,tpd->p", disp, disp)
+        msd = total / (n - m)
+        per_particle.append(msd / m)
+        corrections.append(np.full(n_particles, 1.0 + 2.0 * float(msd_variance_diagonal(np.array([m]), n)[0])
+                                   / (d * m * m)))
+    if not per_particle:
+        return 1.0
+    b = np.concatenate(per_particle)
+    b2 = np.mean(b * b / np.concatenate(corrections))
+    if not (b2 > 0 and np.isfinite(b2)):
+        return 1.0
+    return float(min(1.0, max(np.mean(b) ** 2 / b2, 1.0 / b.size)))
 
 
 def pooled_K(lags: np.ndarray, n_frames: list[int]) -> np.ndarray:
@@ -229,6 +281,11 @@ def fit_gls(
     n_lags = max(curve_lags or T_min // 2 + 1, max_stop + 1)
     n_lags = min(n_lags, T_min)
     curves = {name: whole_curve(s, n_lags) for name, s in series.items()}
+    # particles that diffuse at different rates widen the random-walk variance: the tested self MSDs count
+    # h N particles (slope_homogeneity), in the onset test, the linearity record and the long-time check
+    homogeneity = {name: slope_homogeneity([a for a, _ in s.runs], max_stop)
+                   for name, s in series.items() if s.onset_dims}
+    dims = {name: s.onset_dims * homogeneity[name] for name, s in series.items() if s.onset_dims}
 
     def K_of(lags):
         return pooled_K(lags, n_frames)
@@ -239,7 +296,7 @@ def fit_gls(
                               limit=f"blocks of time origins at least {BLOCK_LENGTH_FACTOR} windows long allow lags up to "
                                     "{max_ps:g} ps")
     else:
-        tested = [(curves[name], s.onset_dims) for name, s in series.items() if s.onset_dims]
+        tested = [(curves[name], dims[name]) for name, s in series.items() if s.onset_dims]
         onset = gls.find_onset(tested, K_of, max_stop, span=span, p_min=p_min)
         window = FitWindow(onset.start, onset.stop, automatic=True, found=onset.found)
 
@@ -276,20 +333,20 @@ def fit_gls(
         if s.onset_dims and line.lags.size > 2:
             y = curves[name][line.lags]
             b = float(line.coefficients(y)[1])
-            p_lin = min(p_lin, gls._chi2_sf(line.chi2(y, 2.0 * b * b / s.onset_dims), line.lags.size - 2))
+            p_lin = min(p_lin, gls._chi2_sf(line.chi2(y, 2.0 * b * b / dims[name]), line.lags.size - 2))
     if fit_window_ps is not None and p_lin < p_min:
         window = FitWindow(window.start, window.stop, window.automatic, found=False)
     transient = None
     for name, s in series.items():
         if s.onset_dims:
-            transient = transient or _long_time_check(curves[name], float(coef[name][1]), s.onset_dims, K_of,
+            transient = transient or _long_time_check(curves[name], float(coef[name][1]), dims[name], K_of,
                                                       window.stop, T_min // 10, tolerance, dt_ps)
     if transient is not None:
         window = FitWindow(window.start, window.stop, window.automatic, found=False)
     return GLSFit(
         window, lags, line, onset, values, stderr, per_block,
         {k: float(c[1]) for k, c in coef.items()}, {k: float(c[0]) for k, c in coef.items()},
-        curves, int(counts.shape[0]), n_frames, transient, float(p_lin),
+        curves, int(counts.shape[0]), n_frames, transient, float(p_lin), homogeneity,
     )
 
 

@@ -281,7 +281,8 @@ def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus
     g_t = np.array([z_plus**2 * (den - num), -num * z_minus**2,
                     z_plus * z_minus * den - 2 * z_plus * z_minus * num]) / den**2
     g_s = np.array([z_plus**2, z_minus**2, 2 * z_plus * z_minus]) * E_CHARGE_C**2 * rate * to_L
-    var_self = {k: v * 2.0 * b[k] ** 2 / (n * d) for k, n in (("self_plus", n_p), ("self_minus", n_m))}
+    h = fit.homogeneity  # particles diffusing at different rates count as h N in the random-walk variance
+    var_self = {k: v * 2.0 * b[k] ** 2 / (h[k] * n * d) for k, n in (("self_plus", n_p), ("self_minus", n_m))}
     dp, dm = b["self_plus"], b["self_minus"]
     ne_p, ne_m = n_p * z_plus**2 * dp, n_m * z_minus**2 * dm
     g_ne = np.array([ne_m * n_p * z_plus**2, -ne_p * n_m * z_minus**2]) / (ne_p + ne_m) ** 2
@@ -356,7 +357,8 @@ def _onsager_gls(cations_nm, anions_nm, dt_ps, volume_nm3, temperature_K, z_plus
             f"the ion self MSDs are not straight lines over the given window {w[0]:g}-{w[1]:g} ps at the "
             f"precision of the data (chi² p = {fit.linearity_p_value:.2g}); all coefficients are apparent values"
         )
-    onset = {"linearity_p_value": fit.linearity_p_value}
+    onset = {"linearity_p_value": fit.linearity_p_value, "slope_homogeneity_plus": h["self_plus"],
+             "slope_homogeneity_minus": h["self_minus"]}
     if fit.onset is not None:
         onset |= {"test": "chi2 of the GLS line against the random-walk covariance, first window passing",
                   "p_value": fit.onset.p_value, "found": fit.onset.found, "windows_tested": fit.onset.n_tested,
