@@ -93,6 +93,8 @@ def test_refuses_to_overwrite(tmp_path, li_files):
     (["--group", "Li=resname LI", "--drift", "group:PF6"], "no group labelled"),
     (["--group", "Li"], "not LABEL=SELECTION"),
     (["--group", "meta=resname LI"], "group label 'meta' is reserved"),
+    (["--group", "Li=resname LI", "--dt-ps", "inf"], "--dt-ps must be a finite number > 0, got inf"),
+    (["--group", "Li=resname LI", "--dt-ps", "nan"], "--dt-ps must be a finite number > 0"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, li_files, extra, message):
     (top, traj), _ = li_files
@@ -119,3 +121,41 @@ def test_non_cubic_box_refused_for_yeh_hummer(tmp_path, rng):
              "--temperature-K", "300", "--json", tmp_path / "d.json")
     assert r.exit_code == 2 and "cubic boxes only" in r.output
     assert not any(p.exists() for p in _outputs(tmp_path))
+
+
+def test_frames_too_far_apart_for_unwrapping_are_warned(tmp_path, rng):
+    """Steps of rms 0.22 box (D 0.01 nm²/ps, 3 nm box, every 25th ps frame kept): the minimum image folds
+    the long ones and D comes out ~12 % low. Nothing else shows it, so the JSON and the terminal warn;
+    every frame (1 ps apart, rms 0.06 box) gives the true D and no warning."""
+    pos = brownian(rng, 4000, 20, 1.0, 0.01, BOX)
+    top, traj = write_trajectory(tmp_path, pos, BOX, ions(20, "LI", "LI", "Li"))
+    docs = {}
+    for stride in (1, 25):
+        out = tmp_path / f"s{stride}" / "d.json"
+        r = _run("--top", top, "--traj", traj, "--group", "Li=resname LI", "--drift", "none", "--stride", stride,
+                 "--json", out, "--no-plot")
+        assert r.exit_code == 0, r.output
+        docs[stride] = json.loads(out.read_text())
+    folded = [w for w in docs[25]["warnings"] if "unwrapping by the minimum image folds" in w]
+    assert len(folded) == 1 and "box vector" in folded[0]
+    assert not any("minimum image folds" in w for w in docs[1]["warnings"])
+    assert docs[25]["Li"]["D_m2_per_s"] < 0.95e-8 < docs[1]["Li"]["D_m2_per_s"]  # the bias the warning names
+
+
+def test_folding_share_follows_the_gaussian_tail():
+    from aseimd.analysis.unwrap import folding_warning
+
+    box = np.tile(np.diag(BOX), (500, 1, 1))
+    steps = np.random.default_rng(3).normal(size=(500, 50, 3))
+    assert folding_warning(np.cumsum(steps * 0.1 * 3.0, axis=0), box, "A") is None  # share 6e-7
+    got = folding_warning(np.cumsum(steps * 0.2 * 3.0, axis=0), box, "A")
+    assert got is not None and "spread over 0.20" in got and "~10 %" in got
+
+
+def test_force_no_plot_removes_the_plot_of_an_earlier_run(tmp_path, li_files):
+    (top, traj), _ = li_files
+    args = ("--top", top, "--traj", traj, "--group", "Li=resname LI", "--json", tmp_path / "d.json")
+    assert _run(*args).exit_code == 0 and (tmp_path / "d_msd.png").exists()
+    r = _run(*args, "--force", "--no-plot")
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "d_msd.png").exists() and "Removed d_msd.png" in r.output

@@ -215,3 +215,26 @@ def test_a_mix_of_fast_and_slow_walkers_is_diffusive_with_honest_errors():
         assert r.D_m2_per_s == pytest.approx(D.mean() * 1e-6, abs=4 * r.D_stderr_m2_per_s)
     same = np.cumsum(np.random.default_rng(9).normal(size=(2000, 40, 3)) * 0.1, axis=0)
     assert slope_homogeneity([same], 50) > 0.99  # identical walkers: h = 1 after the noise correction
+
+
+def test_layer_exchange_is_measured_and_warned():
+    """Two z layers with lateral D 0.03 and 0.01 nm²/ps: with z diffusion the particles change layer within
+    the fit window and the layer D is biased towards the other layer's: warned, with the share that stayed;
+    without z motion nothing is warned and every pair stays. n_particles of a layer is its mean occupancy."""
+    def walk(Dz, seed=11, nf=2000, n=80):
+        rng = np.random.default_rng(seed)
+        pos = np.zeros((nf, n, 3))
+        pos[0] = rng.uniform(0, 3, (n, 3))
+        for t in range(1, nf):
+            Dxy = np.where(pos[t - 1, :, 2] % 3.0 < 1.5, 0.03, 0.01)
+            pos[t] = pos[t - 1] + rng.normal(size=(n, 3)) * np.sqrt(2 * np.c_[Dxy, Dxy, np.full(n, Dz)])
+        return layer_diffusion(pos, np.tile(np.diag([3.0, 3.0, 3.0]), (nf, 1, 1)), 1.0, np.array([0, 1.5, 3.0]))
+
+    moving = walk(0.005)
+    assert all(lay.still_in_layer_at_window_end < 0.9 for lay in moving)
+    assert all(any("are in another by the end of the fit window" in w for w in lay.result.warnings)
+               for lay in moving)
+    fixed = walk(0.0)
+    assert all(lay.still_in_layer_at_window_end == 1.0 and not lay.result.warnings for lay in fixed)
+    doc = fixed[0].to_json()
+    assert doc["n_particles"] == doc["mean_particles"] == fixed[0].mean_occupancy < 80

@@ -30,6 +30,7 @@ import numpy as np
 from aseimd.analysis import fitting
 from aseimd.analysis.fitting import FitWindow
 from aseimd.analysis.msd import msd_fft
+from aseimd.analysis.unwrap import folding_warning
 from aseimd.errors import AnalysisError
 
 #: Allowed direction sets and the Cartesian components they use.
@@ -378,11 +379,19 @@ class LayerResult:
     z_range_nm: tuple[float, float]
     mean_occupancy: float
     result: DiffusionResult
+    #: Share of the (origin, particle) pairs that start in the layer and are in it again at the end of the fit
+    #: window (their wrapped z; NaN without a window).
+    still_in_layer_at_window_end: float = float("nan")
 
     def to_json(self) -> dict:
-        """The JSON block for this layer."""
+        """The JSON block for this layer (``n_particles`` is the mean number in the layer)."""
         block = self.result.to_json()
-        return {"z_range_nm": list(self.z_range_nm), "mean_particles": self.mean_occupancy} | block
+        return {"z_range_nm": list(self.z_range_nm), "mean_particles": self.mean_occupancy} | block | {
+            "n_particles": self.mean_occupancy, "still_in_layer_at_window_end": self.still_in_layer_at_window_end}
+
+
+#: Warn when fewer of the particles that start a lag in a layer are in it again at the end of the fit window.
+LAYER_STAY_WARN = 0.9
 
 
 def layer_diffusion(
@@ -435,6 +444,7 @@ def layer_diffusion(
     grid = fitting.lag_grid(n_frames // 2)
     sums = np.zeros((grid.size, n_layers))
     counts = np.zeros((grid.size, n_layers))
+    stays = np.zeros((grid.size, n_layers))  # pairs whose particle is in the same layer again after the lag
     bsums = np.zeros((grid.size, n_blocks, n_layers))
     bcounts = np.zeros((grid.size, n_blocks, n_layers))
     sel = select_components(positions_nm, comps)
@@ -447,6 +457,7 @@ def layer_diffusion(
             ok = lid >= 0
             sums[g] += np.bincount(lid[ok], weights=d2[ok], minlength=n_layers)
             counts[g] += np.bincount(lid[ok], minlength=n_layers)
+            stays[g] += np.bincount(lid[ok & (layer[lo + m:hi + m] == lid)], minlength=n_layers)
             t0 = np.arange(lo, hi)
             blk = t0 // block_len
             inside = (blk < n_blocks) & (t0 % block_len + m < block_len) & (m <= max_lag)
@@ -477,7 +488,17 @@ def layer_diffusion(
         ])
         res = _einstein_result(name, name, "lateral MSD", dims, n_particles, dt_ps, curve, bcurves,
                                max_lag=max_lag, fit_window_ps=fit_window_ps, tolerance=tolerance)
-        out.append(LayerResult(lo_hi, float(occupancy[k]), res))
+        stay = float("nan")
+        if res.window.stop is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                stay = float(np.interp(res.window.stop, np.r_[0, grid], np.r_[1.0, stays[:, k] / counts[:, k]]))
+            if stay < LAYER_STAY_WARN:
+                res.warnings.append(
+                    f"{name}: {100 * (1 - stay):.0f} % of the particles that start in the layer are in another "
+                    f"by the end of the fit window ({res.window.ps(dt_ps)[1]:g} ps): the layer D mixes in the "
+                    "motion of the neighbouring layers (biased towards theirs) -- use wider layers, or read it "
+                    "as an average over where they go")
+        out.append(LayerResult(lo_hi, float(occupancy[k]), res, stay))
     return out
 
 
@@ -715,6 +736,9 @@ class DiffusionAnalysis:
                 pos.of(g.label), traj.dt_ps, dims=dims, fit_window_ps=fit_window_ps, n_blocks=n_blocks,
                 tolerance=tolerance, label=g.label, method=method,
             )
+            folded = folding_warning(pos.of(g.label), pos.box_nm, g.label)
+            if folded is not None:
+                res.warnings.insert(0, folded)
             results[g.label] = res
             warnings += res.warnings
             if want_layers:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import struct
 import sys
@@ -115,8 +116,8 @@ class Trajectory:
         for label, path in (("topology", self.top_path), ("trajectory", self.traj_path)):
             if not path.is_file():
                 raise AnalysisError(f"{label} file {str(path)!r} does not exist")
-        if dt_ps is not None and not dt_ps > 0:
-            raise AnalysisError(f"--dt-ps must be > 0, got {dt_ps}")
+        if dt_ps is not None and not (dt_ps > 0 and math.isfinite(dt_ps)):
+            raise AnalysisError(f"--dt-ps must be a finite number > 0, got {dt_ps}")
         if start < 0 or stride < 1 or (stop is not None and stop <= start):
             raise AnalysisError(
                 f"bad frame range start={start} stop={stop} stride={stride}; "
@@ -701,7 +702,7 @@ class MemoryTrajectory(Trajectory):
         self._dt = None
 
     def _resolved_dt(self) -> tuple[float, str]:
-        if self._given_dt_ps is None or not self._given_dt_ps > 0:
+        if self._given_dt_ps is None or not (self._given_dt_ps > 0 and math.isfinite(self._given_dt_ps)):
             raise AnalysisError("the in-memory trajectory carries no usable time step; pass dt_ps "
                                 "(ps between stored frames)")
         return float(self._given_dt_ps), self._dt_source

@@ -58,6 +58,7 @@ from aseimd.analysis.diffusion import (
 )
 from aseimd.analysis.fitting import FitWindow
 from aseimd.analysis.msd import cross_msd_fft, msd_fft
+from aseimd.analysis.unwrap import folding_warning
 from aseimd.errors import AnalysisError
 
 #: Elementary charge in C (exact, SI 2019).
@@ -760,6 +761,7 @@ class TransferenceAnalysis:
         })
         if fit_window_ps is not None:
             method["fit_window"] = "given"
+        folded = [w for g in (gp, gm) if (w := folding_warning(pos.of(g.label), pos.box_nm, g.label)) is not None]
         return TransferenceReport(
-            res, (gp.label, gm.label), {"cation": src_p, "anion": src_m}, method, list(res.warnings)
+            res, (gp.label, gm.label), {"cation": src_p, "anion": src_m}, method, folded + list(res.warnings)
         )

@@ -28,6 +28,14 @@ def _outputs(json_path: str, curve: str, force: bool, plot: bool = True) -> tupl
     return out, csv, png
 
 
+def _drop_stale_plot(out: Path, curve: str, force: bool, png: Path | None) -> None:
+    """With ``--force --no-plot``: the PNG an earlier run left beside the replaced JSON would show other data."""
+    stale = out.with_name(f"{out.stem}_{curve}.png")
+    if force and png is None and stale.is_file():
+        stale.unlink()
+        click.echo(f"Removed {stale.name}: it was drawn from an earlier run (--no-plot draws none)")
+
+
 def _sources(tops: tuple[str, ...], trajs: tuple[str, ...]) -> list[tuple[str, str]]:
     """(top, traj) per replica: one --top for every --traj, or one --top per --traj in order."""
     if len(tops) not in (1, len(trajs)):
@@ -157,6 +165,7 @@ def diffusion(top, traj, dt_ps, start, stop, stride, groups, com, dims, drift, f
         save_figure(msd_figure(pooled.results, pooled.layers), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
+    _drop_stale_plot(out, "msd", force, png)
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     pooled_note = f", {len(sources)} replicas pooled" if len(sources) > 1 else ""
@@ -216,6 +225,7 @@ def transference(top, traj, dt_ps, start, stop, stride, cation, anion, temperatu
         save_figure(onsager_figure(res, (cat[0], an[0])), png, force=force)
     atomic_write_csv(csv, headers, columns, force=force)
     atomic_write_json(out, data, force=force)
+    _drop_stale_plot(out, "msd", force, png)
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     v, s = res.values, res.stderr
