@@ -323,19 +323,26 @@ def folding_warning(xyz_nm: np.ndarray, box_nm: np.ndarray | None, label: str) -
 
     Parameters
     ----------
-    xyz_nm : numpy.ndarray, shape=(n_frames, n_particles, 3)
+    xyz_nm : numpy.ndarray, shape=(n_frames, n_particles, 3), or a list of them (replicas)
         Unwrapped positions (nm).
     box_nm : numpy.ndarray, shape=(n_frames, 3, 3), or None
+        Boxes of every frame (of every replica).
     label : str
         The group, for the message.
     """
     import math
 
-    if box_nm is None or xyz_nm.shape[0] < 2 or xyz_nm.shape[1] == 0:
+    runs = list(xyz_nm) if isinstance(xyz_nm, list | tuple) else [xyz_nm]  # replicas: a list of arrays
+    runs = [np.asarray(x) for x in runs if np.asarray(x).shape[0] >= 2 and np.asarray(x).shape[1] > 0]
+    if box_nm is None or not runs:
         return None
-    n = xyz_nm.shape[0]
-    t = np.unique(np.linspace(0, n - 2, min(n - 1, FOLDING_SAMPLE_PAIRS)).astype(np.int64))
-    steps = (xyz_nm[t + 1].astype(np.float64) - xyz_nm[t]).reshape(-1, 3)
+    parts = []
+    for x in runs:
+        n = x.shape[0]
+        # distinct frames: k <= n - 1 points over [0, n - 2] are >= 1 apart (no np.unique: it imports numpy.ma)
+        t = np.linspace(0, n - 2, min(n - 1, max(2, FOLDING_SAMPLE_PAIRS // len(runs)))).astype(np.int64)
+        parts.append((x[t + 1].astype(np.float64) - x[t]).reshape(-1, 3))
+    steps = np.concatenate(parts)
     box = np.asarray(box_nm, dtype=np.float64).mean(axis=0)
     frac = steps @ np.linalg.inv(box)  # steps in fractions of the box vectors (rows of box)
     sigma = np.sqrt(np.mean(frac * frac, axis=0))
