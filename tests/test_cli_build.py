@@ -92,3 +92,18 @@ def test_existing_output_needs_force_and_force_spares_user_files(tmp_path):
                   "--seed", "4")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in built.iterdir()) == [".aseimd", "build.json", "system.pdb", "system.xml"]
+
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--salt", "LiTFSI", "--eo-per-li", "1000"], "fewer than one LiTFSI pair at eo_per_li 1000"),
+    (["--temperature-K", "-5"], "temperature_K -5.0 not allowed"),
+    (["--temperature-K", "0"], "temperature_K 0.0 not allowed"),
+])
+def test_polymer_bad_input_exit_2_and_nothing_written(tmp_path, extra, fragment):
+    out = tmp_path / "melt"
+    r = CliRunner().invoke(main, ["build", "polymer", "PEO", "--n-chains", "2", "--n-repeat", "6",
+                                  "--cutoff-nm", "0.5", "-o", str(out), *extra])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and not out.exists()

@@ -42,6 +42,9 @@ def test_build_interface_writes_system_dir(tmp_path):
      "electrolyte.thickness_nm must be >= 1.5"),
     ({"electrolyte": {"recipe": "0.05 M LiPF6 in EC:DMC 1:1 v/v", "thickness_nm": 1.6}},
      "electrolyte layer too thin"),
+    # packed it is tall enough for a 1.2 nm cut-off, but at equilibrium it would not be (z-only NPT would fail)
+    ({"slab": {"face": "100", "layers": 3, "repeats": [7, 7]}, "cutoff_nm": 1.2},
+     "less than twice the cut-off with a 5% margin"),
 ])
 def test_bad_spec_exit_2_nothing_written(tmp_path, change, message):
     data = yaml.safe_load(TINY)

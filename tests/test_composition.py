@@ -144,6 +144,9 @@ def test_bad_sizing(kwargs, fragment):
     ("1 M LiPF6 in EC:DMC 1:1 v/v", {"box_edge_nm": 0.8}, ["box_edge_nm = 0.8", "box_edge_nm >= "]),
     ("1 M LiPF6 in EC:DMC 1:50 v/v", {"n_solvent": 20}, ["EC molecule", "n_solvent >= "]),
     ("1 M LiPF6 in EC + 60 wt% FEC + 50 wt% DMC", {"n_solvent": 100}, ["60 wt% FEC + 50 wt% DMC"]),
+    # additives of one unit adding up to exactly 100 %: a singular system, the same one-line refusal
+    ("EC + 50 mol% FEC + 50 mol% PC", {"n_solvent": 20}, ["impossible recipe", "50 mol% FEC + 50 mol% PC"]),
+    ("EC + 40 wt% FEC + 60 wt% DMC", {"n_solvent": 20}, ["impossible recipe"]),
 ])
 def test_impossible_compositions(text, kwargs, fragments):
     with pytest.raises(BuildError) as info:

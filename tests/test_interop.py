@@ -76,3 +76,40 @@ def test_pdb_and_mmcif(cell, tmp_path, writer, reader, name):
                                atol=6e-4)
     with pytest.raises(OutputExistsError):
         writer(cell, path)
+
+
+def test_sorted_structures_come_back_in_aseimd_order(cell):
+    """ase.build.sort / Structure.get_sorted_structure reorder atoms: the per-atom aseimd_index restores the
+    order the residues and bonds refer to (before, residues came out split and bonds pointed at other atoms)."""
+    from ase.build import sort
+
+    back = from_ase(sort(to_ase(cell)))
+    np.testing.assert_allclose(back.positions_nm, cell.positions_nm, atol=1e-12)
+    _same_topology(back.topology, cell.topology)
+    back = from_pymatgen(to_pymatgen(cell).get_sorted_structure())
+    np.testing.assert_allclose(back.positions_nm, cell.positions_nm, atol=1e-9)
+    _same_topology(back.topology, cell.topology)
+
+
+def test_edited_structures_are_refused_with_one_line(cell):
+    from aseimd.errors import SpecError
+
+    atoms = to_ase(cell)
+    for edited in (atoms.repeat((2, 1, 1)), atoms[:-3], atoms[[i for i in range(len(atoms)) if i != 5]]):
+        with pytest.raises(SpecError, match="exactly once") as err:
+            from_ase(edited)
+        assert "\n" not in str(err.value)
+    structure = to_pymatgen(cell)
+    structure.remove_sites([0])
+    with pytest.raises(SpecError, match="exactly once"):
+        from_pymatgen(structure)
+    plain = to_ase(cell)
+    del plain.arrays["aseimd_index"]
+    with pytest.raises(SpecError, match="not together"):
+        from_ase(sort_by_symbol(plain))
+
+
+def sort_by_symbol(atoms):
+    from ase.build import sort
+
+    return sort(atoms)

@@ -155,7 +155,8 @@ def test_layer_provenance(layer):
         n_li = sum(r.name == "LI" for r in cell.topology.residues())
         n_sc = sum(r.name == "NFS" for r in cell.topology.residues())
         assert n_li == n_sc == p["counter_ions"] > 0
-        assert abs(p["polymer"]["ew_g_per_mol"]["achieved"] - 1100) < 250
+        # the chain, caps included, has the requested EW to half a TFE spacer (100 g/mol) per side chain
+        assert abs(p["polymer"]["ew_g_per_mol"]["achieved"] - 1100) <= 50.1 / (n_sc / p["polymer"]["chains"])
 
 
 @pytest.mark.parametrize("tacticity,expected", [("isotactic", "m"), ("syndiotactic", "r")])
@@ -332,3 +333,21 @@ def test_full_size_li_nafion_layer_grows():
     z = cell.positions_nm[:, 2]
     assert z.min() >= 0 and z.max() <= p.thickness_nm
     assert sum(1 for r in cell.topology.residues() if r.name == "LI") > 0  # counter-ions placed
+
+
+
+@pytest.mark.parametrize("n_side_chains", [1, 2, 3, 4, 10, 30])
+@pytest.mark.parametrize("ew", [700.0, 1100.0, 1500.0])
+def test_li_nafion_chains_have_the_requested_equivalent_weight(n_side_chains, ew):
+    """EW = chain mass (acid form, end caps included) / side chains, to half a spacer per side chain; at
+    least one spacer between side chains. (The earlier layout added half a spacer set at the tail and
+    ignored the caps: 1306 g/mol for 2 side chains asked 1100.)"""
+    from aseimd.build.polymer import PolymerSpec, _mass, chain_sequence
+
+    spec = PolymerSpec(name="LiNafion", n_repeat=n_side_chains, ew_g_per_mol=ew)
+    poly = spec.polymer
+    seq = chain_sequence(spec, np.random.default_rng(1))
+    side = [i for i, r in enumerate(seq) if r is poly.repeat]
+    assert len(side) == n_side_chains and all(b - a >= 2 for a, b in zip(side[:-1], side[1:]))
+    achieved = (sum(_mass(r.species) for r in seq) + 1.008 * n_side_chains) / n_side_chains
+    assert abs(achieved - ew) <= 0.5 * _mass(poly.spacer.species) / n_side_chains + 1e-9

@@ -251,7 +251,15 @@ def continuous_amounts(recipe: Recipe) -> Amounts:
         A[i] = -frac * coef
         A[i, i] += scale
         b[i] = frac * const
-    y = np.linalg.solve(A, b) if size else np.zeros(0)
+    # additives of one unit adding up to 100 % leave nothing for the solvent: the system is singular (or, in
+    # floating point, nearly so, with astronomically large "solutions")
+    if size and np.linalg.cond(A) > 1e12:
+        y = np.full(size, np.nan)
+    else:
+        try:
+            y = np.linalg.solve(A, b) if size else np.zeros(0)
+        except np.linalg.LinAlgError:
+            y = np.full(size, np.nan)
     if not np.all(np.isfinite(y)) or np.any(y <= 0):
         raise BuildError(f"impossible recipe {str(recipe)!r}: no composition with positive amounts "
                          "meets all its concentrations and percentages at once")

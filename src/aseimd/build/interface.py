@@ -244,6 +244,29 @@ def _layer_salt_counts(name: str, part: Cell) -> dict:
     return {}
 
 
+def _check_equilibrium_height(spec: InterfaceSpec, slab: Cell) -> None:
+    """Refuse, before anything is packed, a cell whose height after z-only NPT would be below twice the cut-off.
+
+    The electrolyte is packed at :data:`~aseimd.build.electrolyte.PACKING_DENSITY_FRACTION` of its density and
+    shrinks to ``electrolyte.thickness_nm`` in NPT, so the packed height passing the cut-off check is not
+    enough: the expected height (slab, layer thicknesses, one gap per part) must be at least
+    2 cutoff / (1 - :data:`~aseimd.build.composition.EQUILIBRIUM_EDGE_MARGIN`), as for bulk boxes.
+    """
+    from aseimd.build.composition import EQUILIBRIUM_EDGE_MARGIN
+
+    slab_nm = float(np.ptp(np.asarray(slab.positions_nm)[:, 2]))
+    layers_nm = spec.electrolyte.thickness_nm + (2.0 * spec.polymer.thickness_nm if spec.polymer else 0.0)
+    n_parts = 2 + (2 if spec.polymer else 0)
+    expected = slab_nm + layers_nm + n_parts * spec.gap_nm
+    need = 2.0 * spec.cutoff_nm / (1.0 - EQUILIBRIUM_EDGE_MARGIN)
+    if expected < need:
+        raise BuildError(
+            f"the cell would be ~{expected:.3f} nm along z after NPT (the electrolyte, packed at 85 % of its "
+            f"density, shrinks to its thickness_nm), less than twice the cut-off with a {EQUILIBRIUM_EDGE_MARGIN:.0%} "
+            f"margin ({need:.3f} nm); use electrolyte.thickness_nm >= "
+            f"{spec.electrolyte.thickness_nm + need - expected:.2f} or a shorter cutoff_nm")
+
+
 def build_interface(spec, *, packmol_timeout_s: float = 600.0, parallel: bool | None = None) -> Cell:
     """Build the stacked, fully periodic interface cell of a spec.
 
@@ -281,6 +304,7 @@ def build_interface(spec, *, packmol_timeout_s: float = 600.0, parallel: bool | 
         spec = load_interface_spec(spec)
     slab = build_li_slab(spec.slab.face, layers=spec.slab.layers, repeats=spec.slab.resolved_repeats())
     box_xy = slab.box_nm[:2].copy()
+    _check_equilibrium_height(spec, slab)
 
     jobs = [("electrolyte", _electrolyte_layer, (spec, box_xy, packmol_timeout_s))]
     if spec.polymer is not None:

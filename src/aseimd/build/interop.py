@@ -68,9 +68,19 @@ def _charges_e(system) -> np.ndarray:
                      for i in range(nb.getNumParticles())])
 
 
-def _topology_from_arrays(symbols, atom_names, residue_names, residue_numbers, chain_numbers, bonds):
+def _topology_from_arrays(symbols, atom_names, residue_names, residue_numbers, chain_numbers, bonds,
+                          where: str = "structure"):
     from openmm import app
 
+    rnums = np.asarray(residue_numbers, dtype=np.int64)
+    starts = np.r_[True, rnums[1:] != rnums[:-1]] if rnums.size else np.zeros(0, bool)
+    if np.unique(rnums[starts]).size != int(starts.sum()):
+        raise SpecError(f"the atoms of a residue in the {where} are not together (it was reordered without the "
+                        f"aseimd_index that to_ase/to_pymatgen write, or merged); residues cannot be rebuilt")
+    bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+    if bonds.size and (bonds.min() < 0 or bonds.max() >= rnums.size):
+        raise SpecError(f"the {where} carries bonds to atoms it does not have (atoms were deleted since it was "
+                        f"written); convert the unedited structure")
     top = app.Topology()
     chains: dict[int, object] = {}
     residues: dict[int, object] = {}
@@ -83,9 +93,28 @@ def _topology_from_arrays(symbols, atom_names, residue_names, residue_numbers, c
             residues[rnum] = top.addResidue(str(rname), chains[cnum])
         element = None if sym == "X" else app.Element.getBySymbol(str(sym))
         atoms.append(top.addAtom(str(name), element, residues[rnum]))
-    for i, j in np.asarray(bonds, dtype=int).reshape(-1, 2):
+    for i, j in bonds:
         top.addBond(atoms[int(i)], atoms[int(j)])
     return top
+
+
+def _original_order(index, n_bonded_atoms: int | None, where: str) -> np.ndarray | None:
+    """The permutation that puts atoms back in the order aseimd wrote them (from their ``aseimd_index``).
+
+    ``None`` when no index travelled with the atoms. A structure that lost atoms or has some twice (deleted,
+    repeated, merged) cannot keep aseimd's residues and bonds: refused with what to do instead.
+    """
+    if index is None:
+        return None
+    index = np.asarray(index, dtype=np.int64)
+    n = index.size
+    if np.unique(index).size != n or (n and (index.min() != 0 or index.max() != n - 1)) or (
+            n_bonded_atoms is not None and n_bonded_atoms != n):
+        raise SpecError(f"the {where} no longer holds each of the atoms aseimd wrote exactly once (atoms were "
+                        f"deleted, repeated or added), so its residues and bonds cannot be rebuilt; convert the "
+                        f"unedited structure, or delete the aseimd arrays (aseimd_index, residue_numbers, ...) "
+                        f"to convert it as plain atoms")
+    return np.argsort(index, kind="stable")
 
 
 def to_ase(cell, system=None):
@@ -108,9 +137,11 @@ def to_ase(cell, system=None):
                   cell=np.diag(nm_to_angstrom(cell.box_nm)), pbc=True)
     for key in ("atom_names", "residue_names", "residue_numbers", "chain_numbers"):
         atoms.set_array(key, arr[key])
+    atoms.set_array("aseimd_index", np.arange(len(atoms)))  # travels with each atom through sorts and edits
     if system is not None:
         atoms.set_initial_charges(_charges_e(system))
     atoms.info["aseimd_bonds"] = arr["bonds"]
+    atoms.info["aseimd_n_atoms"] = len(atoms)
     atoms.info["aseimd_provenance"] = dict(cell.provenance)
     return atoms
 
@@ -131,6 +162,10 @@ def from_ase(atoms):
     if not np.allclose(cellpar, np.diag(np.diag(cellpar)), atol=1e-8) or np.any(np.diag(cellpar) <= 0):
         raise SpecError("only orthorhombic periodic cells can be converted (ASE cell has off-diagonal "
                         "or zero vectors)")
+    n_written = atoms.info.get("aseimd_n_atoms")
+    order = _original_order(atoms.arrays.get("aseimd_index"), n_written, "ASE Atoms")
+    if order is not None:  # sorted or reordered since to_ase: back to aseimd's order, where the bonds point
+        atoms = atoms[order]
     n = len(atoms)
     symbols = np.array(atoms.get_chemical_symbols())
     names = atoms.arrays.get("atom_names", symbols)
@@ -138,7 +173,7 @@ def from_ase(atoms):
     rnums = atoms.arrays.get("residue_numbers", np.arange(n))
     cnums = atoms.arrays.get("chain_numbers", np.zeros(n, dtype=int))
     bonds = atoms.info.get("aseimd_bonds", np.zeros((0, 2), dtype=int))
-    top = _topology_from_arrays(symbols, names, rnames, rnums, cnums, bonds)
+    top = _topology_from_arrays(symbols, names, rnames, rnums, cnums, bonds, "ASE Atoms")
     return Cell(topology=top, positions_nm=atoms_to_nm(atoms.positions), box_nm=atoms_to_nm(np.diag(cellpar)),
                 provenance=dict(atoms.info.get("aseimd_provenance", {})))
 
@@ -161,13 +196,14 @@ def to_pymatgen(cell, system=None):
     arr = _topology_arrays(cell.topology)
     props = {"atom_name": list(arr["atom_names"]), "residue_name": list(arr["residue_names"]),
              "residue_number": [int(x) for x in arr["residue_numbers"]],
-             "chain_number": [int(x) for x in arr["chain_numbers"]]}
+             "chain_number": [int(x) for x in arr["chain_numbers"]],
+             "aseimd_index": list(range(len(arr["symbols"])))}
     if system is not None:
         props["charge"] = [float(q) for q in _charges_e(system)]
     lattice = Lattice(np.diag(nm_to_angstrom(cell.box_nm)))
     structure = Structure(lattice, list(arr["symbols"]), nm_to_angstrom(cell.positions_nm),
                           coords_are_cartesian=True, site_properties=props, to_unit_cell=False,
-                          properties={"aseimd_bonds": arr["bonds"].tolist()})
+                          properties={"aseimd_bonds": arr["bonds"].tolist(), "aseimd_n_atoms": len(arr["symbols"])})
     return structure
 
 
@@ -178,6 +214,12 @@ def from_pymatgen(structure):
     matrix = np.asarray(structure.lattice.matrix, dtype=float)
     if not np.allclose(matrix, np.diag(np.diag(matrix)), atol=1e-8):
         raise SpecError("only orthorhombic lattices can be converted (pymatgen lattice is not diagonal)")
+    order = _original_order(structure.site_properties.get("aseimd_index"),
+                            (getattr(structure, "properties", None) or {}).get("aseimd_n_atoms"), "pymatgen Structure")
+    if order is not None:  # sorted or reordered since to_pymatgen: back to aseimd's order
+        structure = structure.copy()
+        sites = [structure[int(i)] for i in order]
+        structure = type(structure).from_sites(sites, properties=getattr(structure, "properties", None))
     n = len(structure)
     symbols = np.array([site.specie.symbol for site in structure])
     props = structure.site_properties
@@ -185,7 +227,8 @@ def from_pymatgen(structure):
         symbols, props.get("atom_name", symbols),
         props.get("residue_name", [s.upper()[:3] for s in symbols]),
         props.get("residue_number", range(n)), props.get("chain_number", [0] * n),
-        (getattr(structure, "properties", None) or {}).get("aseimd_bonds", np.zeros((0, 2), dtype=int)))
+        (getattr(structure, "properties", None) or {}).get("aseimd_bonds", np.zeros((0, 2), dtype=int)),
+        "pymatgen Structure")
     return Cell(topology=top, positions_nm=atoms_to_nm(structure.cart_coords), box_nm=atoms_to_nm(np.diag(matrix)))
 
 

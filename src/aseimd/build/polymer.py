@@ -152,14 +152,25 @@ def chain_sequence(spec: PolymerSpec, rng) -> list:
     n = spec.dp
     if poly.spacer is None:
         return [poly.head] + [poly.repeat] * (n - poly.units_in_caps) + [poly.tail]
-    x_avg = (spec.ew_g_per_mol - _mass(poly.repeat.species) - 1.008) / _mass(poly.spacer.species)
-    total = int(round(x_avg * n))
-    gaps = np.full(n, total // n)
-    gaps[rng.permutation(n)[: total - gaps.sum()]] += 1
-    seq = [poly.head]
-    for g in gaps:
-        seq += [poly.spacer] * int(g) + [poly.repeat]
-    seq += [poly.spacer] * int(round(x_avg / 2)) + [poly.tail]
+    # EW = chain mass (acid form) / side chains: the spacers are counted so that the whole chain, its end caps
+    # included, has the requested EW (to half a spacer per side chain), and they are spread over the n + 1
+    # gaps with half a share at each end (a chain cut from a longer one), at least one between side chains
+    caps = _mass(poly.head.species) + _mass(poly.tail.species)
+    per_side_chain = _mass(poly.repeat.species) + 1.008
+    total = int(round((n * spec.ew_g_per_mol - caps - n * per_side_chain) / _mass(poly.spacer.species)))
+    total = max(total, n - 1)
+    end = total // (2 * n) if n > 1 else total // 2
+    inner_total = total - 2 * end if n > 1 else 0
+    inner = np.full(max(n - 1, 0), inner_total // max(n - 1, 1), dtype=int)
+    if n > 1:
+        inner[rng.permutation(n - 1)[: inner_total - int(inner.sum())]] += 1
+    lead, trail = end, total - end - int(inner.sum())
+    seq = [poly.head] + [poly.spacer] * lead
+    for k in range(n):
+        seq.append(poly.repeat)
+        if k < n - 1:
+            seq += [poly.spacer] * int(inner[k])
+    seq += [poly.spacer] * trail + [poly.tail]
     return seq
 
 
@@ -616,6 +627,10 @@ def build_melt(spec: PolymerSpec, *, density_g_per_cm3: float | None = None, tem
     Cell
     """
     seed = _check_seed(seed)
+    if isinstance(temperature_K, bool) or not isinstance(temperature_K, int | float) or not (
+            np.isfinite(temperature_K) and temperature_K > 0):
+        raise SpecError(f"temperature_K {temperature_K!r} not allowed; allowed: a temperature > 0 K (the torsion "
+                        f"statistics of the chain growth are Boltzmann weights at it)")
     poly = spec.polymer
     n_chains = spec.n_chains if spec.n_chains is not None else 8
     rng = np.random.default_rng(seed)
@@ -633,7 +648,11 @@ def build_melt(spec: PolymerSpec, *, density_g_per_cm3: float | None = None, tem
             raise SpecError(f"eo_per_li {eo_per_li!r} not allowed; allowed: >= 1")
         cation, anion = get_salt(salt)
         n_eo = n_chains * (spec.dp + 1)  # ether O per chain: DP + 1 (methyl caps)
-        n_pairs = max(1, int(round(n_eo / ratio)))
+        n_pairs = int(round(n_eo / ratio))
+        if n_pairs < 1:  # as for salted layers: not one pair at this ratio, so no ratio near it can be built
+            raise BuildError(f"{n_chains} chains of DP {spec.dp} hold {n_eo} ether O: fewer than one {salt} pair at "
+                             f"eo_per_li {ratio:g}; use a lower eo_per_li (<= {n_eo}) or more or longer "
+                             f"chains")
         from aseimd.build.molecule import molecule
 
         ions = [(molecule(cation, seed=seed), n_pairs), (molecule(anion, seed=seed), n_pairs)]
