@@ -217,19 +217,25 @@ def _command(system, protocol, run_dir):
             "--protocol", str(protocol), "--platform", "Reference", "--quiet"]
 
 
+def _killed_run(system, tmp_path, protocol_dict, crash):
+    """Write the protocol, run it in a child that SIGKILLs itself at ``crash``; (protocol, run dir, clean env)."""
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(yaml.safe_dump(protocol_dict))
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "ASEIMD_TEST_CRASH"}
+    killed = subprocess.run(_command(system, protocol, run_dir), env={**env, "ASEIMD_TEST_CRASH": crash},
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return protocol, run_dir, env
+
+
 @pytest.mark.parametrize("damage, offset, target", [
     (_truncate, 1900, "checkpoint.chk"),
     (_truncate, 500, "trajectory.dcd"),
 ])
 def test_killed_run_with_damaged_file_resumes_exactly_or_stops(system, finished, tmp_path, damage, offset, target):
     _, reference = finished
-    protocol = tmp_path / "p.yaml"
-    protocol.write_text(yaml.safe_dump(PROTOCOL))
-    run_dir = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k != "ASEIMD_TEST_CRASH"}
-    killed = subprocess.run(_command(system, protocol, run_dir), env={**env, "ASEIMD_TEST_CRASH": "after-frame@9"},
-                            capture_output=True, text=True, timeout=300)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    protocol, run_dir, env = _killed_run(system, tmp_path, PROTOCOL, "after-frame@9")
     damage(run_dir / target, offset)
     before = _snapshot(run_dir)
     resumed = subprocess.run(_command(system, protocol, run_dir), env=env, capture_output=True, text=True,
@@ -294,13 +300,7 @@ def _edit_row(path, step, edit):
 def test_damaged_npt_rows_stop_before_they_set_the_production_box(system, tmp_path, edit):
     """Killed in the second half of NPT, one kept row of that half damaged: the resume stops (exit 2, run.json
     'failed', one line) instead of averaging a wrong box or crashing; an intact copy resumes."""
-    protocol = tmp_path / "p.yaml"
-    protocol.write_text(yaml.safe_dump(LONG_NPT))
-    run_dir = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k != "ASEIMD_TEST_CRASH"}
-    killed = subprocess.run(_command(system, protocol, run_dir), env={**env, "ASEIMD_TEST_CRASH": "before-checkpoint@6"},
-                            capture_output=True, text=True, timeout=300)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    protocol, run_dir, env = _killed_run(system, tmp_path, LONG_NPT, "before-checkpoint@6")
     assert json.loads((run_dir / "run.json").read_text())["checkpoints"][0]["step"] == 200
     intact = tmp_path / "intact"
     shutil.copytree(run_dir, intact)
