@@ -411,3 +411,21 @@ def test_geometric_differs_from_lorentz_berthelot(tables):
     ref_lb = reference_energies(tables, top, xyz, 1.0, mixing="lorentz-berthelot")
     assert e_stock == pytest.approx(ref_lb["coulomb"] + ref_lb["lj"], rel=1e-6)
     assert abs(e_stock - (ours["coulomb"] + ours["lj"])) > 1.0
+
+
+@pytest.mark.parametrize("switch_nm", [0.3, 0.5])
+def test_switched_lj_inside_a_scaled_ion_does_not_depend_on_the_charge_scale(tables, switch_nm):
+    """The full-charge 1-5+ pairs inside TFSI- (up to 0.77 nm apart) are moved out of the switched "LJ" force
+    when ions are scaled: they must keep the switch (a plain bond would not), so the LJ energy of a geometry
+    is the independent reference's, whatever the charge scale."""
+    mols = [molecule("TFSI", seed=1), molecule("Li", seed=1)]
+    box = np.array([4.0, 4.0, 4.0])
+    top, xyz = _combine(mols, [np.full(3, 2.0), np.array([0.5, 3.5, 3.5])], box)
+    ref = reference_energies(tables, top, xyz, 0.8, box_nm=box, cutoff_nm=1.0, switch_nm=switch_nm)
+    energies = {}
+    for scale in (1.0, 0.8):
+        system = create_system(top, charge_scale=scale, cutoff_nm=1.0, switch_distance_nm=switch_nm,
+                               constraints=None)
+        energies[scale] = openmm_energies(system, xyz, box)["lj"]
+    assert energies[0.8] == pytest.approx(energies[1.0], abs=1e-6)
+    assert energies[0.8] == pytest.approx(ref["lj"], abs=1e-5)

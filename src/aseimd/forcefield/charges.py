@@ -116,8 +116,9 @@ def add_full_charge_pairs(nonbonded, groups: list[list[int]], charges_e: np.ndar
     """Give every pair of a group that has no exception yet one with its full charge product (in place).
 
     Call this after the LJ has been moved out of ``nonbonded`` (the new exceptions
-    carry no LJ, ``sigma = 1``, ``epsilon = 0``; the pairs keep their LJ in the
-    CustomNonbondedForce, which does not exclude them).
+    carry no LJ, ``sigma = 1``, ``epsilon = 0``); then
+    :func:`aseimd.forcefield.mixing.keep_lj_of_new_exceptions` excludes the pairs from the
+    CustomNonbondedForce too and carries their LJ as bonds.
 
     Parameters
     ----------

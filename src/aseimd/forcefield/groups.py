@@ -39,11 +39,12 @@ _BY_CLASS = {
 def assign_force_groups(system) -> None:
     """Put each force of ``system`` in its group of :data:`FORCE_GROUPS` (in place).
 
-    The 1-4 LJ ``CustomBondForce`` is recognised by its name ``"LJ14"``.
+    The 1-4 LJ ``CustomBondForce`` is recognised by its name ``"LJ14"`` (and the switched ion pairs by
+    ``"LJ_ION_PAIRS"``).
     """
     for force in system.getForces():
         cls = type(force).__name__
-        if force.getName() == "LJ14":
+        if force.getName() in ("LJ14", "LJ_ION_PAIRS"):  # mixing.SWITCHED_ION_PAIRS
             key = "lj"
         else:
             key = _BY_CLASS.get(cls, "other")

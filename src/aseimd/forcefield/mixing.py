@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 
 LJ_ENERGY = "4*eps*((sig/r)^12 - (sig/r)^6)"
+#: Name of the CustomBondForce holding the full-charge ion pairs' LJ when "LJ" is switched (force group lj).
+SWITCHED_ION_PAIRS = "LJ_ION_PAIRS"
 
 
 def use_geometric_lj(system, nonbonded, *, periodic: bool, cutoff_nm: float,
@@ -100,9 +102,11 @@ def keep_lj_of_new_exceptions(system, nonbonded, first: int) -> int:
     accepts that, but the CPU, CUDA and OpenCL platforms require every nonbonded force
     to exclude the same pairs ("All Forces must have identical exclusions"). Each such
     pair is therefore excluded from ``"LJ"`` and gets its unscaled geometric LJ,
-    ``sqrt(sigma_i sigma_j)``, ``sqrt(eps_i eps_j)``, in the ``"LJ14"`` CustomBondForce:
-    the energy is unchanged as long as the pair stays within the cut-off (pairs of
-    one ion are, by far), and the long-range correction does not see exclusions.
+    ``sqrt(sigma_i sigma_j)``, ``sqrt(eps_i eps_j)``, in the ``"LJ14"`` CustomBondForce, or,
+    when ``"LJ"`` uses a switching function, in a CustomBondForce :data:`SWITCHED_ION_PAIRS`
+    with the same switch: the energy is unchanged as long as the pair stays within the
+    cut-off (pairs of one ion are, by far), and the long-range correction does not see
+    exclusions.
 
     Parameters
     ----------
@@ -123,12 +127,26 @@ def keep_lj_of_new_exceptions(system, nonbonded, first: int) -> int:
         return 0
     lj = next(f for f in system.getForces() if isinstance(f, openmm.CustomNonbondedForce) and f.getName() == "LJ")
     lj14 = next(f for f in system.getForces() if isinstance(f, openmm.CustomBondForce) and f.getName() == "LJ14")
+    target = lj14
+    if lj.getUseSwitchingFunction():  # the pairs keep the switch they had in "LJ" (a plain bond has none)
+        rs, rc = lj.getSwitchingDistance(), lj.getCutoffDistance()
+        rs = rs.value_in_unit(openmm.unit.nanometer) if hasattr(rs, "value_in_unit") else float(rs)
+        rc = rc.value_in_unit(openmm.unit.nanometer) if hasattr(rc, "value_in_unit") else float(rc)
+        target = openmm.CustomBondForce(
+            f"{LJ_ENERGY}*sw; sw=select(step(r-{rc!r}), 0, select(step(r-{rs!r}), 1-6*x^5+15*x^4-10*x^3, 1)); "
+            f"x=(r-{rs!r})/{rc - rs!r}")
+        target.setName(SWITCHED_ION_PAIRS)
+        target.addPerBondParameter("sig")
+        target.addPerBondParameter("eps")
+        target.setUsesPeriodicBoundaryConditions(lj14.usesPeriodicBoundaryConditions())
     moved = 0
     for k in range(first, nonbonded.getNumExceptions()):
         i, j = nonbonded.getExceptionParameters(k)[:2]
         (rsi, rei), (rsj, rej) = lj.getParticleParameters(i), lj.getParticleParameters(j)
         lj.addExclusion(i, j)
         if rei * rej != 0.0:
-            lj14.addBond(i, j, [rsi * rsj, rei * rej])
+            target.addBond(i, j, [rsi * rsj, rei * rej])
         moved += 1
+    if target is not lj14 and target.getNumBonds():
+        system.addForce(target)
     return moved

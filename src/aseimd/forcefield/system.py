@@ -109,8 +109,8 @@ def create_system(topology, *, charge_scale: float = 0.8, cutoff_nm: float = 1.0
     use_geometric_lj(system, nonbonded, periodic=periodic, cutoff_nm=cutoff_nm,
                      switch_distance_nm=switch_distance_nm if periodic else None)
     n_exceptions = nonbonded.getNumExceptions()
-    add_full_charge_pairs(nonbonded, groups, charges_e)  # after the LJ move: these pairs keep their LJ
-    keep_lj_of_new_exceptions(system, nonbonded, n_exceptions)  # ... as bonds: CPU/GPU need equal exclusions
+    add_full_charge_pairs(nonbonded, groups, charges_e)  # after the LJ move: full charge, no LJ in them
+    keep_lj_of_new_exceptions(system, nonbonded, n_exceptions)  # their LJ as bonds: CPU/GPU need equal exclusions
     apply_frozen_metal(system, topology)
     if periodic:
         lrc = default_long_range_correction(topology) if lj_long_range_correction is None \
