@@ -201,23 +201,20 @@ def validate_system(data: Any, where: str = "system") -> dict:
 
 
 def _preflight_electrolyte(system: dict, where: str) -> None:
-    """What ``build_electrolyte`` checks before it packs, done at validation (nothing is built): the recipe, the
-    sizing, the seed, the charge scale, Packmol's time limit and the cut-off against the expected box, so that
-    a campaign with a bad value fails before anything is submitted."""
-    from aseimd.build.composition import check_cutoff_fits, count_molecules
+    """What the electrolyte builder checks before it packs (:func:`aseimd.build.composition.plan_electrolyte`),
+    plus the charge scale and Packmol's time limit, at validation: a campaign with a bad value fails before
+    anything is submitted."""
+    from aseimd.build.composition import plan_electrolyte
     from aseimd.errors import BuildError
 
-    seed, scale, timeout = system["seed"], system["charge_scale"], system["packmol_timeout_s"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError(f"{where}: seed must be a non-negative integer, got {seed!r}")
+    scale, timeout = system["charge_scale"], system["packmol_timeout_s"]
     if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 1:
         raise SpecError(f"{where}: charge_scale must be in (0, 1], got {scale!r}")
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise SpecError(f"{where}: packmol_timeout_s must be a positive number of seconds, got {timeout!r}")
     try:
-        composition = count_molecules(system["recipe"], n_solvent=system["n_solvent"],
-                                      box_edge_nm=system["box_edge_nm"])
-        check_cutoff_fits(composition, system["cutoff_nm"])
+        plan_electrolyte(system["recipe"], n_solvent=system["n_solvent"], box_edge_nm=system["box_edge_nm"],
+                         seed=system["seed"], cutoff_nm=system["cutoff_nm"])
     except (SpecError, BuildError) as exc:
         raise SpecError(f"{where}: {exc}") from None
 

@@ -68,12 +68,7 @@ class DCDReader:
             cell = np.ascontiguousarray(records[frames]).view(self._f8).astype(np.float64).reshape(-1, 6)
         finally:
             del mm
-        if np.all(cell == cell[0]):  # constant box (NVT): no sort
-            unique, inverse = cell[:1], np.zeros(len(cell), dtype=np.int64)
-        else:
-            unique, inverse = np.unique(cell, axis=0, return_inverse=True)
-        vectors = _box_vectors_nm(unique[:, 0], unique[:, 2], unique[:, 5], unique[:, 4], unique[:, 3], unique[:, 1])
-        return vectors[np.ravel(inverse)]
+        return _cells_to_boxes_nm(cell)
 
     def read(self, frames: np.ndarray, atom_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Positions (nm, float32) and box vectors (nm) of ``atom_indices`` in ``frames``.
@@ -112,16 +107,7 @@ class DCDReader:
                 xyz *= np.float32(0.1)  # Å -> nm
         finally:
             os.close(fd)
-        box = None
-        if cell is not None:  # A, gamma, B, beta, alpha, C; converted once per distinct cell
-            if len(cell) and np.all(cell == cell[0]):  # constant box (NVT): no sort
-                unique, inverse = cell[:1], np.zeros(len(cell), dtype=np.int64)
-            else:
-                unique, inverse = np.unique(cell, axis=0, return_inverse=True)
-            vectors = _box_vectors_nm(unique[:, 0], unique[:, 2], unique[:, 5], unique[:, 4], unique[:, 3],
-                                      unique[:, 1])
-            box = vectors[np.ravel(inverse)]
-        return xyz, box
+        return xyz, None if cell is None else _cells_to_boxes_nm(cell)
 
     def _read_dense(self, fd: int, frames: np.ndarray, lo: int, hi: int, rel: np.ndarray, xyz: np.ndarray,
                     cell: np.ndarray | None) -> None:
@@ -175,6 +161,17 @@ def _read_into(fd: int, buffer: np.ndarray, offset: int) -> memoryview | bytes:
             break
         done += n
     return view[:done]
+
+
+def _cells_to_boxes_nm(cell: np.ndarray) -> np.ndarray:
+    """Box vectors (nm, shape=(n, 3, 3)) of DCD unit-cell records (n, 6) = A, gamma, B, beta, alpha, C (Å);
+    converted once per distinct cell (a constant box, NVT, without a sort)."""
+    if len(cell) and np.all(cell == cell[0]):
+        unique, inverse = cell[:1], np.zeros(len(cell), dtype=np.int64)
+    else:
+        unique, inverse = np.unique(cell, axis=0, return_inverse=True)
+    vectors = _box_vectors_nm(unique[:, 0], unique[:, 2], unique[:, 5], unique[:, 4], unique[:, 3], unique[:, 1])
+    return vectors[np.ravel(inverse)]
 
 
 def _angle_deg(value: np.ndarray) -> np.ndarray:

@@ -37,14 +37,11 @@ def box_volume_nm3(box_nm: np.ndarray) -> float:
 
 
 def half_min_width(box_nm: np.ndarray) -> float:
-    """Half the shortest perpendicular width of the cell (shape=(3, 3)), in nm.
+    """Half the shortest perpendicular width of the cell (shape=(3, 3)), in nm; 0 for a flat cell.
 
     Distances up to this value are unambiguous under the minimum-image convention.
     """
-    box = np.asarray(box_nm, dtype=float)
-    vol = box_volume_nm3(box)
-    widths = [vol / np.linalg.norm(np.cross(box[(i + 1) % 3], box[(i + 2) % 3])) for i in range(3)]
-    return 0.5 * float(min(widths))
+    return float(half_min_widths(np.asarray(box_nm, dtype=float)[None])[0])
 
 
 def half_min_widths(boxes_nm: np.ndarray) -> np.ndarray:

@@ -541,3 +541,24 @@ def n_atoms_of(composition: Composition) -> int | None:
             return None
         total += count * len(tmpl.atoms)
     return total
+
+
+def plan_electrolyte(recipe, *, n_solvent: int | None, box_edge_nm: float | None, seed, cutoff_nm: float | None,
+                     packed_edge_of=None) -> Composition:
+    """Everything :func:`aseimd.build.electrolyte.build_electrolyte` checks before it makes or packs a molecule:
+    the recipe, the sizing, the seed and (unless ``cutoff_nm`` is None) the cut-off against the expected box.
+
+    ``packed_edge_of(composition) -> nm`` gives the packed edge for the cut-off message. The campaign and
+    pipeline validation call this too, so that a bad value fails before anything is submitted.
+
+    Raises
+    ------
+    SpecError, BuildError
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SpecError(f"seed must be a non-negative integer, got {seed!r}")
+    composition = count_molecules(recipe, n_solvent=n_solvent, box_edge_nm=box_edge_nm)
+    if cutoff_nm is not None:
+        check_cutoff_fits(composition, cutoff_nm,
+                          packed_edge_nm=None if packed_edge_of is None else packed_edge_of(composition))
+    return composition

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from aseimd.build.cell import Cell, topology_from_molecules
-from aseimd.build.composition import CM3_PER_NM3, EQUILIBRIUM_EDGE_MARGIN, check_cutoff_fits, count_molecules
+from aseimd.build.composition import CM3_PER_NM3, EQUILIBRIUM_EDGE_MARGIN, plan_electrolyte
 from aseimd.build.packing import PBC_MIN_VERSION, PackItem, pack_box, packmol_executable, packmol_version
 from aseimd.build.recipe import Recipe
 from aseimd.errors import SpecError
@@ -130,14 +130,11 @@ def build_electrolyte(recipe: str | Recipe, *, n_solvent: int | None = None,
     requested = recipe if isinstance(recipe, str) else str(recipe)
     if isinstance(recipe, str):
         recipe = Recipe.parse(recipe)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SpecError(f"seed must be a non-negative integer, got {seed!r}")
     if not (isinstance(packing_density_fraction, (int, float)) and 0 < packing_density_fraction <= 1):
         raise SpecError(f"packing_density_fraction must be in (0, 1], got {packing_density_fraction!r}")
-    composition = count_molecules(recipe, n_solvent=n_solvent, box_edge_nm=box_edge_nm)
-    if cutoff_nm is not None:  # before any molecule is made or packed
-        check_cutoff_fits(composition, cutoff_nm,
-                          packed_edge_nm=(composition.volume_nm3 / packing_density_fraction) ** (1.0 / 3.0))
+    composition = plan_electrolyte(  # before any molecule is made or packed
+        recipe, n_solvent=n_solvent, box_edge_nm=box_edge_nm, seed=seed, cutoff_nm=cutoff_nm,
+        packed_edge_of=lambda c: (c.volume_nm3 / packing_density_fraction) ** (1.0 / 3.0))
     edge_nm = (composition.volume_nm3 / packing_density_fraction) ** (1.0 / 3.0)
     box_nm = np.full(3, edge_nm)
     topology, positions_nm, racemic = pack_composition(composition, box_nm, seed=int(seed),

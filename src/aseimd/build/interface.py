@@ -253,6 +253,7 @@ def _check_equilibrium_height(spec: InterfaceSpec, slab: Cell) -> None:
     2 cutoff / (1 - :data:`~aseimd.build.composition.EQUILIBRIUM_EDGE_MARGIN`), as for bulk boxes.
     """
     from aseimd.build.composition import EQUILIBRIUM_EDGE_MARGIN
+    from aseimd.build.electrolyte import PACKING_DENSITY_FRACTION
 
     slab_nm = float(np.ptp(np.asarray(slab.positions_nm)[:, 2]))
     layers_nm = spec.electrolyte.thickness_nm + (2.0 * spec.polymer.thickness_nm if spec.polymer else 0.0)
@@ -261,7 +262,8 @@ def _check_equilibrium_height(spec: InterfaceSpec, slab: Cell) -> None:
     need = 2.0 * spec.cutoff_nm / (1.0 - EQUILIBRIUM_EDGE_MARGIN)
     if expected < need:
         raise BuildError(
-            f"the cell would be ~{expected:.3f} nm along z after NPT (the electrolyte, packed at 85 % of its "
+            f"the cell would be ~{expected:.3f} nm along z after NPT (the electrolyte, packed at "
+            f"{PACKING_DENSITY_FRACTION:.0%} of its "
             f"density, shrinks to its thickness_nm), less than twice the cut-off with a {EQUILIBRIUM_EDGE_MARGIN:.0%} "
             f"margin ({need:.3f} nm); use electrolyte.thickness_nm >= "
             f"{spec.electrolyte.thickness_nm + need - expected:.2f} or a shorter cutoff_nm")

@@ -113,6 +113,13 @@ def verified_checkpoint(run_dir: Path, records: list[dict]) -> VerifiedCheckpoin
     return VerifiedCheckpoint(best.path, best.data, best.record, tuple(rejected))
 
 
+def thermo_report_steps(protocol: Protocol, step: int) -> list[tuple[int, str]]:
+    """``(step, stage name)`` of every ``thermo.csv`` row written up to and including global step ``step``."""
+    return [(item.start_step + k * protocol.thermo_steps, item.stage.name)
+            for item in protocol.schedule if item.stage.is_md
+            for k in range(1, count_reports(step, item.start_step, item.end_step, protocol.thermo_steps) + 1)]
+
+
 def expected_thermo_rows(protocol: Protocol, step: int) -> int:
     """Number of ``thermo.csv`` rows written up to and including global step ``step``."""
     return sum(
@@ -138,7 +145,8 @@ def check_thermo(path: Path, protocol: Protocol, step: int) -> list[dict[str, fl
     Raises
     ------
     SimulationError
-        The file is missing, has the wrong header, too few or too many rows, or a damaged row (named by line).
+        The file is missing, has the wrong header or fewer rows than the run wrote by ``step``, or a damaged
+        row (named by line). Rows after ``step`` are not read.
     """
     import csv
     import io
@@ -146,9 +154,7 @@ def check_thermo(path: Path, protocol: Protocol, step: int) -> list[dict[str, fl
 
     from aseimd.simulate.reporters import THERMO_COLUMNS
 
-    expected = [(item.start_step + k * protocol.thermo_steps, item.stage.name)
-                for item in protocol.schedule if item.stage.is_md
-                for k in range(1, count_reports(step, item.start_step, item.end_step, protocol.thermo_steps) + 1)]
+    expected = thermo_report_steps(protocol, step)
     damaged = "the run directory is damaged (pass --force to start over, or repair the file)"
     if not expected:
         return []
