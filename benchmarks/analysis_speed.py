@@ -828,13 +828,22 @@ def print_transport(res: dict) -> None:
               f"{'this/read wall':>14s} {'this/read CPU':>13s} {'this/proc wall':>14s} {'this/proc CPU':>13s}")
     print(header)
 
-    def row(name, wall, cpu, mda_wall=None, mda_cpu=None, vs_process=False):
+    def row(name, wall, cpu, mda_wall=None, mda_cpu=None, vs_process=False, anchor=None):
         cells = [f"{name:52s} {wall:8.2f} {cpu:8.2f}"]
         cells.append(f"{mda_wall / wall:13.2f} {mda_cpu / cpu:12.2f}" if mda_wall else f"{'':13s} {'':12s}")
         cells.append(f"{wall / raw['wall_s']:14.1f} {cpu / raw['cpu_s']:13.1f}")
-        if vs_process and have_proc:
-            cells.append(f"{wall / proc['wall_s']:14.1f} {cpu / proc['cpu_s']:13.1f}")
+        ref = anchor if anchor is not None else (proc if have_proc else None)
+        if vs_process and ref is not None:
+            cells.append(f"{wall / ref['wall_s']:14.1f} {cpu / ref['cpu_s']:13.1f}")
         print(" ".join(cells))
+
+    def timed(name, r):
+        """A row's plain wall and CPU, or its error; False when it has none."""
+        if "error" in r:
+            print(f"{name:52s} ERROR {r['error']}")
+            return False
+        print(f"{name:52s} {r['wall_s']:8.2f} {r['cpu_s']:8.2f}")
+        return True
 
     print(f"{'raw read, ion atoms (in process: the I/O limit)':52s} {raw['wall_s']:8.2f} {raw['cpu_s']:8.2f}")
     if "all_atoms_cpu_s" in raw:
@@ -844,11 +853,7 @@ def print_transport(res: dict) -> None:
     for name, key in (("process: python -c 'import numpy' (the floor)", "process_floor"),
                       ("process read: python+numpy+DCD reader, ion atoms", "process_read"),
                       ("process read, every atom", "process_read_all")):
-        r = res.get(key, {"error": "not run"})
-        if "error" in r:
-            print(f"{name:52s} ERROR {r['error']}")
-        else:
-            print(f"{name:52s} {r['wall_s']:8.2f} {r['cpu_s']:8.2f}")
+        timed(name, res.get(key, {"error": "not run"}))
     end_to_end = [("aseimd analyze diffusion (CLI, end to end)", res["diffusion"]),
                   ("  same, --no-plot (JSON + CSV only)", res.get("diffusion_no_plot", {"error": "not run"})),
                   ("  same, NUMPY_MADVISE_HUGEPAGE=1 (numpy's default)",
@@ -867,18 +872,16 @@ def print_transport(res: dict) -> None:
         n = res.get("blas_default_threads", "?")
         print(f"with OpenBLAS's default {n} threads per process (every process alike; this/proc against the "
               "process read run so):")
-        for name, key in (("  process read, ion atoms", "process_read_blas_default"),
-                          ("  aseimd analyze diffusion --no-plot", "diffusion_no_plot_blas_default"),
+        have_unpinned = timed("  process read, ion atoms", unpinned)
+        for name, key in (("  aseimd analyze diffusion --no-plot", "diffusion_no_plot_blas_default"),
                           ("  aseimd analyze transference --no-plot", "transference_no_plot_blas_default")):
             r = res.get(key, {"error": "not run"})
             if "error" in r:
                 print(f"{name:52s} ERROR {r['error']}")
-                continue
-            cells = f"{name:52s} {r['wall_s']:8.2f} {r['cpu_s']:8.2f}"
-            if key != "process_read_blas_default" and "error" not in unpinned:
-                cells += (f" {'':13s} {'':12s} {'':14s} {'':13s} {r['wall_s'] / unpinned['wall_s']:14.1f} "
-                          f"{r['cpu_s'] / unpinned['cpu_s']:13.1f}")
-            print(cells)
+            elif have_unpinned:
+                row(name, r["wall_s"], r["cpu_s"], vs_process=True, anchor=unpinned)
+            else:
+                timed(name, r)
     for name, key in (("diffusion library, imports excluded", "diffusion_library"),
                       ("  same, NUMPY_MADVISE_HUGEPAGE=0", "diffusion_library_no_hugepage"),
                       ("run_analyses(diffusion + transference), imports excl.", "one_pass_both")):
